@@ -1,0 +1,49 @@
+# h2mux: `make run` and `make test` do all set-up themselves on a fresh machine.
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
+FUZZ_SECONDS ?= 300
+
+.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean
+
+all: test
+
+# Installs what the build needs, skipping what is already there.
+setup:
+	@installed="$$(rustup target list --installed)"; \
+	for t in $(WASM_TARGETS); do \
+	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
+	done
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-native:
+	$(CARGO) test --release
+
+# The core must build for both wasm targets Envoy loads.
+test-wasm-build: setup
+	for t in $(WASM_TARGETS); do $(CARGO) build --lib --profile wasm-release --target $$t || exit 1; done
+
+test: setup lint test-native test-wasm-build
+	$(CARGO) bench --bench core -- --test
+	@echo "make test: all passed"
+
+run: setup
+	@echo "h2mux: the proxy-wasm filter and the Envoy set-up are not built yet; 'make test' runs the core." >&2
+	@exit 1
+
+bench:
+	$(CARGO) bench --bench core
+	$(CARGO) run --release --bin h2mux-corpus-bench -- --generate 5000 --repeat 20
+
+fuzz:
+	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in frontend backend hpack; do \
+	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+clean:
+	$(CARGO) clean
+	rm -rf dist

@@ -1,0 +1,22 @@
+//! h2mux: a sans-IO HTTP/2 (RFC 9113) connection multiplexer.
+//!
+//! Bytes and time go in, bytes and events come out: no sockets, no clocks, no threads, no
+//! async runtime. The same core runs natively (tests, benchmarks) and inside a proxy-wasm
+//! filter. Every byte from a peer is treated as hostile: nothing reachable from input panics.
+//! See ARCHITECTURE.md for the module map and the path of a byte.
+
+#![forbid(unsafe_code)]
+
+pub mod buffer;
+pub mod error;
+pub mod frame;
+pub mod hpack;
+pub mod message;
+pub mod side;
+pub mod stream;
+pub mod time;
+
+pub use error::{ErrorCode, H2Error};
+pub use side::Side;
+pub use stream::StreamId;
+pub use time::Instant;

@@ -1,0 +1,24 @@
+//! Polarity: which end of HTTP/2 a connection context plays.
+
+/// The frontend faces the client and plays the server role (receives the preface, accepts
+/// odd client-initiated streams, sends responses). The backend faces the upstream and plays the
+/// client role (sends the preface, opens odd streams, receives responses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Frontend,
+    Backend,
+}
+
+impl Side {
+    /// True when this side opens streams (the HTTP/2 client role).
+    pub fn is_client(self) -> bool {
+        matches!(self, Side::Backend)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Frontend => "frontend",
+            Side::Backend => "backend",
+        }
+    }
+}
