@@ -2,5 +2,105 @@
 //! its wait queues.
 
 mod id;
+mod state;
+mod store;
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 
 pub use id::StreamId;
+pub use state::{Input, State};
+pub use store::{Key, Queue, Store};
+
+use crate::message::{BodyLength, Fields, Message};
+
+/// What the peer has sent of its message so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvPhase {
+    /// Waiting for the (final) head.
+    Head,
+    /// Head received; DATA or trailers may follow.
+    Body,
+    /// Trailers received (END_STREAM came with them).
+    Done,
+}
+
+/// A header block waiting to be encoded and written, in the connection's header queue.
+pub enum PendingBlock {
+    Head(Message, bool),
+    Trailers(Fields),
+}
+
+/// One live stream. Closed streams have no context at all.
+pub struct Stream {
+    pub id: StreamId,
+    pub state: State,
+    /// Receive credit the peer still has on this stream.
+    pub recv_window: i64,
+    /// Bytes the consumer released and we have not yet returned with a WINDOW_UPDATE.
+    pub recv_released: u32,
+    /// Send window = the peer's SETTINGS_INITIAL_WINDOW_SIZE + this delta, so a SETTINGS
+    /// change moves every stream's window at once (and may make it negative).
+    pub send_delta: i64,
+    /// DATA waiting to be written, and its total length.
+    pub send_queue: VecDeque<Bytes>,
+    pub send_queued: usize,
+    /// END_STREAM goes after the queued DATA.
+    pub send_end: bool,
+    /// Header blocks waiting (a head, 1xx heads, or trailers after the DATA).
+    pub pending: VecDeque<PendingBlock>,
+    /// Trailers wait here until the queued DATA is out.
+    pub trailers: Option<Fields>,
+    pub recv_phase: RecvPhase,
+    pub recv_body: BodyLength,
+    /// The request was HEAD (a backend stream: its response has no body).
+    pub head_request: bool,
+    /// A final response head was written (frontend) or received (backend).
+    pub responded: bool,
+    /// The other side of the relay still works on this stream: its slot is kept and it
+    /// keeps counting against concurrency even once closed for the protocol.
+    pub attached: bool,
+    /// Waiting for its own WINDOW_UPDATE before it can send.
+    pub window_blocked: bool,
+    /// Which wait queues hold it (a bit per `Queue`).
+    pub queued: u8,
+}
+
+impl Stream {
+    pub fn new(id: StreamId, recv_window: u32) -> Stream {
+        Stream {
+            id,
+            state: State::Idle,
+            recv_window: i64::from(recv_window),
+            recv_released: 0,
+            send_delta: 0,
+            send_queue: VecDeque::new(),
+            send_queued: 0,
+            send_end: false,
+            pending: VecDeque::new(),
+            trailers: None,
+            recv_phase: RecvPhase::Head,
+            recv_body: BodyLength::new(None, false),
+            head_request: false,
+            responded: false,
+            attached: true,
+            window_blocked: false,
+            queued: 0,
+        }
+    }
+
+    /// The current send window given the peer's initial window size.
+    pub fn send_window(&self, peer_initial: u32) -> i64 {
+        i64::from(peer_initial) + self.send_delta
+    }
+
+    /// Nothing left to write for this stream.
+    pub fn output_idle(&self) -> bool {
+        self.send_queue.is_empty()
+            && self.pending.is_empty()
+            && self.trailers.is_none()
+            && !self.send_end
+            && !matches!(self.state, State::ErrorPending(_))
+    }
+}

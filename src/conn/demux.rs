@@ -1,0 +1,1089 @@
+//! The receive side: a demux state machine that can stop at any byte and resume later.
+//!
+//! Frame headers are gathered in a 9-byte array inside the connection; whole payloads of
+//! control frames and header blocks are processed straight from the caller's bytes when they
+//! are all there, and gathered in a pool buffer only when a payload is split across calls.
+//! DATA is never gathered: it is handed out piecewise as slices of the caller's bytes.
+
+use bytes::Bytes;
+
+use super::{Connection, Event, Gone, Shutdown, SHUTDOWN_PING};
+use crate::buffer::BufferPool;
+use crate::error::{ErrorCode, H2Error};
+use crate::frame::{self, flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
+use crate::hpack::Decoded;
+use crate::limits::Glitch;
+use crate::message::{Block, BlockKind, BodyLength, MessageBuilder};
+use crate::side::Side;
+use crate::stream::{Input, Key, Queue, RecvPhase, State, Stream, StreamId};
+use crate::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RxState {
+    /// Frontend: this many bytes of the client preface matched so far.
+    Preface(u8),
+    /// The next frame must be the peer's SETTINGS (§3.4).
+    FirstSettings,
+    /// Reading a frame header into `hdr_buf`.
+    Header,
+    /// Waiting for a whole payload.
+    Payload(FrameHeader),
+    /// A padded DATA frame: waiting for its pad-length byte.
+    DataPad(FrameHeader),
+    /// Moving a DATA payload piecewise; `key` is None when it is discarded.
+    Data {
+        stream: StreamId,
+        key: Option<Key>,
+        data_left: u32,
+        pad_left: u32,
+        end: bool,
+    },
+    /// Discarding a payload.
+    Skip(u32),
+    /// After a connection error: everything is discarded.
+    Failed,
+}
+
+/// Why the demux stopped reading before the end of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxBlocked {
+    /// A reply (ACK, RST) needs tx room: consume output, then feed the bytes again.
+    TxRoom,
+    /// A partial payload needs an rx buffer and the pool has none: wait for
+    /// `on_buffer_available`.
+    Buffer,
+    /// A new stream would exceed the streams still being worked on: wait for `detach`.
+    Streams,
+}
+
+/// A header block spread over HEADERS and CONTINUATION frames.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Continuation {
+    stream: StreamId,
+    end_stream: bool,
+    frames: u32,
+    bad_priority: bool,
+}
+
+enum Step {
+    /// Consumed this many input bytes; go on.
+    Advanced(usize),
+    /// Needs more input than there is.
+    NeedInput,
+    Blocked(RxBlocked),
+}
+
+/// What the stream lookup says about an id (no table of closed streams).
+enum Lookup {
+    Live(Key),
+    /// Above every id of that initiator: never used.
+    Idle,
+    /// At or below the highest id of that initiator, without a context.
+    Closed(Option<Gone>),
+}
+
+impl Connection {
+    /// Feeds bytes from the peer. Returns how many were consumed; the caller keeps the rest
+    /// and feeds them again after the reason in `rx_blocked()` went away.
+    pub fn recv(&mut self, pool: &mut BufferPool, input: &Bytes, now: Instant) -> usize {
+        self.now = now;
+        self.rx_blocked = None;
+        let mut pos = 0;
+        loop {
+            let rest = input.slice(pos.min(input.len())..);
+            match self.rx_step(pool, &rest) {
+                Step::Advanced(n) => pos += n,
+                Step::NeedInput => break,
+                Step::Blocked(b) => {
+                    self.rx_blocked = Some(b);
+                    self.stats.rx_blocked += 1;
+                    break;
+                }
+            }
+        }
+        self.stats.bytes_in += pos as u64;
+        if pos > 0 {
+            self.last_activity = now;
+        }
+        self.release_rx_if_empty(pool);
+        self.flush(pool);
+        pos
+    }
+
+    /// The peer closed its side of the transport: every stream still open ends with a reset
+    /// event so the other side of the relay lets go of it.
+    pub fn recv_eof(&mut self, now: Instant) {
+        self.now = now;
+        for k in self.streams.keys() {
+            let Some(s) = self.streams.get_mut(k) else { continue };
+            if matches!(s.state, State::Reset | State::Closed) {
+                continue;
+            }
+            s.state = State::Reset;
+            let id = s.id;
+            self.events.push_back(Event::Reset {
+                stream: id,
+                code: ErrorCode::Cancel,
+                remote: true,
+            });
+        }
+        if self.failed.is_none() {
+            self.rx_state = RxState::Failed;
+        }
+    }
+
+    fn rx_step(&mut self, pool: &mut BufferPool, input: &Bytes) -> Step {
+        match self.rx_state {
+            RxState::Failed => {
+                if input.is_empty() {
+                    Step::NeedInput
+                } else {
+                    Step::Advanced(input.len())
+                }
+            }
+            RxState::Preface(matched) => self.rx_preface(matched, input),
+            RxState::FirstSettings | RxState::Header => self.rx_header(input),
+            RxState::Payload(h) => self.rx_payload(pool, h, input),
+            RxState::DataPad(h) => {
+                let Some(&b) = input.first() else { return Step::NeedInput };
+                match frame::data_padding(&h, b) {
+                    Ok(pad) => {
+                        // Pad length byte and padding count against flow control but carry
+                        // nothing: return their credit now.
+                        self.conn_recv_released = self.conn_recv_released.saturating_add(pad + 1);
+                        let data_left = h.len.saturating_sub(pad + 1);
+                        self.start_data(h, data_left, pad);
+                        Step::Advanced(1)
+                    }
+                    Err(e) => {
+                        self.fail(e);
+                        Step::Advanced(1)
+                    }
+                }
+            }
+            RxState::Data {
+                stream,
+                key,
+                data_left,
+                pad_left,
+                end,
+            } => self.rx_data(stream, key, data_left, pad_left, end, input),
+            RxState::Skip(left) => {
+                if left == 0 {
+                    self.rx_state = RxState::Header;
+                    return Step::Advanced(0);
+                }
+                if input.is_empty() {
+                    return Step::NeedInput;
+                }
+                let n = (left as usize).min(input.len());
+                self.rx_state = RxState::Skip(left - n as u32);
+                Step::Advanced(n)
+            }
+        }
+    }
+
+    fn rx_preface(&mut self, matched: u8, input: &Bytes) -> Step {
+        if input.is_empty() {
+            return Step::NeedInput;
+        }
+        let want = PREFACE.get(matched as usize..).unwrap_or(&[]);
+        let n = want.len().min(input.len());
+        if input.get(..n) != want.get(..n) {
+            let reason = if matched == 0 && input.first().is_some_and(|b| b.is_ascii_uppercase()) {
+                "not HTTP/2: the client sent no connection preface (HTTP/1.x?)"
+            } else {
+                "invalid connection preface"
+            };
+            self.fail(H2Error::Connection(ErrorCode::ProtocolError, reason));
+            return Step::Advanced(input.len());
+        }
+        let matched = matched as usize + n;
+        self.rx_state = if matched == PREFACE.len() {
+            RxState::FirstSettings
+        } else {
+            RxState::Preface(matched as u8)
+        };
+        Step::Advanced(n)
+    }
+
+    fn rx_header(&mut self, input: &Bytes) -> Step {
+        let have = self.hdr_have as usize;
+        let mut used = 0;
+        if have < HEADER_LEN {
+            if input.is_empty() {
+                return Step::NeedInput;
+            }
+            used = (HEADER_LEN - have).min(input.len());
+            if let (Some(dst), Some(src)) = (self.hdr_buf.get_mut(have..have + used), input.get(..used)) {
+                dst.copy_from_slice(src);
+            }
+            self.hdr_have = (have + used) as u8;
+            if (self.hdr_have as usize) < HEADER_LEN {
+                return Step::Advanced(used);
+            }
+        }
+        // A whole header: it may still have to wait (the bytes are kept in hdr_buf).
+        let h = FrameHeader::parse(&self.hdr_buf);
+        if let Some(b) = self.header_must_wait(&h) {
+            return if used > 0 {
+                // Count the bytes; the wait is noticed at the next step.
+                Step::Advanced(used)
+            } else {
+                Step::Blocked(b)
+            };
+        }
+        self.hdr_have = 0;
+        self.on_frame_header(h);
+        Step::Advanced(used)
+    }
+
+    /// Back-pressure decided on a frame header, before anything is consumed.
+    fn header_must_wait(&self, h: &FrameHeader) -> Option<RxBlocked> {
+        if self.pending_resets.len() >= self.cfg.max_pending_resets {
+            return Some(RxBlocked::TxRoom);
+        }
+        if h.kind == FrameType::Headers
+            && self.side == Side::Frontend
+            && self.cont.is_none()
+            && h.stream > self.last_peer_stream
+            && h.stream.is_client_initiated()
+            && self.shutdown == Shutdown::Running
+            && self.streams.len() >= self.cfg.max_concurrent_streams as usize
+            && self.open_peer_streams() < self.cfg.max_concurrent_streams as usize
+        {
+            // Streams the peer has closed (or reset) still hold work on the other side: read
+            // no new request until some of that work is done.
+            return Some(RxBlocked::Streams);
+        }
+        None
+    }
+
+    fn open_peer_streams(&self) -> usize {
+        self.streams.iter().filter(|s| !s.state.is_closed()).count()
+    }
+
+    fn lookup(&self, id: StreamId) -> Lookup {
+        if let Some(k) = self.streams.find(id) {
+            return Lookup::Live(k);
+        }
+        let peer_initiated = id.is_client_initiated() == (self.side == Side::Frontend);
+        let highest = if peer_initiated {
+            self.last_peer_stream
+        } else {
+            self.last_local_stream
+        };
+        if id > highest {
+            Lookup::Idle
+        } else {
+            Lookup::Closed(self.recently_gone(id))
+        }
+    }
+
+    fn on_frame_header(&mut self, h: FrameHeader) {
+        self.stats.frames_in += 1;
+        if self.rx_state == RxState::FirstSettings && (h.kind != FrameType::Settings || h.has(flags::ACK)) {
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "the first frame must be SETTINGS",
+            ));
+            return;
+        }
+        if let Some(c) = self.cont {
+            if h.kind != FrameType::Continuation || h.stream != c.stream {
+                self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "header block interrupted by another frame",
+                ));
+                return;
+            }
+        } else if h.kind == FrameType::Continuation {
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "CONTINUATION without a header block",
+            ));
+            return;
+        }
+        if let Err(e) = frame::validate(&h, self.cfg.max_frame_size) {
+            match e {
+                H2Error::Stream(id, code, reason) => {
+                    self.stream_error_id(id, code, reason);
+                    self.rx_state = RxState::Skip(h.len);
+                }
+                H2Error::Connection(..) => self.fail(e),
+            }
+            return;
+        }
+        match h.kind {
+            FrameType::Data => self.data_header(h),
+            FrameType::Unknown(_) => {
+                self.glitch(Glitch::IgnoredFrame);
+                self.skip(h.len);
+            }
+            _ => {
+                self.rx_state = RxState::Payload(h);
+            }
+        }
+    }
+
+    fn skip(&mut self, len: u32) {
+        if self.failed.is_none() {
+            self.rx_state = RxState::Skip(len);
+        }
+    }
+
+    fn rx_payload(&mut self, pool: &mut BufferPool, h: FrameHeader, input: &Bytes) -> Step {
+        let need = h.len as usize;
+        let held = self.rx.as_ref().map_or(0, |b| b.len());
+        if held == 0 && input.len() >= need {
+            if let Some(b) = self.payload_must_wait(&h, pool) {
+                return Step::Blocked(b);
+            }
+            let payload = input.slice(..need);
+            self.rx_state = RxState::Header;
+            self.on_payload(h, &payload);
+            return Step::Advanced(need);
+        }
+        // Gather the payload in the rx buffer.
+        let mut used = 0;
+        if held < need {
+            if input.is_empty() {
+                return Step::NeedInput;
+            }
+            if self.rx.is_none() {
+                match pool.try_take() {
+                    Some(b) => self.rx = Some(b),
+                    None => {
+                        self.wait_for_buffer(pool);
+                        return Step::Blocked(RxBlocked::Buffer);
+                    }
+                }
+            }
+            let Some(rx) = self.rx.as_mut() else { return Step::Blocked(RxBlocked::Buffer) };
+            let take = (need - held).min(input.len()).min(rx.room());
+            used = rx.extend(input.get(..take).unwrap_or(&[]));
+            if rx.len() < need {
+                if used == 0 {
+                    // A payload larger than a buffer cannot be gathered: the configuration
+                    // must keep max_frame_size within the buffer size.
+                    self.fail(H2Error::Connection(ErrorCode::InternalError, "frame larger than the rx buffer"));
+                    return Step::Advanced(input.len());
+                }
+                return Step::Advanced(used);
+            }
+        }
+        if let Some(b) = self.payload_must_wait(&h, pool) {
+            return if used > 0 { Step::Advanced(used) } else { Step::Blocked(b) };
+        }
+        let Some(mut rx) = self.rx.take() else { return Step::Advanced(used) };
+        let payload = Bytes::copy_from_slice(rx.data().get(..need).unwrap_or(&[]));
+        rx.consume(need);
+        self.rx = Some(rx);
+        self.release_rx_if_empty(pool);
+        self.rx_state = RxState::Header;
+        self.on_payload(h, &payload);
+        Step::Advanced(used)
+    }
+
+    /// Frames answered in place need tx room before they are consumed.
+    fn payload_must_wait(&mut self, h: &FrameHeader, pool: &mut BufferPool) -> Option<RxBlocked> {
+        let reply = match h.kind {
+            FrameType::Ping if !h.has(flags::ACK) => HEADER_LEN + 8,
+            FrameType::Settings if !h.has(flags::ACK) => HEADER_LEN,
+            _ => return None,
+        };
+        if self.failed.is_some() {
+            return None;
+        }
+        if self.tx.is_none() {
+            match pool.try_take() {
+                Some(b) => self.tx = Some(b),
+                None => {
+                    self.wait_for_buffer(pool);
+                    return Some(RxBlocked::Buffer);
+                }
+            }
+        }
+        let room = self.tx.as_ref().map_or(0, |b| b.room());
+        // Our own pending control frames go first; keep room for them too.
+        if room < reply + self.control_backlog() {
+            return Some(RxBlocked::TxRoom);
+        }
+        None
+    }
+
+    fn on_payload(&mut self, h: FrameHeader, p: &Bytes) {
+        match h.kind {
+            FrameType::Headers => self.on_headers(h, p),
+            FrameType::Continuation => self.on_continuation(h, p),
+            FrameType::Settings => self.on_settings(h, p),
+            FrameType::Ping => self.on_ping(h, p),
+            FrameType::GoAway => self.on_goaway(p),
+            FrameType::RstStream => self.on_rst_stream(h, p),
+            FrameType::WindowUpdate => self.on_window_update(h, p),
+            FrameType::Priority => self.on_priority(h, p),
+            // Validated away (push is disabled) or handled elsewhere.
+            FrameType::PushPromise | FrameType::Data | FrameType::Unknown(_) => {}
+        }
+    }
+
+    // ----- DATA ----------------------------------------------------------------------------
+
+    fn data_header(&mut self, h: FrameHeader) {
+        let len = i64::from(h.len);
+        if len > self.conn_recv_window {
+            self.fail(H2Error::Connection(
+                ErrorCode::FlowControlError,
+                "DATA beyond the connection window",
+            ));
+            return;
+        }
+        self.conn_recv_window -= len;
+        if h.len == 0 && !h.has(flags::END_STREAM) {
+            self.glitch(Glitch::EmptyFrame);
+        }
+        let key = match self.lookup(h.stream) {
+            Lookup::Idle => {
+                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "DATA on an idle stream"));
+                return;
+            }
+            Lookup::Closed(gone) => {
+                self.conn_recv_released = self.conn_recv_released.saturating_add(h.len);
+                if gone != Some(Gone::ResetByUs) {
+                    self.stream_error_id(h.stream, ErrorCode::StreamClosed, "DATA on a closed stream");
+                }
+                self.skip(h.len);
+                return;
+            }
+            Lookup::Live(k) => k,
+        };
+        let Some(s) = self.streams.get_mut(key) else { return };
+        let verdict: Result<(), (ErrorCode, &'static str)> = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            Err((ErrorCode::NoError, ""))
+        } else if !s.state.can_recv() {
+            Err((ErrorCode::StreamClosed, "DATA after END_STREAM"))
+        } else if s.recv_phase != RecvPhase::Body {
+            Err((ErrorCode::ProtocolError, "DATA outside a message body"))
+        } else if len > s.recv_window {
+            Err((ErrorCode::FlowControlError, "DATA beyond the stream window"))
+        } else {
+            s.recv_window -= len;
+            Ok(())
+        };
+        match verdict {
+            Ok(()) => {
+                if h.has(flags::PADDED) {
+                    self.rx_state = RxState::DataPad(h);
+                } else {
+                    self.start_data(h, h.len, 0);
+                }
+            }
+            Err((code, reason)) => {
+                self.conn_recv_released = self.conn_recv_released.saturating_add(h.len);
+                if code != ErrorCode::NoError {
+                    self.stream_error(key, code, reason);
+                }
+                self.skip(h.len);
+            }
+        }
+    }
+
+    fn start_data(&mut self, h: FrameHeader, data_left: u32, pad_left: u32) {
+        let key = self.streams.find(h.stream);
+        self.rx_state = RxState::Data {
+            stream: h.stream,
+            key,
+            data_left,
+            pad_left,
+            end: h.has(flags::END_STREAM),
+        };
+        if data_left == 0 && pad_left == 0 {
+            self.end_data(h.stream, key, h.has(flags::END_STREAM));
+        }
+    }
+
+    fn rx_data(&mut self, stream: StreamId, key: Option<Key>, data_left: u32, pad_left: u32, end: bool, input: &Bytes) -> Step {
+        if data_left == 0 && pad_left == 0 {
+            self.rx_state = RxState::Header;
+            return Step::Advanced(0);
+        }
+        if input.is_empty() {
+            return Step::NeedInput;
+        }
+        let mut used = 0;
+        let mut key = key;
+        let mut data_left = data_left;
+        let mut pad_left = pad_left;
+        if data_left > 0 {
+            let n = (data_left as usize).min(input.len());
+            data_left -= n as u32;
+            used = n;
+            if let Some(k) = key {
+                let check = self.streams.get_mut(k).map(|s| s.recv_body.on_data(n));
+                match check {
+                    Some(Ok(())) => self.events.push_back(Event::Data {
+                        stream,
+                        data: input.slice(..n),
+                        end_stream: false,
+                    }),
+                    Some(Err(e)) => {
+                        self.conn_recv_released = self.conn_recv_released.saturating_add((n as u32) + data_left);
+                        self.stream_error(k, e.code(), e.reason());
+                        key = None;
+                    }
+                    None => key = None,
+                }
+            } else {
+                self.conn_recv_released = self.conn_recv_released.saturating_add(n as u32);
+            }
+        }
+        if data_left == 0 && pad_left > 0 {
+            let n = (pad_left as usize).min(input.len() - used);
+            pad_left -= n as u32;
+            used += n;
+        }
+        self.rx_state = RxState::Data {
+            stream,
+            key,
+            data_left,
+            pad_left,
+            end,
+        };
+        if data_left == 0 && pad_left == 0 {
+            self.end_data(stream, key, end);
+        }
+        Step::Advanced(used)
+    }
+
+    fn end_data(&mut self, stream: StreamId, key: Option<Key>, end: bool) {
+        if self.failed.is_none() {
+            self.rx_state = RxState::Header;
+        }
+        if !end {
+            return;
+        }
+        let Some(key) = key else { return };
+        let Some(s) = self.streams.get_mut(key) else { return };
+        if let Err(e) = s.recv_body.on_end() {
+            self.stream_error(key, e.code(), e.reason());
+            return;
+        }
+        self.recv_end(key);
+        // Put END_STREAM on the last chunk when it is still queued, else an empty chunk.
+        if let Some(Event::Data { stream: s, end_stream, .. }) = self.events.back_mut() {
+            if *s == stream {
+                *end_stream = true;
+                return;
+            }
+        }
+        self.events.push_back(Event::Data {
+            stream,
+            data: Bytes::new(),
+            end_stream: true,
+        });
+    }
+
+    /// The peer's END_STREAM arrived on a live stream.
+    fn recv_end(&mut self, key: Key) {
+        if let Some(s) = self.streams.get_mut(key) {
+            s.state = s.state.next(Input::Recv { end: true }).unwrap_or(s.state);
+            s.recv_phase = RecvPhase::Done;
+        }
+        self.maybe_free(key);
+    }
+
+    // ----- Header blocks -------------------------------------------------------------------
+
+    fn on_headers(&mut self, h: FrameHeader, p: &Bytes) {
+        let (fragment, prio) = match frame::headers_fragment(&h, p) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let bad_priority = prio.is_some_and(|pr| pr.dependency == h.stream);
+        if fragment.is_empty() && !h.has(flags::END_HEADERS) {
+            self.glitch(Glitch::EmptyFrame);
+        }
+        if h.has(flags::END_HEADERS) {
+            let block = p.slice_ref(fragment);
+            self.on_header_block(h.stream, &block, h.has(flags::END_STREAM), bad_priority);
+            return;
+        }
+        if fragment.len() > self.cfg.max_header_block {
+            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "header block too large"));
+            return;
+        }
+        self.hblock.clear();
+        self.hblock.extend_from_slice(fragment);
+        self.cont = Some(Continuation {
+            stream: h.stream,
+            end_stream: h.has(flags::END_STREAM),
+            frames: 1,
+            bad_priority,
+        });
+    }
+
+    fn on_continuation(&mut self, h: FrameHeader, p: &Bytes) {
+        let Some(mut c) = self.cont else { return };
+        c.frames += 1;
+        if c.frames > self.cfg.max_continuation_frames {
+            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many CONTINUATION frames"));
+            return;
+        }
+        if self.hblock.len() + p.len() > self.cfg.max_header_block {
+            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "header block too large"));
+            return;
+        }
+        if !h.has(flags::END_HEADERS) {
+            if p.is_empty() {
+                self.glitch(Glitch::EmptyFrame);
+            } else if p.len() < 16 {
+                self.glitch(Glitch::TinyContinuation);
+            }
+        }
+        self.hblock.extend_from_slice(p);
+        if !h.has(flags::END_HEADERS) {
+            self.cont = Some(c);
+            return;
+        }
+        self.cont = None;
+        let block = Bytes::from(std::mem::take(&mut self.hblock));
+        self.on_header_block(c.stream, &block, c.end_stream, c.bad_priority);
+    }
+
+    /// Decodes a whole block. HPACK state is shared by the connection, so every block is
+    /// decoded, even one for a stream we are going to refuse.
+    fn decode_block(&mut self, block: &[u8], kind: BlockKind) -> Result<Result<Block, (ErrorCode, &'static str)>, H2Error> {
+        let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
+        let max = self.cfg.max_header_list_size as usize;
+        let decoded = self
+            .decoder
+            .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| builder.push(n, v, s))
+            .map_err(|e| H2Error::Connection(e.code(), e.reason()))?;
+        if decoded == Decoded::ListTooLarge {
+            return Ok(Err((ErrorCode::ProtocolError, "header list larger than advertised")));
+        }
+        Ok(builder.finish().map_err(|e| (e.code(), e.reason())))
+    }
+
+    fn on_header_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+        match self.side {
+            Side::Frontend => self.on_request_block(id, block, end_stream, bad_priority),
+            Side::Backend => self.on_response_block(id, block, end_stream, bad_priority),
+        }
+    }
+
+    fn on_request_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+        if !id.is_client_initiated() {
+            self.fail(H2Error::Connection(ErrorCode::ProtocolError, "client used an even stream id"));
+            return;
+        }
+        match self.lookup(id) {
+            Lookup::Live(key) => self.on_trailer_block(key, block, end_stream),
+            Lookup::Closed(gone) => {
+                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                    self.fail(e);
+                    return;
+                }
+                match gone {
+                    Some(Gone::ResetByUs) => {}
+                    Some(Gone::Closed) => self.fail(H2Error::Connection(
+                        ErrorCode::StreamClosed,
+                        "HEADERS on a closed stream",
+                    )),
+                    None => self.fail(H2Error::Connection(
+                        ErrorCode::ProtocolError,
+                        "stream id lower than a previous one",
+                    )),
+                }
+            }
+            Lookup::Idle => {
+                self.last_peer_stream = id;
+                let decoded = match self.decode_block(block, BlockKind::Request) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                };
+                if bad_priority {
+                    self.stream_error_id(id, ErrorCode::ProtocolError, "stream depends on itself");
+                    return;
+                }
+                if let Shutdown::Final(last) = self.shutdown {
+                    if id > last {
+                        // After our final GOAWAY: ignored, the client retries elsewhere.
+                        return;
+                    }
+                }
+                let msg = match decoded {
+                    Ok(Block::Request(m)) => m,
+                    Ok(_) => {
+                        self.stream_error_id(id, ErrorCode::ProtocolError, "not a request");
+                        return;
+                    }
+                    Err((code, reason)) => {
+                        self.stream_error_id(id, code, reason);
+                        return;
+                    }
+                };
+                if self.open_peer_streams() >= self.cfg.max_concurrent_streams as usize {
+                    self.stats.refused_streams += 1;
+                    self.stream_error_id(id, ErrorCode::RefusedStream, "over MAX_CONCURRENT_STREAMS");
+                    return;
+                }
+                let mut s = Stream::new(id, self.cfg.initial_window_size);
+                s.recv_body = BodyLength::new(msg.content_length, false);
+                if end_stream {
+                    if let Err(e) = s.recv_body.on_end() {
+                        self.stream_error_id(id, e.code(), e.reason());
+                        return;
+                    }
+                }
+                s.state = State::Idle.next(Input::Recv { end: end_stream }).unwrap_or(State::Open);
+                s.recv_phase = if end_stream { RecvPhase::Done } else { RecvPhase::Body };
+                self.streams.insert(s);
+                self.stats.streams_opened += 1;
+                self.events.push_back(Event::Headers {
+                    stream: id,
+                    message: msg,
+                    end_stream,
+                });
+            }
+        }
+    }
+
+    fn on_response_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+        if !id.is_client_initiated() {
+            self.fail(H2Error::Connection(ErrorCode::ProtocolError, "server-initiated stream (push is disabled)"));
+            return;
+        }
+        let key = match self.lookup(id) {
+            Lookup::Live(k) => k,
+            Lookup::Idle => {
+                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "HEADERS on a stream we never opened"));
+                return;
+            }
+            Lookup::Closed(_) => {
+                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                    self.fail(e);
+                }
+                return;
+            }
+        };
+        if bad_priority {
+            if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                self.fail(e);
+                return;
+            }
+            self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself");
+            return;
+        }
+        let phase = self.streams.get(key).map(|s| s.recv_phase);
+        if phase != Some(RecvPhase::Head) {
+            self.on_trailer_block(key, block, end_stream);
+            return;
+        }
+        let decoded = match self.decode_block(block, BlockKind::Response) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let Some(s) = self.streams.get_mut(key) else { return };
+        if !s.state.can_recv() {
+            let code = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+                None
+            } else {
+                Some(ErrorCode::StreamClosed)
+            };
+            if let Some(code) = code {
+                self.stream_error(key, code, "HEADERS after END_STREAM");
+            }
+            return;
+        }
+        let msg = match decoded {
+            Ok(Block::Response(m)) => m,
+            Ok(_) => {
+                self.stream_error(key, ErrorCode::ProtocolError, "not a response");
+                return;
+            }
+            Err((code, reason)) => {
+                self.stream_error(key, code, reason);
+                return;
+            }
+        };
+        if msg.is_informational() {
+            if end_stream {
+                self.stream_error(key, ErrorCode::ProtocolError, "1xx response with END_STREAM");
+                return;
+            }
+            self.events.push_back(Event::Headers {
+                stream: id,
+                message: msg,
+                end_stream: false,
+            });
+            return;
+        }
+        let status = msg.status().unwrap_or(0);
+        let no_body = s.head_request || status == 204 || status == 304;
+        s.recv_body = BodyLength::new(msg.content_length, no_body);
+        s.responded = true;
+        s.recv_phase = RecvPhase::Body;
+        if end_stream {
+            if let Err(e) = s.recv_body.on_end() {
+                self.stream_error(key, e.code(), e.reason());
+                return;
+            }
+        }
+        self.events.push_back(Event::Headers {
+            stream: id,
+            message: msg,
+            end_stream,
+        });
+        if end_stream {
+            self.recv_end(key);
+        }
+    }
+
+    /// A second header block on a live stream: trailers, which must end the stream.
+    fn on_trailer_block(&mut self, key: Key, block: &[u8], end_stream: bool) {
+        let decoded = match self.decode_block(block, BlockKind::Trailers) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let Some(s) = self.streams.get(key) else { return };
+        let id = s.id;
+        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            return;
+        }
+        if !s.state.can_recv() {
+            self.stream_error(key, ErrorCode::StreamClosed, "HEADERS after END_STREAM");
+            return;
+        }
+        if s.recv_phase != RecvPhase::Body {
+            self.stream_error(key, ErrorCode::ProtocolError, "unexpected header block");
+            return;
+        }
+        if !end_stream {
+            self.stream_error(key, ErrorCode::ProtocolError, "trailers without END_STREAM");
+            return;
+        }
+        let fields = match decoded {
+            Ok(Block::Trailers(f)) => f,
+            Ok(_) => {
+                self.stream_error(key, ErrorCode::ProtocolError, "not trailers");
+                return;
+            }
+            Err((code, reason)) => {
+                self.stream_error(key, code, reason);
+                return;
+            }
+        };
+        if let Some(Err(e)) = self.streams.get(key).map(|s| s.recv_body.on_end()) {
+            self.stream_error(key, e.code(), e.reason());
+            return;
+        }
+        self.events.push_back(Event::Trailers { stream: id, fields });
+        self.recv_end(key);
+    }
+
+    // ----- Control frames ------------------------------------------------------------------
+
+    fn on_settings(&mut self, h: FrameHeader, p: &Bytes) {
+        self.stats.settings_received += 1;
+        if h.has(flags::ACK) {
+            self.settings_deadline = None;
+            return;
+        }
+        self.glitch(Glitch::ControlFrame);
+        if self.rx_state == RxState::Failed {
+            return;
+        }
+        if p.len() / 6 > self.cfg.max_settings_entries {
+            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many SETTINGS entries"));
+            return;
+        }
+        if let Err(e) = self.apply_peer_settings(p) {
+            self.fail(e);
+            return;
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            frame::write_settings_ack(tx.writer());
+        }
+        self.events.push_back(Event::PeerSettings {
+            max_concurrent_streams: self.peer.max_concurrent_streams,
+        });
+    }
+
+    fn on_ping(&mut self, h: FrameHeader, p: &Bytes) {
+        self.stats.pings_received += 1;
+        let Some(data) = frame::parse_ping(p) else { return };
+        if h.has(flags::ACK) {
+            if data == SHUTDOWN_PING && self.shutdown == Shutdown::Draining {
+                self.finish_shutdown();
+            } else {
+                self.events.push_back(Event::PingAck { payload: data });
+            }
+            return;
+        }
+        self.glitch(Glitch::ControlFrame);
+        if self.failed.is_some() {
+            return;
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            frame::write_ping(tx.writer(), true, data);
+        }
+    }
+
+    fn on_goaway(&mut self, p: &Bytes) {
+        let Some(g) = frame::parse_goaway(p) else { return };
+        self.stats.goaways_received += 1;
+        log::debug!("{} GOAWAY received: last {} code {}", self.side.name(), g.last_stream, g.code);
+        let last = g.last_stream;
+        let code = g.code;
+        let debug = p.slice_ref(g.debug);
+        self.goaway_recv = Some(self.goaway_recv.map_or(last, |l| l.min(last)));
+        self.events.push_back(Event::GoAway {
+            last_stream: last,
+            code,
+            debug,
+        });
+        if self.side == Side::Backend {
+            // Streams above the last id were not processed: safe to retry elsewhere.
+            for k in self.streams.keys() {
+                let Some(s) = self.streams.get_mut(k) else { continue };
+                if s.id > last && !matches!(s.state, State::Reset) {
+                    s.state = State::Reset;
+                    s.send_queue.clear();
+                    s.send_queued = 0;
+                    s.pending.clear();
+                    s.trailers = None;
+                    s.send_end = false;
+                    let id = s.id;
+                    self.events.push_back(Event::Reset {
+                        stream: id,
+                        code: ErrorCode::RefusedStream,
+                        remote: true,
+                    });
+                    self.maybe_free(k);
+                }
+            }
+        }
+    }
+
+    fn on_rst_stream(&mut self, h: FrameHeader, p: &Bytes) {
+        let Some(code) = frame::parse_rst_stream(p) else { return };
+        self.stats.resets_received += 1;
+        match self.lookup(h.stream) {
+            Lookup::Idle => self.fail(H2Error::Connection(ErrorCode::ProtocolError, "RST_STREAM on an idle stream")),
+            Lookup::Closed(_) => {}
+            Lookup::Live(key) => {
+                let Some(s) = self.streams.get_mut(key) else { return };
+                if s.state == State::Reset {
+                    return;
+                }
+                let early = self.side == Side::Frontend && !s.responded;
+                s.state = State::Reset;
+                s.send_queue.clear();
+                s.send_queued = 0;
+                s.pending.clear();
+                s.trailers = None;
+                s.send_end = false;
+                let id = s.id;
+                self.events.push_back(Event::Reset {
+                    stream: id,
+                    code,
+                    remote: true,
+                });
+                self.remember_gone(id, Gone::Closed);
+                if early {
+                    self.glitch(Glitch::EarlyReset);
+                }
+                self.maybe_free(key);
+            }
+        }
+    }
+
+    fn on_window_update(&mut self, h: FrameHeader, p: &Bytes) {
+        let Some(inc) = frame::parse_window_update(p) else { return };
+        if h.stream.is_zero() {
+            if inc == 0 {
+                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "WINDOW_UPDATE of 0 on the connection"));
+                return;
+            }
+            if let Err(e) = self.grow_conn_send_window(inc) {
+                self.fail(e);
+            }
+            return;
+        }
+        match self.lookup(h.stream) {
+            Lookup::Idle => self.fail(H2Error::Connection(ErrorCode::ProtocolError, "WINDOW_UPDATE on an idle stream")),
+            Lookup::Closed(_) => {}
+            Lookup::Live(key) => {
+                if inc == 0 {
+                    self.stream_error(key, ErrorCode::ProtocolError, "WINDOW_UPDATE of 0");
+                    return;
+                }
+                if inc < 32 {
+                    self.glitch(Glitch::TinyWindowUpdate);
+                }
+                self.grow_stream_send_window(key, inc);
+            }
+        }
+    }
+
+    fn on_priority(&mut self, h: FrameHeader, p: &Bytes) {
+        // Priorities are ignored (RFC 9113 §5.3.2), but a self-dependency is still an error.
+        let Some(pr) = frame::parse_priority(p) else { return };
+        if pr.dependency == h.stream {
+            match self.streams.find(h.stream) {
+                Some(key) => self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself"),
+                None => self.stream_error_id(h.stream, ErrorCode::ProtocolError, "stream depends on itself"),
+            }
+        }
+    }
+
+    // ----- Stream errors -------------------------------------------------------------------
+
+    /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
+    pub(super) fn stream_error(&mut self, key: Key, code: ErrorCode, reason: &'static str) {
+        let Some(s) = self.streams.get_mut(key) else { return };
+        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            return;
+        }
+        log::debug!("{} stream {} error {}: {}", self.side.name(), s.id, code, reason);
+        s.state = State::ErrorPending(code);
+        s.send_queue.clear();
+        s.send_queued = 0;
+        s.pending.clear();
+        s.trailers = None;
+        s.send_end = false;
+        let id = s.id;
+        self.streams.enqueue(Queue::Reset, key);
+        self.events.push_back(Event::Reset {
+            stream: id,
+            code,
+            remote: false,
+        });
+        self.glitch(Glitch::OwnReset);
+    }
+
+    /// A stream error on a stream without a context (refused, malformed head, closed).
+    pub(super) fn stream_error_id(&mut self, id: StreamId, code: ErrorCode, reason: &'static str) {
+        if let Some(key) = self.streams.find(id) {
+            self.stream_error(key, code, reason);
+            return;
+        }
+        log::debug!("{} stream {} error {}: {}", self.side.name(), id, code, reason);
+        self.pending_resets.push_back((id, code));
+        self.remember_gone(id, Gone::ResetByUs);
+        self.glitch(Glitch::OwnReset);
+    }
+}

@@ -1,0 +1,746 @@
+//! The connection context (h2c): one end of one HTTP/2 connection, with its polarity.
+//!
+//! Sans-IO: `recv` takes bytes from the peer and produces events (`poll_event`);
+//! the `send_*` calls queue work; `flush` writes frames into the tx buffer; `output` and
+//! `consume_output` hand those bytes to the caller. Time only enters through the `now`
+//! arguments. Buffers come from a `BufferPool` the caller owns; a connection that cannot
+//! get one registers once in the pool's wait queue and is resumed by
+//! `on_buffer_available`.
+
+mod demux;
+mod flow;
+mod mux;
+mod settings;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::buffer::{Buffer, BufferPool, WaiterId};
+use crate::error::{ErrorCode, H2Error};
+use crate::hpack::{Decoder, Encoder};
+use crate::limits::{Config, Glitch, GlitchMeter, GlitchVerdict};
+use crate::message::{Fields, Message};
+use crate::side::Side;
+use crate::stream::{Input, Key, PendingBlock, Queue, State, Store, Stream, StreamId};
+use crate::time::Instant;
+
+pub use demux::RxBlocked;
+pub use settings::PeerSettings;
+
+/// What a connection tells its owner.
+#[derive(Debug)]
+pub enum Event {
+    /// A request head (frontend) or a response head, informational or final (backend).
+    Headers {
+        stream: StreamId,
+        message: Message,
+        end_stream: bool,
+    },
+    /// Trailers; they always end the stream.
+    Trailers { stream: StreamId, fields: Fields },
+    /// Body bytes. The consumer gives credit back with `release_capacity` once it has
+    /// passed them on: that is the back-pressure of the relay.
+    Data {
+        stream: StreamId,
+        data: Bytes,
+        end_stream: bool,
+    },
+    /// The stream was reset: by the peer (`remote`), or by us after a stream error.
+    Reset {
+        stream: StreamId,
+        code: ErrorCode,
+        remote: bool,
+    },
+    /// Queued DATA of a stream went into the tx buffer.
+    DataSent { stream: StreamId, len: usize },
+    /// The peer sent GOAWAY.
+    GoAway {
+        last_stream: StreamId,
+        code: ErrorCode,
+        debug: Bytes,
+    },
+    /// The peer's SETTINGS were applied.
+    PeerSettings { max_concurrent_streams: u32 },
+    /// A PING we sent was answered.
+    PingAck { payload: [u8; 8] },
+    /// A connection error: GOAWAY is written (or will be); nothing else will happen.
+    Failed { error: H2Error },
+}
+
+/// Why a send call was refused. These are the caller's mistakes or back-pressure, never the
+/// peer's: the connection is not harmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// No live stream with that id.
+    UnknownStream,
+    /// The stream cannot carry that (already ended by us, reset, or not yet answered).
+    NotSendable,
+    /// The stream's send queue is full: wait for `DataSent`.
+    QueueFull,
+    /// No new stream now: the peer's MAX_CONCURRENT_STREAMS is reached.
+    ConcurrencyLimit,
+    /// No new stream ever: GOAWAY was sent or received, or the ids are used up.
+    NoMoreStreams,
+    /// The connection failed or is closed.
+    ConnectionClosed,
+    /// This polarity cannot do that (a frontend opening a stream, say).
+    WrongSide,
+}
+
+/// Counters for metrics and tests.
+#[derive(Clone, Debug, Default)]
+pub struct ConnStats {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub frames_in: u64,
+    pub streams_opened: u64,
+    pub resets_sent: u64,
+    pub resets_received: u64,
+    pub goaways_sent: u64,
+    pub goaways_received: u64,
+    pub pings_received: u64,
+    pub settings_received: u64,
+    pub refused_streams: u64,
+    pub rx_blocked: u64,
+    pub buffer_waits: u64,
+}
+
+/// The shutdown sequence (§6.8): a first GOAWAY with the largest id and a PING, then the
+/// real last id once the PING comes back (one round trip later), then close when streams end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shutdown {
+    Running,
+    /// First GOAWAY and PING queued or sent, waiting for the PING ACK.
+    Draining,
+    /// Final GOAWAY queued or sent with this last id.
+    Final(StreamId),
+}
+
+/// The opaque data of our shutdown PING.
+const SHUTDOWN_PING: [u8; 8] = *b"h2mux-sd";
+
+/// How our own recent resets and closes are remembered (bounded), to tell late frames in
+/// flight from a peer talking on a stream it knows is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gone {
+    /// We sent RST_STREAM: frames in flight are ignored (§5.1, closed).
+    ResetByUs,
+    /// Ended normally or reset by the peer: more frames are STREAM_CLOSED.
+    Closed,
+}
+const RECENT_GONE: usize = 16;
+
+pub struct Connection {
+    side: Side,
+    cfg: Arc<Config>,
+    waiter: WaiterId,
+    now: Instant,
+
+    // Receive side (demux).
+    rx_state: demux::RxState,
+    hdr_buf: [u8; 9],
+    hdr_have: u8,
+    rx: Option<Buffer>,
+    rx_blocked: Option<RxBlocked>,
+    /// A header block being assembled from HEADERS + CONTINUATION.
+    cont: Option<demux::Continuation>,
+    hblock: Vec<u8>,
+    decoder: Decoder,
+
+    // Send side (mux).
+    tx: Option<Buffer>,
+    encoder: Encoder,
+    hwrite: Option<mux::HeaderWrite>,
+    scratch: Vec<u8>,
+    preface_sent: bool,
+    goaway_pending: Option<(StreamId, ErrorCode, &'static str)>,
+    ping_pending: Option<[u8; 8]>,
+    pending_resets: VecDeque<(StreamId, ErrorCode)>,
+
+    // Streams and flow control.
+    streams: Store,
+    peer: PeerSettings,
+    conn_send_window: i64,
+    conn_recv_window: i64,
+    conn_recv_released: u32,
+    /// Highest stream id the peer opened (or tried to).
+    last_peer_stream: StreamId,
+    /// Highest stream id we opened.
+    last_local_stream: StreamId,
+    recent: VecDeque<(u32, Gone)>,
+
+    // Lifecycle.
+    shutdown: Shutdown,
+    goaway_recv: Option<StreamId>,
+    failed: Option<H2Error>,
+    settings_deadline: Option<Instant>,
+    shutdown_deadline: Option<Instant>,
+    last_activity: Instant,
+    waiting: bool,
+    glitches: GlitchMeter,
+    events: VecDeque<Event>,
+    stats: ConnStats,
+}
+
+impl Connection {
+    /// A new connection context. `waiter` is the caller's id for it in the pool's wait queue.
+    /// Nothing is written until `flush`: a backend then writes the client preface and its
+    /// SETTINGS, a frontend its SETTINGS.
+    pub fn new(side: Side, cfg: Arc<Config>, waiter: WaiterId, now: Instant) -> Connection {
+        let decoder = Decoder::new(cfg.header_table_size);
+        let encoder = Encoder::new(cfg.encoder_table_size);
+        let conn_recv_window = i64::from(crate::frame::DEFAULT_WINDOW);
+        Connection {
+            side,
+            waiter,
+            now,
+            rx_state: match side {
+                Side::Frontend => demux::RxState::Preface(0),
+                Side::Backend => demux::RxState::FirstSettings,
+            },
+            hdr_buf: [0; 9],
+            hdr_have: 0,
+            rx: None,
+            rx_blocked: None,
+            cont: None,
+            hblock: Vec::new(),
+            decoder,
+            tx: None,
+            encoder,
+            hwrite: None,
+            scratch: Vec::new(),
+            preface_sent: false,
+            goaway_pending: None,
+            ping_pending: None,
+            pending_resets: VecDeque::new(),
+            streams: Store::default(),
+            peer: PeerSettings::default(),
+            conn_send_window: i64::from(crate::frame::DEFAULT_WINDOW),
+            conn_recv_window,
+            conn_recv_released: 0,
+            last_peer_stream: StreamId::ZERO,
+            last_local_stream: StreamId::ZERO,
+            recent: VecDeque::new(),
+            shutdown: Shutdown::Running,
+            goaway_recv: None,
+            failed: None,
+            settings_deadline: None,
+            shutdown_deadline: None,
+            last_activity: now,
+            waiting: false,
+            glitches: GlitchMeter::default(),
+            events: VecDeque::new(),
+            stats: ConnStats::default(),
+            cfg,
+        }
+    }
+
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> &ConnStats {
+        &self.stats
+    }
+
+    pub fn peer_settings(&self) -> &PeerSettings {
+        &self.peer
+    }
+
+    /// Glitch points currently held against the peer.
+    pub fn glitch_score(&self) -> u32 {
+        self.glitches.score()
+    }
+
+    /// Why the demux stopped reading, if it did.
+    pub fn rx_blocked(&self) -> Option<RxBlocked> {
+        self.rx_blocked
+    }
+
+    /// The connection error that ended this connection, if any.
+    pub fn error(&self) -> Option<H2Error> {
+        self.failed
+    }
+
+    /// Streams with a context (live, or closed but still attached to the other side).
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// True while this connection waits for a buffer from the pool.
+    pub fn is_waiting_for_buffer(&self) -> bool {
+        self.waiting
+    }
+
+    /// Buffers held from the pool (0, 1 or 2): an idle connection holds none.
+    pub fn buffers_held(&self) -> usize {
+        usize::from(self.rx.is_some()) + usize::from(self.tx.is_some())
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes ready to go to the peer.
+    pub fn output(&self) -> &[u8] {
+        self.tx.as_ref().map_or(&[], |b| b.data())
+    }
+
+    /// The caller wrote `n` bytes of `output()`. An emptied tx buffer goes back to the pool,
+    /// and streams that waited for tx room may send again (at the next `flush`).
+    pub fn consume_output(&mut self, n: usize, pool: &mut BufferPool) {
+        if let Some(tx) = self.tx.as_mut() {
+            let n = n.min(tx.len());
+            tx.consume(n);
+            self.stats.bytes_out += n as u64;
+        }
+        self.release_tx_if_empty(pool);
+        self.streams.move_all(Queue::TxRoom, Queue::Send);
+        if self.rx_blocked == Some(RxBlocked::TxRoom) {
+            self.rx_blocked = None;
+        }
+    }
+
+    /// Flushes and moves all output into `out`, up to about `limit` bytes; returns how many.
+    /// Convenient for hosts that write whole chunks.
+    pub fn drain_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>, limit: usize) -> usize {
+        let start = out.len();
+        loop {
+            self.flush(pool);
+            let o = self.output();
+            if o.is_empty() || out.len() - start >= limit {
+                break;
+            }
+            let n = o.len();
+            out.extend_from_slice(o);
+            self.consume_output(n, pool);
+        }
+        out.len() - start
+    }
+
+    /// True once nothing more will happen: the connection failed or finished its shutdown,
+    /// and its output is out. The caller then closes the transport.
+    pub fn is_done(&self) -> bool {
+        if !self.output().is_empty() || self.hwrite.is_some() || self.goaway_pending.is_some() {
+            return false;
+        }
+        if self.failed.is_some() {
+            return true;
+        }
+        let drained = self.streams.is_empty();
+        match self.shutdown {
+            Shutdown::Final(_) if drained => return true,
+            _ => {}
+        }
+        if let Some(dl) = self.shutdown_deadline {
+            if self.now >= dl {
+                return true;
+            }
+        }
+        self.goaway_recv.is_some() && drained && self.side == Side::Backend
+    }
+
+    /// The pool has a buffer again: retry sending (tx first), then the caller feeds the bytes
+    /// it held back to `recv`.
+    pub fn on_buffer_available(&mut self, pool: &mut BufferPool) {
+        self.waiting = false;
+        if self.rx_blocked == Some(RxBlocked::Buffer) {
+            self.rx_blocked = None;
+        }
+        self.flush(pool);
+    }
+
+    /// The connection goes away (transport closed): give buffers back, leave the wait queue.
+    pub fn release(&mut self, pool: &mut BufferPool) {
+        if let Some(b) = self.rx.take() {
+            pool.release(b);
+        }
+        if let Some(b) = self.tx.take() {
+            pool.release(b);
+        }
+        if self.waiting {
+            pool.cancel_waiter(self.waiter);
+            self.waiting = false;
+        }
+    }
+
+    // ----- Lifecycle -------------------------------------------------------------------
+
+    /// Starts a graceful shutdown: no new streams, open ones finish (§6.8).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.now = now;
+        if self.shutdown != Shutdown::Running || self.failed.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(now.after(self.cfg.shutdown_timeout_ms));
+        match self.side {
+            Side::Frontend => {
+                self.shutdown = Shutdown::Draining;
+                self.goaway_pending = Some((StreamId::MAX, ErrorCode::NoError, "shutting down"));
+                self.ping_pending = Some(SHUTDOWN_PING);
+            }
+            Side::Backend => {
+                // A client has no peer-initiated streams to wait for.
+                self.shutdown = Shutdown::Final(StreamId::ZERO);
+                self.goaway_pending = Some((StreamId::ZERO, ErrorCode::NoError, "shutting down"));
+            }
+        }
+    }
+
+    /// Ends the connection now with GOAWAY carrying `code` (an immediate shutdown).
+    pub fn goaway(&mut self, code: ErrorCode, reason: &'static str) {
+        self.fail(H2Error::Connection(code, reason));
+    }
+
+    /// Sends a PING (the host uses it to get an answer from the peer soon).
+    pub fn ping(&mut self, payload: [u8; 8]) {
+        if self.failed.is_none() && self.ping_pending.is_none() {
+            self.ping_pending = Some(payload);
+        }
+    }
+
+    /// The earliest time `handle_timeout` has something to do.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut consider = |d: Option<Instant>| {
+            if let Some(d) = d {
+                t = Some(t.map_or(d, |x| x.min(d)));
+            }
+        };
+        consider(self.settings_deadline);
+        consider(self.shutdown_deadline);
+        consider(self.idle_deadline());
+        t
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        if self.cfg.idle_timeout_ms == 0
+            || !self.streams.is_empty()
+            || self.shutdown != Shutdown::Running
+            || self.failed.is_some()
+        {
+            return None;
+        }
+        Some(self.last_activity.after(self.cfg.idle_timeout_ms))
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.failed.is_some() {
+            return;
+        }
+        if let Some(dl) = self.settings_deadline {
+            if now >= dl {
+                self.fail(H2Error::Connection(
+                    ErrorCode::SettingsTimeout,
+                    "SETTINGS not acknowledged in time",
+                ));
+                return;
+            }
+        }
+        if let Some(dl) = self.idle_deadline() {
+            if now >= dl {
+                log::debug!("{} idle for {} ms: shutting down", self.side.name(), self.cfg.idle_timeout_ms);
+                self.shutdown(now);
+            }
+        }
+        if self.shutdown == Shutdown::Draining {
+            if let Some(dl) = self.shutdown_deadline {
+                if now >= dl {
+                    self.finish_shutdown();
+                }
+            }
+        }
+    }
+
+    fn finish_shutdown(&mut self) {
+        let last = self.last_peer_stream;
+        self.shutdown = Shutdown::Final(last);
+        self.goaway_pending = Some((last, ErrorCode::NoError, "shutting down"));
+    }
+
+    /// A connection error (§5.4.1): GOAWAY with the last stream we processed, stop reading,
+    /// drop all stream output.
+    fn fail(&mut self, err: H2Error) {
+        if self.failed.is_some() {
+            return;
+        }
+        let (code, reason) = match err {
+            H2Error::Connection(c, r) => (c, r),
+            // A stream error escalated: the connection pays for it.
+            H2Error::Stream(_, c, r) => (c, r),
+        };
+        let err = H2Error::Connection(code, reason);
+        log::info!("{} connection error {}: {}", self.side.name(), code, reason);
+        self.failed = Some(err);
+        self.rx_state = demux::RxState::Failed;
+        self.goaway_pending = Some((self.last_peer_stream, code, reason));
+        self.ping_pending = None;
+        self.hwrite = None;
+        self.pending_resets.clear();
+        for k in self.streams.keys() {
+            if let Some(s) = self.streams.get_mut(k) {
+                s.send_queue.clear();
+                s.send_queued = 0;
+                s.pending.clear();
+                s.trailers = None;
+                s.send_end = false;
+                s.state = State::Reset;
+            }
+        }
+        for q in [Queue::Headers, Queue::Send, Queue::TxRoom, Queue::ConnWindow, Queue::Reset, Queue::WindowUpdate] {
+            while self.streams.pop(q).is_some() {}
+        }
+        self.events.push_back(Event::Failed { error: err });
+    }
+
+    fn glitch(&mut self, g: Glitch) {
+        match self.glitches.add(g, self.now, &self.cfg) {
+            GlitchVerdict::Fine => {}
+            GlitchVerdict::Warn => {
+                if self.shutdown == Shutdown::Running {
+                    log::info!("{} glitch score {}: asking the peer to go", self.side.name(), self.glitches.score());
+                    self.shutdown(self.now);
+                }
+            }
+            GlitchVerdict::Exceeded => {
+                self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many glitches"));
+            }
+        }
+    }
+
+    fn remember_gone(&mut self, id: StreamId, how: Gone) {
+        if self.recent.len() >= RECENT_GONE {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((id.value(), how));
+    }
+
+    fn recently_gone(&self, id: StreamId) -> Option<Gone> {
+        self.recent.iter().rev().find(|e| e.0 == id.value()).map(|e| e.1)
+    }
+
+    /// Frees the stream's slot once it is closed, written out and detached.
+    fn maybe_free(&mut self, key: Key) {
+        let Some(s) = self.streams.get(key) else { return };
+        if !s.state.is_closed() || s.attached {
+            return;
+        }
+        if matches!(s.state, State::ErrorPending(_)) || self.hwrite.as_ref().is_some_and(|h| h.stream == s.id) {
+            return;
+        }
+        if !s.pending.is_empty() && s.state != State::Reset {
+            return;
+        }
+        let id = s.id;
+        let how = if s.state == State::Reset { Gone::ResetByUs } else { Gone::Closed };
+        // Receive credit the consumer never returned belongs to the connection again.
+        self.streams.remove(key);
+        if how == Gone::Closed {
+            self.remember_gone(id, Gone::Closed);
+        }
+    }
+
+    // ----- Streams: what the owner does --------------------------------------------------
+
+    /// Opens a stream and queues its request head (backend only).
+    pub fn open_stream(&mut self, message: Message, end_stream: bool) -> Result<StreamId, SendError> {
+        if self.side != Side::Backend {
+            return Err(SendError::WrongSide);
+        }
+        if self.failed.is_some() {
+            return Err(SendError::ConnectionClosed);
+        }
+        if self.goaway_recv.is_some() || self.shutdown != Shutdown::Running {
+            return Err(SendError::NoMoreStreams);
+        }
+        let open = self.streams.iter().filter(|s| !s.state.is_closed()).count();
+        if open as u64 >= u64::from(self.peer.max_concurrent_streams) {
+            return Err(SendError::ConcurrencyLimit);
+        }
+        let id = if self.last_local_stream.is_zero() {
+            StreamId::new(1)
+        } else {
+            self.last_local_stream.next().ok_or(SendError::NoMoreStreams)?
+        };
+        self.last_local_stream = id;
+        let mut s = Stream::new(id, self.cfg.initial_window_size);
+        s.head_request = message.method() == Some(b"HEAD".as_slice());
+        s.state = State::Idle.next(Input::Send { end: end_stream }).unwrap_or(State::Open);
+        s.pending.push_back(PendingBlock::Head(message, end_stream));
+        let key = self.streams.insert(s);
+        self.streams.enqueue(Queue::Headers, key);
+        self.stats.streams_opened += 1;
+        Ok(id)
+    }
+
+    /// Queues a response head (frontend; 1xx heads may come first). A frontend only.
+    pub fn send_headers(&mut self, stream: StreamId, message: Message, end_stream: bool) -> Result<(), SendError> {
+        if self.side != Side::Frontend {
+            return Err(SendError::WrongSide);
+        }
+        let key = self.sendable(stream)?;
+        let informational = message.is_informational();
+        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        if s.responded || (informational && end_stream) || s.send_end {
+            return Err(SendError::NotSendable);
+        }
+        if !informational {
+            s.responded = true;
+            if end_stream {
+                s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
+            }
+        }
+        s.pending.push_back(PendingBlock::Head(message, end_stream));
+        self.streams.enqueue(Queue::Headers, key);
+        Ok(())
+    }
+
+    /// Queues body bytes; `end_stream` ends our side after them.
+    pub fn send_data(&mut self, stream: StreamId, data: Bytes, end_stream: bool) -> Result<(), SendError> {
+        let key = self.sendable(stream)?;
+        let max = self.cfg.max_stream_send_queue;
+        let side = self.side;
+        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        if s.send_end || (side == Side::Frontend && !s.responded) {
+            return Err(SendError::NotSendable);
+        }
+        if s.send_queued.saturating_add(data.len()) > max {
+            return Err(SendError::QueueFull);
+        }
+        if !data.is_empty() {
+            s.send_queued += data.len();
+            s.send_queue.push_back(data);
+        }
+        if end_stream {
+            s.send_end = true;
+            s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
+        }
+        if s.pending.is_empty() {
+            self.streams.enqueue(Queue::Send, key);
+        }
+        Ok(())
+    }
+
+    /// Queues trailers: they go after the queued DATA and end the stream.
+    pub fn send_trailers(&mut self, stream: StreamId, fields: Fields) -> Result<(), SendError> {
+        let key = self.sendable(stream)?;
+        let side = self.side;
+        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        if s.send_end || (side == Side::Frontend && !s.responded) {
+            return Err(SendError::NotSendable);
+        }
+        s.trailers = Some(fields);
+        s.send_end = true;
+        s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
+        if s.pending.is_empty() {
+            self.streams.enqueue(Queue::Send, key);
+        }
+        Ok(())
+    }
+
+    /// Resets a stream from our side (the other side of the relay gave up on it).
+    pub fn reset(&mut self, stream: StreamId, code: ErrorCode) {
+        let Some(key) = self.streams.find(stream) else { return };
+        let Some(s) = self.streams.get_mut(key) else { return };
+        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            return;
+        }
+        if s.state == State::Closed {
+            return;
+        }
+        s.state = State::ErrorPending(code);
+        s.send_queue.clear();
+        s.send_queued = 0;
+        s.pending.clear();
+        s.trailers = None;
+        s.send_end = false;
+        self.streams.enqueue(Queue::Reset, key);
+    }
+
+    /// The consumer passed on `n` bytes of this stream's DATA: the peer may send that much
+    /// more. WINDOW_UPDATEs are batched until half a window is owed.
+    pub fn release_capacity(&mut self, stream: StreamId, n: usize) {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.conn_recv_released = self.conn_recv_released.saturating_add(n);
+        if let Some(key) = self.streams.find(stream) {
+            let half = self.cfg.initial_window_size / 2;
+            if let Some(s) = self.streams.get_mut(key) {
+                s.recv_released = s.recv_released.saturating_add(n);
+                if s.state.can_recv() && s.recv_released >= half.max(1) {
+                    self.streams.enqueue(Queue::WindowUpdate, key);
+                }
+            }
+        }
+    }
+
+    /// The other side of the relay is done with this stream: once closed here too, its
+    /// slot is freed and it stops counting against concurrency.
+    pub fn detach(&mut self, stream: StreamId) {
+        let Some(key) = self.streams.find(stream) else { return };
+        if let Some(s) = self.streams.get_mut(key) {
+            s.attached = false;
+        }
+        self.maybe_free(key);
+        if self.rx_blocked == Some(RxBlocked::Streams) {
+            self.rx_blocked = None;
+        }
+    }
+
+    /// The stream's state, or None when it has no context (idle or closed and freed).
+    pub fn stream_state(&self, stream: StreamId) -> Option<State> {
+        let key = self.streams.find(stream)?;
+        self.streams.get(key).map(|s| s.state)
+    }
+
+    fn sendable(&self, stream: StreamId) -> Result<Key, SendError> {
+        if self.failed.is_some() {
+            return Err(SendError::ConnectionClosed);
+        }
+        let key = self.streams.find(stream).ok_or(SendError::UnknownStream)?;
+        let s = self.streams.get(key).ok_or(SendError::UnknownStream)?;
+        if !s.state.can_send() && !(s.state == State::Idle) {
+            // Our END_STREAM may be queued already; anything after it is refused.
+            return Err(SendError::NotSendable);
+        }
+        Ok(key)
+    }
+
+    fn release_tx_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.tx.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.tx.take() {
+                pool.release(b);
+            }
+        }
+    }
+
+    fn release_rx_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.rx.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.rx.take() {
+                pool.release(b);
+            }
+        }
+    }
+
+    /// Registers in the pool's wait queue, once.
+    fn wait_for_buffer(&mut self, pool: &mut BufferPool) {
+        if self.waiting {
+            return;
+        }
+        self.stats.buffer_waits += 1;
+        if pool.register_waiter(self.waiter) {
+            self.waiting = true;
+        } else {
+            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "buffer wait queue full"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

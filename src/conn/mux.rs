@@ -1,0 +1,430 @@
+//! The send side: writes control frames, resets, window updates, header blocks and DATA into
+//! the tx buffer, in that order of priority, as far as room and windows allow.
+
+use super::{Connection, Event, Gone, Shutdown};
+use crate::buffer::BufferPool;
+use crate::frame::{self, flags, setting, FrameType, HEADER_LEN, PREFACE};
+use crate::side::Side;
+use crate::stream::{Key, PendingBlock, Queue, State, StreamId};
+
+/// Below this much room, DATA waits for the tx buffer to drain rather than going out in
+/// tiny frames (tiny frames cost the peer and us more than the wait).
+const MIN_DATA_CHUNK: usize = 1024;
+
+/// A header block being written as HEADERS + CONTINUATION frames. Nothing else may be
+/// written between its frames (§6.10), so at most one is in progress.
+pub(super) struct HeaderWrite {
+    pub(super) stream: StreamId,
+    block: Vec<u8>,
+    offset: usize,
+    end_stream: bool,
+    first: bool,
+}
+
+impl Connection {
+    /// Writes whatever is due into the tx buffer (taking one from the pool if needed).
+    pub fn flush(&mut self, pool: &mut BufferPool) {
+        if !self.has_output_work() {
+            self.release_tx_if_empty(pool);
+            return;
+        }
+        if !self.take_tx(pool) {
+            return;
+        }
+        loop {
+            let mut progressed = self.write_control();
+            if self.failed.is_none() {
+                progressed |= self.write_resets();
+                progressed |= self.write_window_updates();
+                progressed |= self.write_headers();
+                progressed |= self.write_data();
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.release_tx_if_empty(pool);
+    }
+
+    fn has_output_work(&self) -> bool {
+        !self.preface_sent
+            || self.goaway_pending.is_some()
+            || self.ping_pending.is_some()
+            || (self.failed.is_none()
+                && (!self.pending_resets.is_empty()
+                    || self.hwrite.is_some()
+                    || self.streams.queue_len(Queue::Headers) > 0
+                    || self.streams.queue_len(Queue::Send) > 0
+                    || self.streams.queue_len(Queue::Reset) > 0
+                    || self.streams.queue_len(Queue::WindowUpdate) > 0
+                    || self.conn_update_due()))
+    }
+
+    /// Takes a tx buffer if none is held; the first one starts with our preface.
+    pub(super) fn take_tx(&mut self, pool: &mut BufferPool) -> bool {
+        if self.tx.is_none() {
+            match pool.try_take() {
+                Some(b) => self.tx = Some(b),
+                None => {
+                    self.wait_for_buffer(pool);
+                    return false;
+                }
+            }
+        }
+        if !self.preface_sent {
+            self.write_preface();
+        }
+        true
+    }
+
+    /// Bytes of control frames we owe that must go before any reply written in place.
+    pub(super) fn control_backlog(&self) -> usize {
+        let mut n = self.pending_resets.len() * (HEADER_LEN + 4);
+        if !self.preface_sent {
+            n += PREFACE.len() + HEADER_LEN * 2 + 7 * 6 + 4;
+        }
+        if let Some((_, _, reason)) = self.goaway_pending {
+            n += HEADER_LEN + 8 + reason.len();
+        }
+        if self.ping_pending.is_some() {
+            n += HEADER_LEN + 8;
+        }
+        n
+    }
+
+    fn room(&self) -> usize {
+        self.tx.as_ref().map_or(0, |b| b.room())
+    }
+
+    fn write_preface(&mut self) {
+        let cfg = &self.cfg;
+        let mut entries: Vec<(u16, u32)> = Vec::with_capacity(7);
+        if cfg.header_table_size != 4096 {
+            entries.push((setting::HEADER_TABLE_SIZE, cfg.header_table_size));
+        }
+        if self.side == Side::Backend {
+            entries.push((setting::ENABLE_PUSH, 0));
+        }
+        entries.push((setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams));
+        if cfg.initial_window_size != frame::DEFAULT_WINDOW {
+            entries.push((setting::INITIAL_WINDOW_SIZE, cfg.initial_window_size));
+        }
+        if cfg.max_frame_size != frame::DEFAULT_MAX_FRAME_SIZE {
+            entries.push((setting::MAX_FRAME_SIZE, cfg.max_frame_size));
+        }
+        entries.push((setting::MAX_HEADER_LIST_SIZE, cfg.max_header_list_size));
+        let extra = i64::from(cfg.connection_window) - i64::from(frame::DEFAULT_WINDOW);
+        let side = self.side;
+        let Some(tx) = self.tx.as_mut() else { return };
+        let w = tx.writer();
+        if side == Side::Backend {
+            w.extend_from_slice(PREFACE);
+        }
+        frame::write_settings(w, &entries);
+        if extra > 0 {
+            frame::write_window_update(w, StreamId::ZERO, extra as u32);
+            self.conn_recv_window += extra;
+        }
+        self.preface_sent = true;
+        self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
+    }
+
+    /// GOAWAY and PING we owe.
+    fn write_control(&mut self) -> bool {
+        let mut progressed = false;
+        if let Some((last, code, reason)) = self.goaway_pending {
+            if self.room() < HEADER_LEN + 8 + reason.len() {
+                return false;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_goaway(tx.writer(), last, code, reason.as_bytes());
+            }
+            self.goaway_pending = None;
+            self.stats.goaways_sent += 1;
+            log::debug!("{} GOAWAY sent: last {} code {}", self.side.name(), last, code);
+            progressed = true;
+        }
+        if let Some(data) = self.ping_pending {
+            if self.room() < HEADER_LEN + 8 {
+                return progressed;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_ping(tx.writer(), false, data);
+            }
+            self.ping_pending = None;
+            progressed = true;
+        }
+        progressed
+    }
+
+    fn write_resets(&mut self) -> bool {
+        let mut progressed = false;
+        while let Some(&(id, code)) = self.pending_resets.front() {
+            if self.room() < HEADER_LEN + 4 {
+                return progressed;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_rst_stream(tx.writer(), id, code);
+            }
+            self.pending_resets.pop_front();
+            self.stats.resets_sent += 1;
+            progressed = true;
+        }
+        while self.streams.queue_len(Queue::Reset) > 0 {
+            if self.room() < HEADER_LEN + 4 {
+                return progressed;
+            }
+            let Some(key) = self.streams.pop(Queue::Reset) else { break };
+            let Some(s) = self.streams.get_mut(key) else { continue };
+            let State::ErrorPending(code) = s.state else { continue };
+            let id = s.id;
+            s.state = State::Reset;
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_rst_stream(tx.writer(), id, code);
+            }
+            self.stats.resets_sent += 1;
+            self.remember_gone(id, Gone::ResetByUs);
+            self.maybe_free(key);
+            progressed = true;
+        }
+        progressed
+    }
+
+    fn conn_update_due(&self) -> bool {
+        self.conn_recv_released > 0 && self.conn_recv_released >= self.cfg.connection_window / 2
+    }
+
+    fn write_window_updates(&mut self) -> bool {
+        let mut progressed = false;
+        if self.conn_update_due() {
+            if self.room() < HEADER_LEN + 4 {
+                return false;
+            }
+            let inc = self.conn_recv_released;
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_window_update(tx.writer(), StreamId::ZERO, inc);
+            }
+            self.conn_recv_window += i64::from(inc);
+            self.conn_recv_released = 0;
+            progressed = true;
+        }
+        while self.streams.queue_len(Queue::WindowUpdate) > 0 {
+            if self.room() < HEADER_LEN + 4 {
+                return progressed;
+            }
+            let Some(key) = self.streams.pop(Queue::WindowUpdate) else { break };
+            let Some(s) = self.streams.get_mut(key) else { continue };
+            if !s.state.can_recv() || s.recv_released == 0 {
+                continue;
+            }
+            let inc = s.recv_released;
+            s.recv_window += i64::from(inc);
+            s.recv_released = 0;
+            let id = s.id;
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_window_update(tx.writer(), id, inc);
+            }
+            progressed = true;
+        }
+        progressed
+    }
+
+    /// Header blocks, one at a time and in the order they were encoded.
+    fn write_headers(&mut self) -> bool {
+        let mut progressed = false;
+        loop {
+            if self.hwrite.is_none() {
+                let Some(key) = self.streams.pop(Queue::Headers) else { return progressed };
+                if !self.start_header_block(key) {
+                    continue;
+                }
+            }
+            match self.continue_header_block() {
+                Some(done_key) => {
+                    progressed = true;
+                    if let Some(key) = done_key {
+                        self.after_header_block(key);
+                    } else {
+                        // The stream went away meanwhile.
+                    }
+                }
+                None => return progressed,
+            }
+        }
+    }
+
+    /// Encodes the stream's next pending block into a HeaderWrite. False when there is none.
+    fn start_header_block(&mut self, key: Key) -> bool {
+        let Some(s) = self.streams.get_mut(key) else { return false };
+        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            s.pending.clear();
+            return false;
+        }
+        let Some(block) = s.pending.pop_front() else { return false };
+        let id = s.id;
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let end_stream = match &block {
+            PendingBlock::Head(msg, end) => {
+                crate::message::encode_message(&mut self.encoder, msg, &mut out);
+                *end
+            }
+            PendingBlock::Trailers(fields) => {
+                self.encoder.encode(fields.iter(), &mut out);
+                true
+            }
+        };
+        self.hwrite = Some(HeaderWrite {
+            stream: id,
+            block: out,
+            offset: 0,
+            end_stream,
+            first: true,
+        });
+        true
+    }
+
+    /// Writes frames of the block in progress. Some(Some(key)) when the block is complete,
+    /// Some(None) when complete but its stream is gone, None when out of room.
+    fn continue_header_block(&mut self) -> Option<Option<Key>> {
+        let max = self.peer.max_frame_size as usize;
+        loop {
+            let room = self.room();
+            let hw = self.hwrite.as_mut()?;
+            let left = hw.block.len().saturating_sub(hw.offset);
+            let want = left.min(max);
+            if room < HEADER_LEN + want.min(MIN_DATA_CHUNK) || room <= HEADER_LEN {
+                return None;
+            }
+            let n = want.min(room - HEADER_LEN);
+            let last = n == left;
+            let (kind, mut fl) = if hw.first {
+                (FrameType::Headers, if hw.end_stream { flags::END_STREAM } else { 0 })
+            } else {
+                (FrameType::Continuation, 0)
+            };
+            if last {
+                fl |= flags::END_HEADERS;
+            }
+            let chunk = hw.block.get(hw.offset..hw.offset + n).unwrap_or(&[]);
+            if let Some(tx) = self.tx.as_mut() {
+                let w = tx.writer();
+                frame::write_header(w, n as u32, kind, fl, hw.stream);
+                w.extend_from_slice(chunk);
+            }
+            hw.offset += n;
+            hw.first = false;
+            if last {
+                let stream = hw.stream;
+                if let Some(done) = self.hwrite.take() {
+                    // Keep the allocation for the next block.
+                    self.scratch = done.block;
+                }
+                return Some(self.streams.find(stream));
+            }
+        }
+    }
+
+    fn after_header_block(&mut self, key: Key) {
+        let Some(s) = self.streams.get(key) else { return };
+        if !s.pending.is_empty() {
+            self.streams.enqueue(Queue::Headers, key);
+        } else if s.send_queued > 0 || s.send_end || s.trailers.is_some() {
+            self.streams.enqueue(Queue::Send, key);
+        }
+        self.maybe_free(key);
+    }
+
+    /// DATA, round robin over the streams that can send, a frame at a time.
+    fn write_data(&mut self) -> bool {
+        let mut progressed = false;
+        let initial = self.peer.initial_window_size;
+        let max_frame = self.peer.max_frame_size as usize;
+        while let Some(key) = self.streams.pop(Queue::Send) {
+            let room = self.room();
+            let conn_window = self.conn_send_window;
+            let Some(s) = self.streams.get_mut(key) else { continue };
+            if !s.pending.is_empty() || matches!(s.state, State::Reset | State::ErrorPending(_)) {
+                continue;
+            }
+            let id = s.id;
+            if s.send_queued == 0 {
+                if let Some(t) = s.trailers.take() {
+                    s.send_end = false;
+                    s.pending.push_back(PendingBlock::Trailers(t));
+                    self.streams.enqueue(Queue::Headers, key);
+                    progressed = true;
+                    continue;
+                }
+                if s.send_end {
+                    if room < HEADER_LEN {
+                        self.streams.enqueue(Queue::TxRoom, key);
+                        break;
+                    }
+                    s.send_end = false;
+                    if let Some(tx) = self.tx.as_mut() {
+                        frame::write_data(tx.writer(), id, &[], true);
+                    }
+                    self.maybe_free(key);
+                    progressed = true;
+                }
+                continue;
+            }
+            let stream_window = s.send_window(initial);
+            if stream_window <= 0 {
+                s.window_blocked = true;
+                continue;
+            }
+            if conn_window <= 0 {
+                self.streams.enqueue(Queue::ConnWindow, key);
+                continue;
+            }
+            let max_n = (s.send_queued as i64)
+                .min(stream_window)
+                .min(conn_window)
+                .min(max_frame as i64) as usize;
+            if room < HEADER_LEN + max_n.min(MIN_DATA_CHUNK) {
+                self.streams.enqueue(Queue::TxRoom, key);
+                break;
+            }
+            let n = max_n.min(room - HEADER_LEN);
+            let end = n == s.send_queued && s.send_end && s.trailers.is_none();
+            if let Some(tx) = self.tx.as_mut() {
+                let w = tx.writer();
+                frame::write_header(w, n as u32, FrameType::Data, if end { flags::END_STREAM } else { 0 }, id);
+                let mut left = n;
+                while left > 0 {
+                    let Some(front) = s.send_queue.front_mut() else { break };
+                    let take = left.min(front.len());
+                    w.extend_from_slice(front.get(..take).unwrap_or(&[]));
+                    if take == front.len() {
+                        s.send_queue.pop_front();
+                    } else {
+                        let _ = front.split_to(take);
+                    }
+                    left -= take;
+                }
+            }
+            s.send_queued -= n;
+            s.send_delta -= n as i64;
+            if end {
+                s.send_end = false;
+            }
+            let more = s.send_queued > 0 || s.send_end || s.trailers.is_some();
+            self.conn_send_window -= n as i64;
+            self.events.push_back(Event::DataSent { stream: id, len: n });
+            if more {
+                self.streams.enqueue(Queue::Send, key);
+            } else {
+                self.maybe_free(key);
+            }
+            progressed = true;
+        }
+        progressed
+    }
+
+    /// True while a graceful shutdown is running.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown != Shutdown::Running
+    }
+}
