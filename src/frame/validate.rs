@@ -1,0 +1,280 @@
+//! The per-type checks run on every received frame header before any state logic
+//! (RFC 9113 §4.2, §6).
+
+use crate::error::{ErrorCode, H2Error};
+
+use super::{flags, FrameHeader, FrameType};
+
+/// Where a frame type may appear.
+#[derive(Clone, Copy)]
+enum On {
+    /// Connection-level only (stream 0).
+    Zero,
+    /// Stream-level only.
+    Stream,
+    Either,
+}
+
+/// What a bad payload length costs.
+#[derive(Clone, Copy)]
+enum Cost {
+    Conn,
+    /// §6.3: only PRIORITY gets away with a stream error.
+    Strm,
+}
+
+// Extra rules, as bits.
+/// PADDED adds a 1-byte Pad Length field to the minimum.
+const PAD: u8 = 1;
+/// PRIORITY adds a 5-byte priority block to the minimum.
+const PRI: u8 = 2;
+/// ACK requires an empty payload.
+const ACK0: u8 = 4;
+/// Never acceptable: push is disabled on both sides (SETTINGS_ENABLE_PUSH = 0).
+const NEVER: u8 = 8;
+
+/// No length bound of its own beyond SETTINGS_MAX_FRAME_SIZE.
+const ANY: u32 = u32::MAX;
+
+struct Rule {
+    on: On,
+    min: u32,
+    max: u32,
+    multiple: u32,
+    cost: Cost,
+    extra: u8,
+    wrong_stream: &'static str,
+    bad_len: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)] // one argument per table column
+const fn r(
+    on: On,
+    min: u32,
+    max: u32,
+    multiple: u32,
+    cost: Cost,
+    extra: u8,
+    wrong_stream: &'static str,
+    bad_len: &'static str,
+) -> Rule {
+    Rule {
+        on,
+        min,
+        max,
+        multiple,
+        cost,
+        extra,
+        wrong_stream,
+        bad_len,
+    }
+}
+
+use Cost::{Conn, Strm};
+use On::{Either, Stream, Zero};
+
+/// Indexed by frame type code (§6).
+#[rustfmt::skip]
+const RULES: [Rule; 10] = [
+    //            on      min max  mult cost  extra      on a wrong stream           bad length
+    /* DATA     */ r(Stream, 0, ANY, 1, Conn, PAD,       "DATA on stream 0",         "PADDED DATA without a pad length"),
+    /* HEADERS  */ r(Stream, 0, ANY, 1, Conn, PAD | PRI, "HEADERS on stream 0",      "HEADERS too short for pad length or priority"),
+    /* PRIORITY */ r(Stream, 5, 5,   1, Strm, 0,         "PRIORITY on stream 0",     "PRIORITY length is not 5"),
+    /* RST      */ r(Stream, 4, 4,   1, Conn, 0,         "RST_STREAM on stream 0",   "RST_STREAM length is not 4"),
+    /* SETTINGS */ r(Zero,   0, ANY, 6, Conn, ACK0,      "SETTINGS on a stream",     "SETTINGS length is not a multiple of 6"),
+    /* PUSH     */ r(Stream, 0, ANY, 1, Conn, NEVER,     "PUSH_PROMISE on stream 0", ""),
+    /* PING     */ r(Zero,   8, 8,   1, Conn, 0,         "PING on a stream",         "PING length is not 8"),
+    /* GOAWAY   */ r(Zero,   8, ANY, 1, Conn, 0,         "GOAWAY on a stream",       "GOAWAY shorter than 8"),
+    /* WINDOW   */ r(Either, 4, 4,   1, Conn, 0,         "",                         "WINDOW_UPDATE length is not 4"),
+    /* CONT     */ r(Stream, 0, ANY, 1, Conn, 0,         "CONTINUATION on stream 0", ""),
+];
+
+/// The per-type validation table, run on every received frame header before any state
+/// logic. `max_frame_size`: the SETTINGS_MAX_FRAME_SIZE we advertised.
+///
+/// Unknown types pass (the caller discards them); unknown flags are ignored.
+pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), H2Error> {
+    let conn = |code, why| Err(H2Error::Connection(code, why));
+    if h.len > max_frame_size {
+        return conn(
+            ErrorCode::FrameSizeError,
+            "frame larger than SETTINGS_MAX_FRAME_SIZE",
+        );
+    }
+    let rule = match h.kind {
+        FrameType::Unknown(_) => return Ok(()),
+        known => match RULES.get(usize::from(known.to_u8())) {
+            Some(rule) => rule,
+            None => return Ok(()),
+        },
+    };
+    let stream_ok = match rule.on {
+        Zero => h.stream.is_zero(),
+        Stream => !h.stream.is_zero(),
+        Either => true,
+    };
+    if !stream_ok {
+        return conn(ErrorCode::ProtocolError, rule.wrong_stream);
+    }
+    if rule.extra & NEVER != 0 {
+        return conn(
+            ErrorCode::ProtocolError,
+            "PUSH_PROMISE received with push disabled",
+        );
+    }
+    if rule.extra & ACK0 != 0 && h.has(flags::ACK) && h.len != 0 {
+        return conn(ErrorCode::FrameSizeError, "SETTINGS ACK with a payload");
+    }
+    let mut min = rule.min;
+    if rule.extra & PAD != 0 && h.has(flags::PADDED) {
+        min += 1;
+    }
+    if rule.extra & PRI != 0 && h.has(flags::PRIORITY) {
+        min += 5;
+    }
+    if h.len < min || h.len > rule.max || h.len % rule.multiple.max(1) != 0 {
+        return match rule.cost {
+            Conn => conn(ErrorCode::FrameSizeError, rule.bad_len),
+            Strm => Err(H2Error::Stream(
+                h.stream,
+                ErrorCode::FrameSizeError,
+                rule.bad_len,
+            )),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE};
+    use crate::stream::StreamId;
+    use FrameType as T;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Want {
+        Ok,
+        Conn(ErrorCode),
+        Strm(ErrorCode),
+    }
+    use Want::Ok as Pass;
+
+    const FSE: ErrorCode = ErrorCode::FrameSizeError;
+    const PE: ErrorCode = ErrorCode::ProtocolError;
+    const PAD_F: u8 = flags::PADDED;
+    const PRI_F: u8 = flags::PRIORITY;
+
+    fn check(kind: FrameType, fl: u8, stream: u32, len: u32, want: Want) {
+        let h = FrameHeader {
+            len,
+            kind,
+            flags: fl,
+            stream: StreamId::new(stream),
+        };
+        let got = match validate(&h, DEFAULT_MAX_FRAME_SIZE) {
+            Ok(()) => Want::Ok,
+            Err(H2Error::Connection(c, why)) => {
+                assert!(!why.is_empty(), "{h:?}: empty reason");
+                Want::Conn(c)
+            }
+            Err(H2Error::Stream(s, c, _)) => {
+                assert_eq!(s, h.stream, "{h:?}");
+                Want::Strm(c)
+            }
+        };
+        assert_eq!(got, want, "{h:?}");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn every_rule() {
+        let m = DEFAULT_MAX_FRAME_SIZE;
+        let cases: &[(FrameType, u8, u32, u32, Want)] = &[
+            // Size limit, for every type including unknown ones.
+            (T::Data, 0, 1, m, Pass),
+            (T::Data, 0, 1, m + 1, Want::Conn(FSE)),
+            (T::Settings, 0, 0, m + 1, Want::Conn(FSE)),
+            (T::Unknown(0xee), 0, 0, m + 1, Want::Conn(FSE)),
+            (T::Unknown(0xee), 0xff, 7, 3, Pass),
+            // Stream-only types on stream 0.
+            (T::Data, 0, 0, 0, Want::Conn(PE)),
+            (T::Headers, 0, 0, 0, Want::Conn(PE)),
+            (T::Priority, 0, 0, 5, Want::Conn(PE)),
+            (T::Priority, 0, 0, 4, Want::Conn(PE)),
+            (T::RstStream, 0, 0, 4, Want::Conn(PE)),
+            (T::Continuation, 0, 0, 0, Want::Conn(PE)),
+            (T::PushPromise, 0, 0, 4, Want::Conn(PE)),
+            // Connection-only types on a stream.
+            (T::Settings, 0, 1, 0, Want::Conn(PE)),
+            (T::Ping, 0, 1, 8, Want::Conn(PE)),
+            (T::GoAway, 0, 1, 8, Want::Conn(PE)),
+            // WINDOW_UPDATE goes anywhere.
+            (T::WindowUpdate, 0, 0, 4, Pass),
+            (T::WindowUpdate, 0, 3, 4, Pass),
+            (T::WindowUpdate, 0, 3, 3, Want::Conn(FSE)),
+            (T::WindowUpdate, 0, 0, 5, Want::Conn(FSE)),
+            // SETTINGS.
+            (T::Settings, 0, 0, 0, Pass),
+            (T::Settings, 0, 0, 12, Pass),
+            (T::Settings, 0, 0, 7, Want::Conn(FSE)),
+            (T::Settings, 0, 0, 5, Want::Conn(FSE)),
+            (T::Settings, flags::ACK, 0, 0, Pass),
+            (T::Settings, flags::ACK, 0, 6, Want::Conn(FSE)),
+            // PING.
+            (T::Ping, 0, 0, 8, Pass),
+            (T::Ping, flags::ACK, 0, 8, Pass),
+            (T::Ping, 0, 0, 7, Want::Conn(FSE)),
+            (T::Ping, 0, 0, 9, Want::Conn(FSE)),
+            (T::Ping, 0, 0, 0, Want::Conn(FSE)),
+            // GOAWAY.
+            (T::GoAway, 0, 0, 8, Pass),
+            (T::GoAway, 0, 0, 100, Pass),
+            (T::GoAway, 0, 0, 7, Want::Conn(FSE)),
+            // RST_STREAM.
+            (T::RstStream, 0, 1, 4, Pass),
+            (T::RstStream, 0, 1, 3, Want::Conn(FSE)),
+            (T::RstStream, 0, 1, 5, Want::Conn(FSE)),
+            // PRIORITY: the one stream-level size error.
+            (T::Priority, 0, 3, 5, Pass),
+            (T::Priority, 0, 3, 4, Want::Strm(FSE)),
+            (T::Priority, 0, 3, 6, Want::Strm(FSE)),
+            // PUSH_PROMISE is always refused.
+            (T::PushPromise, 0, 2, 4, Want::Conn(PE)),
+            (T::PushPromise, flags::END_HEADERS, 2, 100, Want::Conn(PE)),
+            // Padding and priority minimums.
+            (T::Data, PAD_F, 1, 0, Want::Conn(FSE)),
+            (T::Data, PAD_F, 1, 1, Pass),
+            (T::Data, PRI_F, 1, 0, Pass),
+            (T::Headers, PAD_F, 1, 0, Want::Conn(FSE)),
+            (T::Headers, PAD_F, 1, 1, Pass),
+            (T::Headers, PRI_F, 1, 4, Want::Conn(FSE)),
+            (T::Headers, PRI_F, 1, 5, Pass),
+            (T::Headers, PAD_F | PRI_F, 1, 5, Want::Conn(FSE)),
+            (T::Headers, PAD_F | PRI_F, 1, 6, Pass),
+            (T::Headers, 0, 1, 0, Pass),
+            (T::Continuation, PAD_F | PRI_F, 1, 0, Pass),
+            // Unknown flags are ignored.
+            (T::Data, 0xf6, 1, 0, Pass),
+            (T::RstStream, 0xff, 1, 4, Pass),
+            (T::Ping, 0xfe, 0, 8, Pass),
+        ];
+        for (kind, fl, stream, len, want) in cases {
+            check(*kind, *fl, *stream, *len, *want);
+        }
+    }
+
+    #[test]
+    fn limit_is_the_advertised_size() {
+        let h = FrameHeader {
+            len: MAX_MAX_FRAME_SIZE,
+            kind: FrameType::Data,
+            flags: 0,
+            stream: StreamId::new(1),
+        };
+        assert!(validate(&h, MAX_MAX_FRAME_SIZE).is_ok());
+        assert!(validate(&h, MAX_MAX_FRAME_SIZE - 1).is_err());
+        let h = FrameHeader { len: u32::MAX, ..h };
+        assert!(validate(&h, u32::MAX).is_ok());
+    }
+}

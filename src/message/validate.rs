@@ -1,0 +1,374 @@
+//! Byte-level rules of RFC 9113 §8.2 / §8.3 and RFC 9110, and the error they produce.
+
+use crate::error::ErrorCode;
+use core::fmt;
+
+/// Why a header block is malformed (RFC 9113 §8.1.1) or a body does not match its framing.
+/// Every variant is a stream error; the connection goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageError {
+    EmptyName,
+    UppercaseName,
+    /// A byte outside the token set in a regular name, or outside §8.2.1 in a pseudo name.
+    InvalidNameChar,
+    /// NUL, CR or LF in a value.
+    InvalidValueChar,
+    /// Value starts or ends with SP or HTAB.
+    ValueWhitespace,
+    UnknownPseudo,
+    DuplicatePseudo,
+    PseudoAfterRegular,
+    RequestPseudoInResponse,
+    ResponsePseudoInRequest,
+    PseudoInTrailers,
+    MissingMethod,
+    InvalidMethod,
+    MissingScheme,
+    InvalidScheme,
+    MissingPath,
+    EmptyPath,
+    /// `*` on a non-OPTIONS request, a http(s) path not starting with `/`, or a control byte.
+    InvalidPath,
+    /// No :authority (nor host) where one is required.
+    MissingAuthority,
+    /// Bad characters, empty for http(s), or userinfo for http(s).
+    InvalidAuthority,
+    /// :authority and host, or two host fields, disagree.
+    HostMismatch,
+    ConnectWithSchemeOrPath,
+    ProtocolWithoutConnect,
+    InvalidProtocol,
+    MissingStatus,
+    InvalidStatus,
+    /// 101 cannot be used in HTTP/2 (RFC 9113 §8.6).
+    SwitchingProtocols,
+    ConnectionSpecificField,
+    InvalidTe,
+    InvalidContentLength,
+    ContentLengthMismatch,
+    TooManyFields,
+    /// More DATA than content-length announced.
+    BodyTooLong,
+    /// END_STREAM before content-length bytes arrived.
+    BodyTooShort,
+    /// DATA on a message that cannot carry content (HEAD response, 204, 304).
+    UnexpectedBody,
+}
+
+impl MessageError {
+    /// All of these make the stream malformed (RFC 9113 §8.1.1).
+    pub fn code(self) -> ErrorCode {
+        ErrorCode::ProtocolError
+    }
+
+    pub fn reason(self) -> &'static str {
+        use MessageError::*;
+        match self {
+            EmptyName => "empty field name",
+            UppercaseName => "uppercase field name",
+            InvalidNameChar => "invalid character in field name",
+            InvalidValueChar => "NUL, CR or LF in field value",
+            ValueWhitespace => "field value starts or ends with whitespace",
+            UnknownPseudo => "unknown pseudo-header",
+            DuplicatePseudo => "duplicate pseudo-header",
+            PseudoAfterRegular => "pseudo-header after regular field",
+            RequestPseudoInResponse => "request pseudo-header in response",
+            ResponsePseudoInRequest => "response pseudo-header in request",
+            PseudoInTrailers => "pseudo-header in trailers",
+            MissingMethod => "missing :method",
+            InvalidMethod => "invalid :method",
+            MissingScheme => "missing :scheme",
+            InvalidScheme => "invalid :scheme",
+            MissingPath => "missing :path",
+            EmptyPath => "empty :path",
+            InvalidPath => "invalid :path",
+            MissingAuthority => "missing :authority",
+            InvalidAuthority => "invalid :authority or host",
+            HostMismatch => "host disagrees with :authority or another host",
+            ConnectWithSchemeOrPath => "CONNECT with :scheme or :path",
+            ProtocolWithoutConnect => ":protocol without CONNECT",
+            InvalidProtocol => "invalid :protocol",
+            MissingStatus => "missing :status",
+            InvalidStatus => "invalid :status",
+            SwitchingProtocols => ":status 101 in HTTP/2",
+            ConnectionSpecificField => "connection-specific field",
+            InvalidTe => "te other than trailers",
+            InvalidContentLength => "invalid content-length",
+            ContentLengthMismatch => "conflicting content-length values",
+            TooManyFields => "too many fields",
+            BodyTooLong => "more data than content-length",
+            BodyTooShort => "less data than content-length",
+            UnexpectedBody => "data on a message without content",
+        }
+    }
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// RFC 9110 §5.6.2 tchar.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// RFC 9113 §8.2.1 for the bytes of a name after an optional leading ':'. Uppercase is reported
+/// apart since it is the likeliest mistake of a sender.
+fn check_name_bytes(s: &[u8]) -> Result<(), MessageError> {
+    for &b in s {
+        if b.is_ascii_uppercase() {
+            return Err(MessageError::UppercaseName);
+        }
+        if b <= 0x20 || b >= 0x7f {
+            return Err(MessageError::InvalidNameChar);
+        }
+    }
+    Ok(())
+}
+
+/// A regular field name: non-empty lowercase token.
+pub(crate) fn check_regular_name(name: &[u8]) -> Result<(), MessageError> {
+    if name.is_empty() {
+        return Err(MessageError::EmptyName);
+    }
+    check_name_bytes(name)?;
+    if name.iter().all(|&b| is_tchar(b)) {
+        Ok(())
+    } else {
+        Err(MessageError::InvalidNameChar)
+    }
+}
+
+/// A pseudo-header name's syntax (the caller matches the known ones).
+pub(crate) fn check_pseudo_name(name: &[u8]) -> Result<(), MessageError> {
+    match name.split_first() {
+        Some((b':', rest)) if !rest.is_empty() => check_name_bytes(rest),
+        _ => Err(MessageError::UnknownPseudo),
+    }
+}
+
+/// RFC 9113 §8.2.1 for values: no NUL/CR/LF anywhere, no SP/HTAB at either end.
+pub(crate) fn check_value(value: &[u8]) -> Result<(), MessageError> {
+    if value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        return Err(MessageError::InvalidValueChar);
+    }
+    let ws = |b: &u8| matches!(*b, b' ' | b'\t');
+    if value.first().is_some_and(ws) || value.last().is_some_and(ws) {
+        return Err(MessageError::ValueWhitespace);
+    }
+    Ok(())
+}
+
+/// RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+pub(crate) fn is_scheme(s: &[u8]) -> bool {
+    match s.split_first() {
+        Some((first, rest)) => {
+            first.is_ascii_alphabetic()
+                && rest
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        }
+        None => false,
+    }
+}
+
+/// RFC 3986 §3.2 authority characters: unreserved, pct-encoded, sub-delims, ':', '@', '[', ']'.
+/// Whatever else could smuggle a path or a line break into a Host line.
+pub(crate) fn is_authority_chars(s: &[u8]) -> bool {
+    s.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'@'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
+/// A path must not carry controls, SP or DEL: they would split an HTTP/1 request line.
+pub(crate) fn is_path_chars(s: &[u8]) -> bool {
+    s.iter().all(|&b| b > 0x20 && b != 0x7f)
+}
+
+/// RFC 8441 :protocol: an upgrade token, `name ["/" version]`.
+pub(crate) fn is_protocol(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b) || b == b'/')
+}
+
+/// `:status`: exactly three digits, 100..=599, and not 101.
+pub(crate) fn parse_status(s: &[u8]) -> Result<u16, MessageError> {
+    let [a, b, c] = *s else {
+        return Err(MessageError::InvalidStatus);
+    };
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
+        return Err(MessageError::InvalidStatus);
+    }
+    let code = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    match code {
+        101 => Err(MessageError::SwitchingProtocols),
+        100..=599 => Ok(code),
+        _ => Err(MessageError::InvalidStatus),
+    }
+}
+
+/// content-length (RFC 9110 §8.6): digits, or a comma list of identical digit runs.
+/// Empty elements are refused: nothing legitimate sends them.
+pub(crate) fn parse_content_length(s: &[u8]) -> Result<u64, MessageError> {
+    let mut found: Option<u64> = None;
+    for part in s.split(|&b| b == b',') {
+        let n = parse_digits(trim_ows(part)).ok_or(MessageError::InvalidContentLength)?;
+        match found {
+            Some(prev) if prev != n => return Err(MessageError::ContentLengthMismatch),
+            _ => found = Some(n),
+        }
+    }
+    found.ok_or(MessageError::InvalidContentLength)
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn parse_digits(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Fields that belong to one HTTP/1 connection and are malformed in HTTP/2 (RFC 9113 §8.2.2).
+pub(crate) fn is_connection_specific(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"connection" | b"proxy-connection" | b"keep-alive" | b"transfer-encoding" | b"upgrade"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parsing() {
+        assert_eq!(parse_status(b"200"), Ok(200));
+        assert_eq!(parse_status(b"100"), Ok(100));
+        assert_eq!(parse_status(b"599"), Ok(599));
+        assert_eq!(parse_status(b"101"), Err(MessageError::SwitchingProtocols));
+        for bad in [
+            &b"099"[..],
+            b"600",
+            b"999",
+            b"20",
+            b"2000",
+            b"",
+            b"2a0",
+            b"+20",
+            b" 200",
+        ] {
+            assert_eq!(
+                parse_status(bad),
+                Err(MessageError::InvalidStatus),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_parsing() {
+        assert_eq!(parse_content_length(b"0"), Ok(0));
+        assert_eq!(parse_content_length(b"007"), Ok(7));
+        assert_eq!(parse_content_length(b"5, 5,5"), Ok(5));
+        assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(
+            parse_content_length(b"18446744073709551616"),
+            Err(MessageError::InvalidContentLength)
+        );
+        assert_eq!(
+            parse_content_length(b"5, 6"),
+            Err(MessageError::ContentLengthMismatch)
+        );
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"1.0",
+            b"0x10",
+            b"5,,5",
+            b"5,",
+            b",",
+            b"1 2",
+        ] {
+            assert_eq!(
+                parse_content_length(bad),
+                Err(MessageError::InvalidContentLength),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_error_is_protocol_error_with_reason() {
+        for e in [
+            MessageError::EmptyName,
+            MessageError::TooManyFields,
+            MessageError::BodyTooShort,
+        ] {
+            assert_eq!(e.code(), ErrorCode::ProtocolError);
+            assert!(!e.reason().is_empty());
+            assert_eq!(e.to_string(), e.reason());
+        }
+    }
+}
