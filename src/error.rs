@@ -139,6 +139,9 @@ mod tests {
         for c in 0..=0x20u32 {
             assert_eq!(ErrorCode::from_u32(c).to_u32(), c);
         }
-        assert_eq!(ErrorCode::from_u32(0xdead_beef), ErrorCode::Other(0xdead_beef));
+        assert_eq!(
+            ErrorCode::from_u32(0xdead_beef),
+            ErrorCode::Other(0xdead_beef)
+        );
     }
 }

@@ -11,6 +11,8 @@ pub mod buffer;
 pub mod error;
 pub mod frame;
 pub mod hpack;
+pub mod limits;
+pub mod conn;
 pub mod message;
 pub mod side;
 pub mod stream;

@@ -395,14 +395,9 @@ impl Connection {
         if self.failed.is_some() {
             return None;
         }
-        if self.tx.is_none() {
-            match pool.try_take() {
-                Some(b) => self.tx = Some(b),
-                None => {
-                    self.wait_for_buffer(pool);
-                    return Some(RxBlocked::Buffer);
-                }
-            }
+        // Through take_tx: our preface and SETTINGS must precede any reply.
+        if !self.take_tx(pool) {
+            return Some(RxBlocked::Buffer);
         }
         let room = self.tx.as_ref().map_or(0, |b| b.room());
         // Our own pending control frames go first; keep room for them too.
@@ -458,7 +453,9 @@ impl Connection {
             Lookup::Live(k) => k,
         };
         let Some(s) = self.streams.get_mut(key) else { return };
-        let verdict: Result<(), (ErrorCode, &'static str)> = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+        let verdict: Result<(), (ErrorCode, &'static str)> = if s.peer_reset {
+            Err((ErrorCode::StreamClosed, "DATA after RST_STREAM"))
+        } else if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             Err((ErrorCode::NoError, ""))
         } else if !s.state.can_recv() {
             Err((ErrorCode::StreamClosed, "DATA after END_STREAM"))
@@ -860,6 +857,10 @@ impl Connection {
         };
         let Some(s) = self.streams.get(key) else { return };
         let id = s.id;
+        if s.peer_reset {
+            self.fail(H2Error::Connection(ErrorCode::StreamClosed, "HEADERS after RST_STREAM"));
+            return;
+        }
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             return;
         }
@@ -991,6 +992,7 @@ impl Connection {
                 }
                 let early = self.side == Side::Frontend && !s.responded;
                 s.state = State::Reset;
+                s.peer_reset = true;
                 s.send_queue.clear();
                 s.send_queued = 0;
                 s.pending.clear();
@@ -1055,6 +1057,13 @@ impl Connection {
     /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
     pub(super) fn stream_error(&mut self, key: Key, code: ErrorCode, reason: &'static str) {
         let Some(s) = self.streams.get_mut(key) else { return };
+        if s.state == State::Reset && s.peer_reset {
+            // A frame after the peer's own RST_STREAM: answered, but the stream is gone.
+            let id = s.id;
+            self.pending_resets.push_back((id, code));
+            self.glitch(Glitch::OwnReset);
+            return;
+        }
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             return;
         }

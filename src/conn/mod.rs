@@ -155,7 +155,8 @@ pub struct Connection {
     hwrite: Option<mux::HeaderWrite>,
     scratch: Vec<u8>,
     preface_sent: bool,
-    goaway_pending: Option<(StreamId, ErrorCode, &'static str)>,
+    /// GOAWAY frames owed: at most a graceful one and a final one.
+    goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
     ping_pending: Option<[u8; 8]>,
     pending_resets: VecDeque<(StreamId, ErrorCode)>,
 
@@ -191,7 +192,8 @@ impl Connection {
     pub fn new(side: Side, cfg: Arc<Config>, waiter: WaiterId, now: Instant) -> Connection {
         let decoder = Decoder::new(cfg.header_table_size);
         let encoder = Encoder::new(cfg.encoder_table_size);
-        let conn_recv_window = i64::from(crate::frame::DEFAULT_WINDOW);
+        // Enforced from the start: a peer cannot send more before our WINDOW_UPDATE anyway.
+        let conn_recv_window = i64::from(cfg.connection_window);
         Connection {
             side,
             waiter,
@@ -212,7 +214,7 @@ impl Connection {
             hwrite: None,
             scratch: Vec::new(),
             preface_sent: false,
-            goaway_pending: None,
+            goaway_pending: VecDeque::new(),
             ping_pending: None,
             pending_resets: VecDeque::new(),
             streams: Store::default(),
@@ -327,7 +329,7 @@ impl Connection {
     /// True once nothing more will happen: the connection failed or finished its shutdown,
     /// and its output is out. The caller then closes the transport.
     pub fn is_done(&self) -> bool {
-        if !self.output().is_empty() || self.hwrite.is_some() || self.goaway_pending.is_some() {
+        if !self.output().is_empty() || self.hwrite.is_some() || !self.goaway_pending.is_empty() {
             return false;
         }
         if self.failed.is_some() {
@@ -382,13 +384,13 @@ impl Connection {
         match self.side {
             Side::Frontend => {
                 self.shutdown = Shutdown::Draining;
-                self.goaway_pending = Some((StreamId::MAX, ErrorCode::NoError, "shutting down"));
+                self.queue_goaway(StreamId::MAX, ErrorCode::NoError, "shutting down");
                 self.ping_pending = Some(SHUTDOWN_PING);
             }
             Side::Backend => {
                 // A client has no peer-initiated streams to wait for.
                 self.shutdown = Shutdown::Final(StreamId::ZERO);
-                self.goaway_pending = Some((StreamId::ZERO, ErrorCode::NoError, "shutting down"));
+                self.queue_goaway(StreamId::ZERO, ErrorCode::NoError, "shutting down");
             }
         }
     }
@@ -462,7 +464,7 @@ impl Connection {
     fn finish_shutdown(&mut self) {
         let last = self.last_peer_stream;
         self.shutdown = Shutdown::Final(last);
-        self.goaway_pending = Some((last, ErrorCode::NoError, "shutting down"));
+        self.queue_goaway(last, ErrorCode::NoError, "shutting down");
     }
 
     /// A connection error (§5.4.1): GOAWAY with the last stream we processed, stop reading,
@@ -480,7 +482,7 @@ impl Connection {
         log::info!("{} connection error {}: {}", self.side.name(), code, reason);
         self.failed = Some(err);
         self.rx_state = demux::RxState::Failed;
-        self.goaway_pending = Some((self.last_peer_stream, code, reason));
+        self.queue_goaway(self.last_peer_stream, code, reason);
         self.ping_pending = None;
         self.hwrite = None;
         self.pending_resets.clear();
@@ -498,6 +500,15 @@ impl Connection {
             while self.streams.pop(q).is_some() {}
         }
         self.events.push_back(Event::Failed { error: err });
+    }
+
+    /// Queues a GOAWAY. A final one replaces a graceful one not yet written; the queue
+    /// never holds more than two.
+    fn queue_goaway(&mut self, last: StreamId, code: ErrorCode, reason: &'static str) {
+        while self.goaway_pending.len() >= 2 {
+            self.goaway_pending.pop_back();
+        }
+        self.goaway_pending.push_back((last, code, reason));
     }
 
     fn glitch(&mut self, g: Glitch) {

@@ -48,7 +48,7 @@ impl Connection {
 
     fn has_output_work(&self) -> bool {
         !self.preface_sent
-            || self.goaway_pending.is_some()
+            || !self.goaway_pending.is_empty()
             || self.ping_pending.is_some()
             || (self.failed.is_none()
                 && (!self.pending_resets.is_empty()
@@ -83,7 +83,7 @@ impl Connection {
         if !self.preface_sent {
             n += PREFACE.len() + HEADER_LEN * 2 + 7 * 6 + 4;
         }
-        if let Some((_, _, reason)) = self.goaway_pending {
+        for (_, _, reason) in &self.goaway_pending {
             n += HEADER_LEN + 8 + reason.len();
         }
         if self.ping_pending.is_some() {
@@ -123,7 +123,6 @@ impl Connection {
         frame::write_settings(w, &entries);
         if extra > 0 {
             frame::write_window_update(w, StreamId::ZERO, extra as u32);
-            self.conn_recv_window += extra;
         }
         self.preface_sent = true;
         self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
@@ -132,14 +131,14 @@ impl Connection {
     /// GOAWAY and PING we owe.
     fn write_control(&mut self) -> bool {
         let mut progressed = false;
-        if let Some((last, code, reason)) = self.goaway_pending {
+        while let Some(&(last, code, reason)) = self.goaway_pending.front() {
             if self.room() < HEADER_LEN + 8 + reason.len() {
                 return false;
             }
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_goaway(tx.writer(), last, code, reason.as_bytes());
             }
-            self.goaway_pending = None;
+            self.goaway_pending.pop_front();
             self.stats.goaways_sent += 1;
             log::debug!("{} GOAWAY sent: last {} code {}", self.side.name(), last, code);
             progressed = true;
@@ -266,7 +265,7 @@ impl Connection {
         out.clear();
         let end_stream = match &block {
             PendingBlock::Head(msg, end) => {
-                crate::message::encode_message(&mut self.encoder, msg, &mut out);
+                encode_message(&mut self.encoder, msg, &mut out);
                 *end
             }
             PendingBlock::Trailers(fields) => {
@@ -427,4 +426,41 @@ impl Connection {
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown != Shutdown::Running
     }
+}
+
+/// Encodes a message head: pseudo-header fields first (RFC 9113 §8.3), then the fields.
+fn encode_message(encoder: &mut crate::hpack::Encoder, msg: &crate::message::Message, out: &mut Vec<u8>) {
+    use crate::message::Head;
+    let status_buf: [u8; 3];
+    let mut list: Vec<(&[u8], &[u8], bool)> = Vec::with_capacity(msg.fields.len() + 5);
+    match &msg.head {
+        Head::Request {
+            method,
+            scheme,
+            authority,
+            path,
+            protocol,
+        } => {
+            list.push((b":method", method.as_bytes(), false));
+            if let Some(s) = scheme {
+                list.push((b":scheme", s.as_bytes(), false));
+            }
+            if let Some(a) = authority {
+                list.push((b":authority", a, false));
+            }
+            if let Some(p) = path {
+                list.push((b":path", p, false));
+            }
+            if let Some(p) = protocol {
+                list.push((b":protocol", p, false));
+            }
+        }
+        Head::Response { status } => {
+            let s = (*status).min(999);
+            status_buf = [b'0' + (s / 100) as u8, b'0' + (s / 10 % 10) as u8, b'0' + (s % 10) as u8];
+            list.push((b":status", &status_buf, false));
+        }
+    }
+    list.extend(msg.fields.iter());
+    encoder.encode(list, out);
 }

@@ -61,6 +61,8 @@ pub struct Stream {
     /// The other side of the relay still works on this stream: its slot is kept and it
     /// keeps counting against concurrency even once closed for the protocol.
     pub attached: bool,
+    /// The peer reset it: further frames from the peer are STREAM_CLOSED (§5.1).
+    pub peer_reset: bool,
     /// Waiting for its own WINDOW_UPDATE before it can send.
     pub window_blocked: bool,
     /// Which wait queues hold it (a bit per `Queue`).
@@ -85,6 +87,7 @@ impl Stream {
             head_request: false,
             responded: false,
             attached: true,
+            peer_reset: false,
             window_blocked: false,
             queued: 0,
         }

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(s.next(Recv { end: false }), Err(ErrorCode::StreamClosed));
         let s = s.next(Send { end: false }).unwrap();
         assert_eq!(s.next(Send { end: true }).unwrap(), Closed);
-        assert_eq!(Closed.next(Recv { end: false }), Err(ErrorCode::StreamClosed));
+        assert_eq!(
+            Closed.next(Recv { end: false }),
+            Err(ErrorCode::StreamClosed)
+        );
     }
 
     #[test]

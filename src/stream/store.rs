@@ -94,10 +94,7 @@ impl Store {
     }
 
     pub fn find(&self, id: StreamId) -> Option<Key> {
-        let pos = self
-            .index
-            .binary_search_by_key(&id.value(), |e| e.0)
-            .ok()?;
+        let pos = self.index.binary_search_by_key(&id.value(), |e| e.0).ok()?;
         self.index.get(pos).map(|e| e.1)
     }
 
@@ -112,10 +109,7 @@ impl Store {
     /// Frees the slot; the stream leaves every queue.
     pub fn remove(&mut self, key: Key) -> Option<Stream> {
         let stream = self.slots.get_mut(key as usize)?.take()?;
-        if let Ok(pos) = self
-            .index
-            .binary_search_by_key(&stream.id.value(), |e| e.0)
-        {
+        if let Ok(pos) = self.index.binary_search_by_key(&stream.id.value(), |e| e.0) {
             self.index.remove(pos);
         }
         if stream.queued != 0 {
