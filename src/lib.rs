@@ -8,11 +8,11 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod conn;
 pub mod error;
 pub mod frame;
 pub mod hpack;
 pub mod limits;
-pub mod conn;
 pub mod message;
 pub mod side;
 pub mod stream;

@@ -162,7 +162,9 @@ impl GlitchMeter {
         if elapsed_ms > 0 {
             let forgiven = elapsed_ms.saturating_mul(u64::from(cfg.glitch_decay_per_sec)) / 1000;
             if forgiven > 0 {
-                self.score = self.score.saturating_sub(u32::try_from(forgiven).unwrap_or(u32::MAX));
+                self.score = self
+                    .score
+                    .saturating_sub(u32::try_from(forgiven).unwrap_or(u32::MAX));
                 self.last = now;
             }
         }
@@ -215,11 +217,17 @@ mod tests {
         }
         assert_eq!(m.add(Glitch::EarlyReset, t, &cfg), GlitchVerdict::Warn);
         // Five seconds forgive fifty points.
-        assert_eq!(m.add(Glitch::ControlFrame, Instant(5000), &cfg), GlitchVerdict::Fine);
+        assert_eq!(
+            m.add(Glitch::ControlFrame, Instant(5000), &cfg),
+            GlitchVerdict::Fine
+        );
         assert_eq!(m.score(), 31);
         for _ in 0..7 {
             m.add(Glitch::OwnReset, Instant(5000), &cfg);
         }
-        assert_eq!(m.add(Glitch::OwnReset, Instant(5000), &cfg), GlitchVerdict::Exceeded);
+        assert_eq!(
+            m.add(Glitch::OwnReset, Instant(5000), &cfg),
+            GlitchVerdict::Exceeded
+        );
     }
 }

@@ -115,7 +115,9 @@ impl Connection {
     pub fn recv_eof(&mut self, now: Instant) {
         self.now = now;
         for k in self.streams.keys() {
-            let Some(s) = self.streams.get_mut(k) else { continue };
+            let Some(s) = self.streams.get_mut(k) else {
+                continue;
+            };
             if matches!(s.state, State::Reset | State::Closed) {
                 continue;
             }
@@ -145,7 +147,9 @@ impl Connection {
             RxState::FirstSettings | RxState::Header => self.rx_header(input),
             RxState::Payload(h) => self.rx_payload(pool, h, input),
             RxState::DataPad(h) => {
-                let Some(&b) = input.first() else { return Step::NeedInput };
+                let Some(&b) = input.first() else {
+                    return Step::NeedInput;
+                };
                 match frame::data_padding(&h, b) {
                     Ok(pad) => {
                         // Pad length byte and padding count against flow control but carry
@@ -215,7 +219,9 @@ impl Connection {
                 return Step::NeedInput;
             }
             used = (HEADER_LEN - have).min(input.len());
-            if let (Some(dst), Some(src)) = (self.hdr_buf.get_mut(have..have + used), input.get(..used)) {
+            if let (Some(dst), Some(src)) =
+                (self.hdr_buf.get_mut(have..have + used), input.get(..used))
+            {
                 dst.copy_from_slice(src);
             }
             self.hdr_have = (have + used) as u8;
@@ -282,7 +288,9 @@ impl Connection {
 
     fn on_frame_header(&mut self, h: FrameHeader) {
         self.stats.frames_in += 1;
-        if self.rx_state == RxState::FirstSettings && (h.kind != FrameType::Settings || h.has(flags::ACK)) {
+        if self.rx_state == RxState::FirstSettings
+            && (h.kind != FrameType::Settings || h.has(flags::ACK))
+        {
             self.fail(H2Error::Connection(
                 ErrorCode::ProtocolError,
                 "the first frame must be SETTINGS",
@@ -359,23 +367,34 @@ impl Connection {
                     }
                 }
             }
-            let Some(rx) = self.rx.as_mut() else { return Step::Blocked(RxBlocked::Buffer) };
+            let Some(rx) = self.rx.as_mut() else {
+                return Step::Blocked(RxBlocked::Buffer);
+            };
             let take = (need - held).min(input.len()).min(rx.room());
             used = rx.extend(input.get(..take).unwrap_or(&[]));
             if rx.len() < need {
                 if used == 0 {
                     // A payload larger than a buffer cannot be gathered: the configuration
                     // must keep max_frame_size within the buffer size.
-                    self.fail(H2Error::Connection(ErrorCode::InternalError, "frame larger than the rx buffer"));
+                    self.fail(H2Error::Connection(
+                        ErrorCode::InternalError,
+                        "frame larger than the rx buffer",
+                    ));
                     return Step::Advanced(input.len());
                 }
                 return Step::Advanced(used);
             }
         }
         if let Some(b) = self.payload_must_wait(&h, pool) {
-            return if used > 0 { Step::Advanced(used) } else { Step::Blocked(b) };
+            return if used > 0 {
+                Step::Advanced(used)
+            } else {
+                Step::Blocked(b)
+            };
         }
-        let Some(mut rx) = self.rx.take() else { return Step::Advanced(used) };
+        let Some(mut rx) = self.rx.take() else {
+            return Step::Advanced(used);
+        };
         let payload = Bytes::copy_from_slice(rx.data().get(..need).unwrap_or(&[]));
         rx.consume(need);
         self.rx = Some(rx);
@@ -439,20 +458,29 @@ impl Connection {
         }
         let key = match self.lookup(h.stream) {
             Lookup::Idle => {
-                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "DATA on an idle stream"));
+                self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "DATA on an idle stream",
+                ));
                 return;
             }
             Lookup::Closed(gone) => {
                 self.conn_recv_released = self.conn_recv_released.saturating_add(h.len);
                 if gone != Some(Gone::ResetByUs) {
-                    self.stream_error_id(h.stream, ErrorCode::StreamClosed, "DATA on a closed stream");
+                    self.stream_error_id(
+                        h.stream,
+                        ErrorCode::StreamClosed,
+                        "DATA on a closed stream",
+                    );
                 }
                 self.skip(h.len);
                 return;
             }
             Lookup::Live(k) => k,
         };
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         let verdict: Result<(), (ErrorCode, &'static str)> = if s.peer_reset {
             Err((ErrorCode::StreamClosed, "DATA after RST_STREAM"))
         } else if matches!(s.state, State::Reset | State::ErrorPending(_)) {
@@ -499,7 +527,15 @@ impl Connection {
         }
     }
 
-    fn rx_data(&mut self, stream: StreamId, key: Option<Key>, data_left: u32, pad_left: u32, end: bool, input: &Bytes) -> Step {
+    fn rx_data(
+        &mut self,
+        stream: StreamId,
+        key: Option<Key>,
+        data_left: u32,
+        pad_left: u32,
+        end: bool,
+        input: &Bytes,
+    ) -> Step {
         if data_left == 0 && pad_left == 0 {
             self.rx_state = RxState::Header;
             return Step::Advanced(0);
@@ -524,7 +560,9 @@ impl Connection {
                         end_stream: false,
                     }),
                     Some(Err(e)) => {
-                        self.conn_recv_released = self.conn_recv_released.saturating_add((n as u32) + data_left);
+                        self.conn_recv_released = self
+                            .conn_recv_released
+                            .saturating_add((n as u32) + data_left);
                         self.stream_error(k, e.code(), e.reason());
                         key = None;
                     }
@@ -560,14 +598,21 @@ impl Connection {
             return;
         }
         let Some(key) = key else { return };
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         if let Err(e) = s.recv_body.on_end() {
             self.stream_error(key, e.code(), e.reason());
             return;
         }
         self.recv_end(key);
         // Put END_STREAM on the last chunk when it is still queued, else an empty chunk.
-        if let Some(Event::Data { stream: s, end_stream, .. }) = self.events.back_mut() {
+        if let Some(Event::Data {
+            stream: s,
+            end_stream,
+            ..
+        }) = self.events.back_mut()
+        {
             if *s == stream {
                 *end_stream = true;
                 return;
@@ -609,7 +654,10 @@ impl Connection {
             return;
         }
         if fragment.len() > self.cfg.max_header_block {
-            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "header block too large"));
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "header block too large",
+            ));
             return;
         }
         self.hblock.clear();
@@ -626,11 +674,17 @@ impl Connection {
         let Some(mut c) = self.cont else { return };
         c.frames += 1;
         if c.frames > self.cfg.max_continuation_frames {
-            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many CONTINUATION frames"));
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "too many CONTINUATION frames",
+            ));
             return;
         }
         if self.hblock.len() + p.len() > self.cfg.max_header_block {
-            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "header block too large"));
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "header block too large",
+            ));
             return;
         }
         if !h.has(flags::END_HEADERS) {
@@ -652,29 +706,53 @@ impl Connection {
 
     /// Decodes a whole block. HPACK state is shared by the connection, so every block is
     /// decoded, even one for a stream we are going to refuse.
-    fn decode_block(&mut self, block: &[u8], kind: BlockKind) -> Result<Result<Block, (ErrorCode, &'static str)>, H2Error> {
+    fn decode_block(
+        &mut self,
+        block: &[u8],
+        kind: BlockKind,
+    ) -> Result<Result<Block, (ErrorCode, &'static str)>, H2Error> {
         let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
         let max = self.cfg.max_header_list_size as usize;
         let decoded = self
             .decoder
-            .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| builder.push(n, v, s))
+            .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| {
+                builder.push(n, v, s)
+            })
             .map_err(|e| H2Error::Connection(e.code(), e.reason()))?;
         if decoded == Decoded::ListTooLarge {
-            return Ok(Err((ErrorCode::ProtocolError, "header list larger than advertised")));
+            return Ok(Err((
+                ErrorCode::ProtocolError,
+                "header list larger than advertised",
+            )));
         }
         Ok(builder.finish().map_err(|e| (e.code(), e.reason())))
     }
 
-    fn on_header_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+    fn on_header_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
         match self.side {
             Side::Frontend => self.on_request_block(id, block, end_stream, bad_priority),
             Side::Backend => self.on_response_block(id, block, end_stream, bad_priority),
         }
     }
 
-    fn on_request_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+    fn on_request_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
         if !id.is_client_initiated() {
-            self.fail(H2Error::Connection(ErrorCode::ProtocolError, "client used an even stream id"));
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "client used an even stream id",
+            ));
             return;
         }
         match self.lookup(id) {
@@ -728,7 +806,11 @@ impl Connection {
                 };
                 if self.open_peer_streams() >= self.cfg.max_concurrent_streams as usize {
                     self.stats.refused_streams += 1;
-                    self.stream_error_id(id, ErrorCode::RefusedStream, "over MAX_CONCURRENT_STREAMS");
+                    self.stream_error_id(
+                        id,
+                        ErrorCode::RefusedStream,
+                        "over MAX_CONCURRENT_STREAMS",
+                    );
                     return;
                 }
                 let mut s = Stream::new(id, self.cfg.initial_window_size);
@@ -739,8 +821,14 @@ impl Connection {
                         return;
                     }
                 }
-                s.state = State::Idle.next(Input::Recv { end: end_stream }).unwrap_or(State::Open);
-                s.recv_phase = if end_stream { RecvPhase::Done } else { RecvPhase::Body };
+                s.state = State::Idle
+                    .next(Input::Recv { end: end_stream })
+                    .unwrap_or(State::Open);
+                s.recv_phase = if end_stream {
+                    RecvPhase::Done
+                } else {
+                    RecvPhase::Body
+                };
                 self.streams.insert(s);
                 self.stats.streams_opened += 1;
                 self.events.push_back(Event::Headers {
@@ -752,15 +840,27 @@ impl Connection {
         }
     }
 
-    fn on_response_block(&mut self, id: StreamId, block: &[u8], end_stream: bool, bad_priority: bool) {
+    fn on_response_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
         if !id.is_client_initiated() {
-            self.fail(H2Error::Connection(ErrorCode::ProtocolError, "server-initiated stream (push is disabled)"));
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "server-initiated stream (push is disabled)",
+            ));
             return;
         }
         let key = match self.lookup(id) {
             Lookup::Live(k) => k,
             Lookup::Idle => {
-                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "HEADERS on a stream we never opened"));
+                self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "HEADERS on a stream we never opened",
+                ));
                 return;
             }
             Lookup::Closed(_) => {
@@ -790,7 +890,9 @@ impl Connection {
                 return;
             }
         };
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         if !s.state.can_recv() {
             let code = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
                 None
@@ -815,7 +917,11 @@ impl Connection {
         };
         if msg.is_informational() {
             if end_stream {
-                self.stream_error(key, ErrorCode::ProtocolError, "1xx response with END_STREAM");
+                self.stream_error(
+                    key,
+                    ErrorCode::ProtocolError,
+                    "1xx response with END_STREAM",
+                );
                 return;
             }
             self.events.push_back(Event::Headers {
@@ -855,10 +961,15 @@ impl Connection {
                 return;
             }
         };
-        let Some(s) = self.streams.get(key) else { return };
+        let Some(s) = self.streams.get(key) else {
+            return;
+        };
         let id = s.id;
         if s.peer_reset {
-            self.fail(H2Error::Connection(ErrorCode::StreamClosed, "HEADERS after RST_STREAM"));
+            self.fail(H2Error::Connection(
+                ErrorCode::StreamClosed,
+                "HEADERS after RST_STREAM",
+            ));
             return;
         }
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
@@ -891,7 +1002,8 @@ impl Connection {
             self.stream_error(key, e.code(), e.reason());
             return;
         }
-        self.events.push_back(Event::Trailers { stream: id, fields });
+        self.events
+            .push_back(Event::Trailers { stream: id, fields });
         self.recv_end(key);
     }
 
@@ -908,7 +1020,10 @@ impl Connection {
             return;
         }
         if p.len() / 6 > self.cfg.max_settings_entries {
-            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many SETTINGS entries"));
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "too many SETTINGS entries",
+            ));
             return;
         }
         if let Err(e) = self.apply_peer_settings(p) {
@@ -925,7 +1040,9 @@ impl Connection {
 
     fn on_ping(&mut self, h: FrameHeader, p: &Bytes) {
         self.stats.pings_received += 1;
-        let Some(data) = frame::parse_ping(p) else { return };
+        let Some(data) = frame::parse_ping(p) else {
+            return;
+        };
         if h.has(flags::ACK) {
             if data == SHUTDOWN_PING && self.shutdown == Shutdown::Draining {
                 self.finish_shutdown();
@@ -944,9 +1061,16 @@ impl Connection {
     }
 
     fn on_goaway(&mut self, p: &Bytes) {
-        let Some(g) = frame::parse_goaway(p) else { return };
+        let Some(g) = frame::parse_goaway(p) else {
+            return;
+        };
         self.stats.goaways_received += 1;
-        log::debug!("{} GOAWAY received: last {} code {}", self.side.name(), g.last_stream, g.code);
+        log::debug!(
+            "{} GOAWAY received: last {} code {}",
+            self.side.name(),
+            g.last_stream,
+            g.code
+        );
         let last = g.last_stream;
         let code = g.code;
         let debug = p.slice_ref(g.debug);
@@ -959,7 +1083,9 @@ impl Connection {
         if self.side == Side::Backend {
             // Streams above the last id were not processed: safe to retry elsewhere.
             for k in self.streams.keys() {
-                let Some(s) = self.streams.get_mut(k) else { continue };
+                let Some(s) = self.streams.get_mut(k) else {
+                    continue;
+                };
                 if s.id > last && !matches!(s.state, State::Reset) {
                     s.state = State::Reset;
                     s.send_queue.clear();
@@ -980,13 +1106,20 @@ impl Connection {
     }
 
     fn on_rst_stream(&mut self, h: FrameHeader, p: &Bytes) {
-        let Some(code) = frame::parse_rst_stream(p) else { return };
+        let Some(code) = frame::parse_rst_stream(p) else {
+            return;
+        };
         self.stats.resets_received += 1;
         match self.lookup(h.stream) {
-            Lookup::Idle => self.fail(H2Error::Connection(ErrorCode::ProtocolError, "RST_STREAM on an idle stream")),
+            Lookup::Idle => self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "RST_STREAM on an idle stream",
+            )),
             Lookup::Closed(_) => {}
             Lookup::Live(key) => {
-                let Some(s) = self.streams.get_mut(key) else { return };
+                let Some(s) = self.streams.get_mut(key) else {
+                    return;
+                };
                 if s.state == State::Reset {
                     return;
                 }
@@ -1014,10 +1147,15 @@ impl Connection {
     }
 
     fn on_window_update(&mut self, h: FrameHeader, p: &Bytes) {
-        let Some(inc) = frame::parse_window_update(p) else { return };
+        let Some(inc) = frame::parse_window_update(p) else {
+            return;
+        };
         if h.stream.is_zero() {
             if inc == 0 {
-                self.fail(H2Error::Connection(ErrorCode::ProtocolError, "WINDOW_UPDATE of 0 on the connection"));
+                self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "WINDOW_UPDATE of 0 on the connection",
+                ));
                 return;
             }
             if let Err(e) = self.grow_conn_send_window(inc) {
@@ -1026,7 +1164,10 @@ impl Connection {
             return;
         }
         match self.lookup(h.stream) {
-            Lookup::Idle => self.fail(H2Error::Connection(ErrorCode::ProtocolError, "WINDOW_UPDATE on an idle stream")),
+            Lookup::Idle => self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "WINDOW_UPDATE on an idle stream",
+            )),
             Lookup::Closed(_) => {}
             Lookup::Live(key) => {
                 if inc == 0 {
@@ -1043,11 +1184,19 @@ impl Connection {
 
     fn on_priority(&mut self, h: FrameHeader, p: &Bytes) {
         // Priorities are ignored (RFC 9113 §5.3.2), but a self-dependency is still an error.
-        let Some(pr) = frame::parse_priority(p) else { return };
+        let Some(pr) = frame::parse_priority(p) else {
+            return;
+        };
         if pr.dependency == h.stream {
             match self.streams.find(h.stream) {
-                Some(key) => self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself"),
-                None => self.stream_error_id(h.stream, ErrorCode::ProtocolError, "stream depends on itself"),
+                Some(key) => {
+                    self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself")
+                }
+                None => self.stream_error_id(
+                    h.stream,
+                    ErrorCode::ProtocolError,
+                    "stream depends on itself",
+                ),
             }
         }
     }
@@ -1056,7 +1205,9 @@ impl Connection {
 
     /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
     pub(super) fn stream_error(&mut self, key: Key, code: ErrorCode, reason: &'static str) {
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         if s.state == State::Reset && s.peer_reset {
             // A frame after the peer's own RST_STREAM: answered, but the stream is gone.
             let id = s.id;
@@ -1067,7 +1218,13 @@ impl Connection {
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             return;
         }
-        log::debug!("{} stream {} error {}: {}", self.side.name(), s.id, code, reason);
+        log::debug!(
+            "{} stream {} error {}: {}",
+            self.side.name(),
+            s.id,
+            code,
+            reason
+        );
         s.state = State::ErrorPending(code);
         s.send_queue.clear();
         s.send_queued = 0;
@@ -1090,7 +1247,13 @@ impl Connection {
             self.stream_error(key, code, reason);
             return;
         }
-        log::debug!("{} stream {} error {}: {}", self.side.name(), id, code, reason);
+        log::debug!(
+            "{} stream {} error {}: {}",
+            self.side.name(),
+            id,
+            code,
+            reason
+        );
         self.pending_resets.push_back((id, code));
         self.remember_gone(id, Gone::ResetByUs);
         self.glitch(Glitch::OwnReset);

@@ -24,10 +24,16 @@ impl Connection {
 
     pub(super) fn grow_stream_send_window(&mut self, key: Key, inc: u32) {
         let initial = self.peer.initial_window_size;
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         let w = s.send_window(initial) + i64::from(inc);
         if w > i64::from(frame::MAX_WINDOW) {
-            self.stream_error(key, ErrorCode::FlowControlError, "stream window above 2^31-1");
+            self.stream_error(
+                key,
+                ErrorCode::FlowControlError,
+                "stream window above 2^31-1",
+            );
             return;
         }
         s.send_delta += i64::from(inc);

@@ -311,7 +311,12 @@ impl Connection {
 
     /// Flushes and moves all output into `out`, up to about `limit` bytes; returns how many.
     /// Convenient for hosts that write whole chunks.
-    pub fn drain_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>, limit: usize) -> usize {
+    pub fn drain_output(
+        &mut self,
+        pool: &mut BufferPool,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> usize {
         let start = out.len();
         loop {
             self.flush(pool);
@@ -448,7 +453,11 @@ impl Connection {
         }
         if let Some(dl) = self.idle_deadline() {
             if now >= dl {
-                log::debug!("{} idle for {} ms: shutting down", self.side.name(), self.cfg.idle_timeout_ms);
+                log::debug!(
+                    "{} idle for {} ms: shutting down",
+                    self.side.name(),
+                    self.cfg.idle_timeout_ms
+                );
                 self.shutdown(now);
             }
         }
@@ -496,7 +505,14 @@ impl Connection {
                 s.state = State::Reset;
             }
         }
-        for q in [Queue::Headers, Queue::Send, Queue::TxRoom, Queue::ConnWindow, Queue::Reset, Queue::WindowUpdate] {
+        for q in [
+            Queue::Headers,
+            Queue::Send,
+            Queue::TxRoom,
+            Queue::ConnWindow,
+            Queue::Reset,
+            Queue::WindowUpdate,
+        ] {
             while self.streams.pop(q).is_some() {}
         }
         self.events.push_back(Event::Failed { error: err });
@@ -516,12 +532,19 @@ impl Connection {
             GlitchVerdict::Fine => {}
             GlitchVerdict::Warn => {
                 if self.shutdown == Shutdown::Running {
-                    log::info!("{} glitch score {}: asking the peer to go", self.side.name(), self.glitches.score());
+                    log::info!(
+                        "{} glitch score {}: asking the peer to go",
+                        self.side.name(),
+                        self.glitches.score()
+                    );
                     self.shutdown(self.now);
                 }
             }
             GlitchVerdict::Exceeded => {
-                self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "too many glitches"));
+                self.fail(H2Error::Connection(
+                    ErrorCode::EnhanceYourCalm,
+                    "too many glitches",
+                ));
             }
         }
     }
@@ -534,23 +557,35 @@ impl Connection {
     }
 
     fn recently_gone(&self, id: StreamId) -> Option<Gone> {
-        self.recent.iter().rev().find(|e| e.0 == id.value()).map(|e| e.1)
+        self.recent
+            .iter()
+            .rev()
+            .find(|e| e.0 == id.value())
+            .map(|e| e.1)
     }
 
     /// Frees the stream's slot once it is closed, written out and detached.
     fn maybe_free(&mut self, key: Key) {
-        let Some(s) = self.streams.get(key) else { return };
+        let Some(s) = self.streams.get(key) else {
+            return;
+        };
         if !s.state.is_closed() || s.attached {
             return;
         }
-        if matches!(s.state, State::ErrorPending(_)) || self.hwrite.as_ref().is_some_and(|h| h.stream == s.id) {
+        if matches!(s.state, State::ErrorPending(_))
+            || self.hwrite.as_ref().is_some_and(|h| h.stream == s.id)
+        {
             return;
         }
         if !s.pending.is_empty() && s.state != State::Reset {
             return;
         }
         let id = s.id;
-        let how = if s.state == State::Reset { Gone::ResetByUs } else { Gone::Closed };
+        let how = if s.state == State::Reset {
+            Gone::ResetByUs
+        } else {
+            Gone::Closed
+        };
         // Receive credit the consumer never returned belongs to the connection again.
         self.streams.remove(key);
         if how == Gone::Closed {
@@ -561,7 +596,11 @@ impl Connection {
     // ----- Streams: what the owner does --------------------------------------------------
 
     /// Opens a stream and queues its request head (backend only).
-    pub fn open_stream(&mut self, message: Message, end_stream: bool) -> Result<StreamId, SendError> {
+    pub fn open_stream(
+        &mut self,
+        message: Message,
+        end_stream: bool,
+    ) -> Result<StreamId, SendError> {
         if self.side != Side::Backend {
             return Err(SendError::WrongSide);
         }
@@ -578,12 +617,16 @@ impl Connection {
         let id = if self.last_local_stream.is_zero() {
             StreamId::new(1)
         } else {
-            self.last_local_stream.next().ok_or(SendError::NoMoreStreams)?
+            self.last_local_stream
+                .next()
+                .ok_or(SendError::NoMoreStreams)?
         };
         self.last_local_stream = id;
         let mut s = Stream::new(id, self.cfg.initial_window_size);
         s.head_request = message.method() == Some(b"HEAD".as_slice());
-        s.state = State::Idle.next(Input::Send { end: end_stream }).unwrap_or(State::Open);
+        s.state = State::Idle
+            .next(Input::Send { end: end_stream })
+            .unwrap_or(State::Open);
         s.pending.push_back(PendingBlock::Head(message, end_stream));
         let key = self.streams.insert(s);
         self.streams.enqueue(Queue::Headers, key);
@@ -592,13 +635,20 @@ impl Connection {
     }
 
     /// Queues a response head (frontend; 1xx heads may come first). A frontend only.
-    pub fn send_headers(&mut self, stream: StreamId, message: Message, end_stream: bool) -> Result<(), SendError> {
+    pub fn send_headers(
+        &mut self,
+        stream: StreamId,
+        message: Message,
+        end_stream: bool,
+    ) -> Result<(), SendError> {
         if self.side != Side::Frontend {
             return Err(SendError::WrongSide);
         }
         let key = self.sendable(stream)?;
         let informational = message.is_informational();
-        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        let Some(s) = self.streams.get_mut(key) else {
+            return Err(SendError::UnknownStream);
+        };
         if s.responded || (informational && end_stream) || s.send_end {
             return Err(SendError::NotSendable);
         }
@@ -614,11 +664,18 @@ impl Connection {
     }
 
     /// Queues body bytes; `end_stream` ends our side after them.
-    pub fn send_data(&mut self, stream: StreamId, data: Bytes, end_stream: bool) -> Result<(), SendError> {
+    pub fn send_data(
+        &mut self,
+        stream: StreamId,
+        data: Bytes,
+        end_stream: bool,
+    ) -> Result<(), SendError> {
         let key = self.sendable(stream)?;
         let max = self.cfg.max_stream_send_queue;
         let side = self.side;
-        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        let Some(s) = self.streams.get_mut(key) else {
+            return Err(SendError::UnknownStream);
+        };
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }
@@ -643,7 +700,9 @@ impl Connection {
     pub fn send_trailers(&mut self, stream: StreamId, fields: Fields) -> Result<(), SendError> {
         let key = self.sendable(stream)?;
         let side = self.side;
-        let Some(s) = self.streams.get_mut(key) else { return Err(SendError::UnknownStream) };
+        let Some(s) = self.streams.get_mut(key) else {
+            return Err(SendError::UnknownStream);
+        };
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }
@@ -658,8 +717,12 @@ impl Connection {
 
     /// Resets a stream from our side (the other side of the relay gave up on it).
     pub fn reset(&mut self, stream: StreamId, code: ErrorCode) {
-        let Some(key) = self.streams.find(stream) else { return };
-        let Some(s) = self.streams.get_mut(key) else { return };
+        let Some(key) = self.streams.find(stream) else {
+            return;
+        };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             return;
         }
@@ -694,7 +757,9 @@ impl Connection {
     /// The other side of the relay is done with this stream: once closed here too, its
     /// slot is freed and it stops counting against concurrency.
     pub fn detach(&mut self, stream: StreamId) {
-        let Some(key) = self.streams.find(stream) else { return };
+        let Some(key) = self.streams.find(stream) else {
+            return;
+        };
         if let Some(s) = self.streams.get_mut(key) {
             s.attached = false;
         }
@@ -748,7 +813,10 @@ impl Connection {
         if pool.register_waiter(self.waiter) {
             self.waiting = true;
         } else {
-            self.fail(H2Error::Connection(ErrorCode::EnhanceYourCalm, "buffer wait queue full"));
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "buffer wait queue full",
+            ));
         }
     }
 }

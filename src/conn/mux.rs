@@ -140,7 +140,12 @@ impl Connection {
             }
             self.goaway_pending.pop_front();
             self.stats.goaways_sent += 1;
-            log::debug!("{} GOAWAY sent: last {} code {}", self.side.name(), last, code);
+            log::debug!(
+                "{} GOAWAY sent: last {} code {}",
+                self.side.name(),
+                last,
+                code
+            );
             progressed = true;
         }
         if let Some(data) = self.ping_pending {
@@ -173,9 +178,15 @@ impl Connection {
             if self.room() < HEADER_LEN + 4 {
                 return progressed;
             }
-            let Some(key) = self.streams.pop(Queue::Reset) else { break };
-            let Some(s) = self.streams.get_mut(key) else { continue };
-            let State::ErrorPending(code) = s.state else { continue };
+            let Some(key) = self.streams.pop(Queue::Reset) else {
+                break;
+            };
+            let Some(s) = self.streams.get_mut(key) else {
+                continue;
+            };
+            let State::ErrorPending(code) = s.state else {
+                continue;
+            };
             let id = s.id;
             s.state = State::Reset;
             if let Some(tx) = self.tx.as_mut() {
@@ -211,8 +222,12 @@ impl Connection {
             if self.room() < HEADER_LEN + 4 {
                 return progressed;
             }
-            let Some(key) = self.streams.pop(Queue::WindowUpdate) else { break };
-            let Some(s) = self.streams.get_mut(key) else { continue };
+            let Some(key) = self.streams.pop(Queue::WindowUpdate) else {
+                break;
+            };
+            let Some(s) = self.streams.get_mut(key) else {
+                continue;
+            };
             if !s.state.can_recv() || s.recv_released == 0 {
                 continue;
             }
@@ -233,7 +248,9 @@ impl Connection {
         let mut progressed = false;
         loop {
             if self.hwrite.is_none() {
-                let Some(key) = self.streams.pop(Queue::Headers) else { return progressed };
+                let Some(key) = self.streams.pop(Queue::Headers) else {
+                    return progressed;
+                };
                 if !self.start_header_block(key) {
                     continue;
                 }
@@ -254,12 +271,16 @@ impl Connection {
 
     /// Encodes the stream's next pending block into a HeaderWrite. False when there is none.
     fn start_header_block(&mut self, key: Key) -> bool {
-        let Some(s) = self.streams.get_mut(key) else { return false };
+        let Some(s) = self.streams.get_mut(key) else {
+            return false;
+        };
         if matches!(s.state, State::Reset | State::ErrorPending(_)) {
             s.pending.clear();
             return false;
         }
-        let Some(block) = s.pending.pop_front() else { return false };
+        let Some(block) = s.pending.pop_front() else {
+            return false;
+        };
         let id = s.id;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
@@ -298,7 +319,10 @@ impl Connection {
             let n = want.min(room - HEADER_LEN);
             let last = n == left;
             let (kind, mut fl) = if hw.first {
-                (FrameType::Headers, if hw.end_stream { flags::END_STREAM } else { 0 })
+                (
+                    FrameType::Headers,
+                    if hw.end_stream { flags::END_STREAM } else { 0 },
+                )
             } else {
                 (FrameType::Continuation, 0)
             };
@@ -325,7 +349,9 @@ impl Connection {
     }
 
     fn after_header_block(&mut self, key: Key) {
-        let Some(s) = self.streams.get(key) else { return };
+        let Some(s) = self.streams.get(key) else {
+            return;
+        };
         if !s.pending.is_empty() {
             self.streams.enqueue(Queue::Headers, key);
         } else if s.send_queued > 0 || s.send_end || s.trailers.is_some() {
@@ -342,7 +368,9 @@ impl Connection {
         while let Some(key) = self.streams.pop(Queue::Send) {
             let room = self.room();
             let conn_window = self.conn_send_window;
-            let Some(s) = self.streams.get_mut(key) else { continue };
+            let Some(s) = self.streams.get_mut(key) else {
+                continue;
+            };
             if !s.pending.is_empty() || matches!(s.state, State::Reset | State::ErrorPending(_)) {
                 continue;
             }
@@ -390,10 +418,18 @@ impl Connection {
             let end = n == s.send_queued && s.send_end && s.trailers.is_none();
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
-                frame::write_header(w, n as u32, FrameType::Data, if end { flags::END_STREAM } else { 0 }, id);
+                frame::write_header(
+                    w,
+                    n as u32,
+                    FrameType::Data,
+                    if end { flags::END_STREAM } else { 0 },
+                    id,
+                );
                 let mut left = n;
                 while left > 0 {
-                    let Some(front) = s.send_queue.front_mut() else { break };
+                    let Some(front) = s.send_queue.front_mut() else {
+                        break;
+                    };
                     let take = left.min(front.len());
                     w.extend_from_slice(front.get(..take).unwrap_or(&[]));
                     if take == front.len() {
@@ -411,7 +447,8 @@ impl Connection {
             }
             let more = s.send_queued > 0 || s.send_end || s.trailers.is_some();
             self.conn_send_window -= n as i64;
-            self.events.push_back(Event::DataSent { stream: id, len: n });
+            self.events
+                .push_back(Event::DataSent { stream: id, len: n });
             if more {
                 self.streams.enqueue(Queue::Send, key);
             } else {
@@ -429,7 +466,11 @@ impl Connection {
 }
 
 /// Encodes a message head: pseudo-header fields first (RFC 9113 §8.3), then the fields.
-fn encode_message(encoder: &mut crate::hpack::Encoder, msg: &crate::message::Message, out: &mut Vec<u8>) {
+fn encode_message(
+    encoder: &mut crate::hpack::Encoder,
+    msg: &crate::message::Message,
+    out: &mut Vec<u8>,
+) {
     use crate::message::Head;
     let status_buf: [u8; 3];
     let mut list: Vec<(&[u8], &[u8], bool)> = Vec::with_capacity(msg.fields.len() + 5);
@@ -457,7 +498,11 @@ fn encode_message(encoder: &mut crate::hpack::Encoder, msg: &crate::message::Mes
         }
         Head::Response { status } => {
             let s = (*status).min(999);
-            status_buf = [b'0' + (s / 100) as u8, b'0' + (s / 10 % 10) as u8, b'0' + (s % 10) as u8];
+            status_buf = [
+                b'0' + (s / 100) as u8,
+                b'0' + (s / 10 % 10) as u8,
+                b'0' + (s % 10) as u8,
+            ];
             list.push((b":status", &status_buf, false));
         }
     }

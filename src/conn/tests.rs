@@ -88,7 +88,13 @@ impl RawClient {
     pub fn get(&mut self, id: u32, end: bool) {
         let b = self.block("/");
         let fl = flags::END_HEADERS | if end { flags::END_STREAM } else { 0 };
-        frame::write_header(&mut self.out, b.len() as u32, FrameType::Headers, fl, sid(id));
+        frame::write_header(
+            &mut self.out,
+            b.len() as u32,
+            FrameType::Headers,
+            fl,
+            sid(id),
+        );
         self.out.extend_from_slice(&b);
     }
 
@@ -128,8 +134,9 @@ impl Server {
         for _ in 0..1_000_000 {
             let n = self.conn.recv(&mut self.pool, &b.slice(pos..), self.now);
             pos += n;
+            let blocked = self.conn.rx_blocked();
             self.pump();
-            if pos >= b.len() || (n == 0 && self.conn.rx_blocked() != Some(RxBlocked::TxRoom)) {
+            if pos >= b.len() || (n == 0 && blocked != Some(RxBlocked::TxRoom)) {
                 break;
             }
         }
@@ -137,7 +144,8 @@ impl Server {
     }
 
     pub fn pump(&mut self) {
-        self.conn.drain_output(&mut self.pool, &mut self.out, usize::MAX);
+        self.conn
+            .drain_output(&mut self.pool, &mut self.out, usize::MAX);
         while let Some(e) = self.conn.poll_event() {
             self.events.push(e);
         }
@@ -182,9 +190,11 @@ impl Pair {
         for _ in 0..100_000 {
             let mut moved = false;
             let before = self.c2s.len();
-            self.client.drain_output(&mut self.pool, &mut self.c2s, usize::MAX);
+            self.client
+                .drain_output(&mut self.pool, &mut self.c2s, usize::MAX);
             self.c2s_log.extend_from_slice(&self.c2s[before..]);
-            self.server.drain_output(&mut self.pool, &mut self.s2c, usize::MAX);
+            self.server
+                .drain_output(&mut self.pool, &mut self.s2c, usize::MAX);
             if !self.c2s.is_empty() {
                 let b = Bytes::from(std::mem::take(&mut self.c2s));
                 let n = self.server.recv(&mut self.pool, &b, self.now);
@@ -254,7 +264,9 @@ fn post(path: &str) -> Message {
 }
 
 fn body(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 // ----- Normal operation ------------------------------------------------------------------
@@ -265,11 +277,17 @@ fn request_response_with_body_and_trailers() {
     let mut m = post("/upload");
     m.fields.push(b"x-test", b"1", false);
     let id = p.client.open_stream(m, false).unwrap();
-    p.client.send_data(id, Bytes::from_static(b"hello "), false).unwrap();
-    p.client.send_data(id, Bytes::from_static(b"world"), true).unwrap();
+    p.client
+        .send_data(id, Bytes::from_static(b"hello "), false)
+        .unwrap();
+    p.client
+        .send_data(id, Bytes::from_static(b"world"), true)
+        .unwrap();
     p.run();
     let head = p.server_events.iter().find_map(|e| match e {
-        Event::Headers { stream, message, .. } => Some((*stream, message.path().map(|x| x.to_vec()))),
+        Event::Headers {
+            stream, message, ..
+        } => Some((*stream, message.path().map(|x| x.to_vec()))),
         _ => None,
     });
     assert_eq!(head, Some((id, Some(b"/upload".to_vec()))));
@@ -279,14 +297,19 @@ fn request_response_with_body_and_trailers() {
     let mut resp = Message::response(200);
     resp.fields.push(b"content-type", b"text/plain", false);
     p.server.send_headers(id, resp, false).unwrap();
-    p.server.send_data(id, Bytes::from_static(b"ok"), false).unwrap();
+    p.server
+        .send_data(id, Bytes::from_static(b"ok"), false)
+        .unwrap();
     let mut t = Fields::new();
     t.push(b"grpc-status", b"0", false);
     p.server.send_trailers(id, t).unwrap();
     p.run();
     let got = p.client_take_data();
     assert_eq!(got, vec![(id, b"ok".to_vec(), false)]);
-    assert!(p.client_events.iter().any(|e| matches!(e, Event::Headers { message, .. } if message.status() == Some(200))));
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { message, .. } if message.status() == Some(200))));
     let trailers = p.client_events.iter().find_map(|e| match e {
         Event::Trailers { fields, .. } => fields.get(b"grpc-status").map(|v| v.to_vec()),
         _ => None,
@@ -317,7 +340,10 @@ fn large_transfers_cross_every_window() {
         if sent < up.len() && p.client.stream_send_window(id).is_some() {
             let n = (up.len() - sent).min(256 << 10);
             let end = sent + n == up.len();
-            match p.client.send_data(id, Bytes::copy_from_slice(&up[sent..sent + n]), end) {
+            match p
+                .client
+                .send_data(id, Bytes::copy_from_slice(&up[sent..sent + n]), end)
+            {
                 Ok(()) => sent += n,
                 Err(SendError::QueueFull) => {}
                 Err(e) => panic!("{e:?}"),
@@ -346,13 +372,24 @@ fn many_concurrent_streams() {
         let id = p.client.open_stream(req(&format!("/s/{i}")), true).unwrap();
         ids.push(id);
     }
-    assert_eq!(p.client.open_stream(req("/too-many"), true), Err(SendError::ConcurrencyLimit));
+    assert_eq!(
+        p.client.open_stream(req("/too-many"), true),
+        Err(SendError::ConcurrencyLimit)
+    );
     p.run();
-    let heads = p.server_events.iter().filter(|e| matches!(e, Event::Headers { .. })).count();
+    let heads = p
+        .server_events
+        .iter()
+        .filter(|e| matches!(e, Event::Headers { .. }))
+        .count();
     assert_eq!(heads, 100);
     for (i, id) in ids.iter().enumerate() {
-        p.server.send_headers(*id, Message::response(200), false).unwrap();
-        p.server.send_data(*id, Bytes::from(body(1000 + i, i as u8)), true).unwrap();
+        p.server
+            .send_headers(*id, Message::response(200), false)
+            .unwrap();
+        p.server
+            .send_data(*id, Bytes::from(body(1000 + i, i as u8)), true)
+            .unwrap();
     }
     p.run();
     let data = p.client_take_data();
@@ -369,14 +406,19 @@ fn ping_is_answered_and_ack_reported() {
     let mut p = Pair::new(Config::default(), Config::default());
     p.client.ping(*b"12345678");
     p.run();
-    assert!(p.client_events.iter().any(|e| matches!(e, Event::PingAck { payload } if payload == b"12345678")));
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::PingAck { payload } if payload == b"12345678")));
 }
 
 #[test]
 fn peer_reset_reaches_the_owner_and_is_never_answered() {
     let mut p = Pair::new(Config::default(), Config::default());
     let id = p.client.open_stream(post("/"), false).unwrap();
-    p.client.send_data(id, Bytes::from_static(b"partial"), false).unwrap();
+    p.client
+        .send_data(id, Bytes::from_static(b"partial"), false)
+        .unwrap();
     p.run();
     p.client.reset(id, ErrorCode::Cancel);
     p.run();
@@ -400,16 +442,27 @@ fn goaway_from_server_refuses_later_streams_on_client() {
     assert!(n > 0);
     p.run();
     // First GOAWAY has the largest id; after the PING round trip the real last id is sent.
-    let goaways: Vec<_> = p.client_events.iter().filter_map(|e| match e {
-        Event::GoAway { last_stream, code, .. } => Some((*last_stream, *code)),
-        _ => None,
-    }).collect();
+    let goaways: Vec<_> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GoAway {
+                last_stream, code, ..
+            } => Some((*last_stream, *code)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(goaways.first(), Some(&(StreamId::MAX, ErrorCode::NoError)));
     // The client's PING ACK overtook its HEADERS for b: the final GOAWAY names a, and b is
     // refused on the client, safe to retry elsewhere.
     assert_eq!(goaways.last(), Some(&(a, ErrorCode::NoError)));
-    assert!(p.client_events.iter().any(|e| matches!(e, Event::Reset { stream, code: ErrorCode::RefusedStream, .. } if *stream == b)));
-    assert!(!p.server_events.iter().any(|e| matches!(e, Event::Headers { stream, .. } if *stream == b)));
+    assert!(p.client_events.iter().any(
+        |e| matches!(e, Event::Reset { stream, code: ErrorCode::RefusedStream, .. } if *stream == b)
+    ));
+    assert!(!p
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if *stream == b)));
     assert!(p.client.open_stream(req("/c"), true).is_err());
 }
 
@@ -421,7 +474,9 @@ fn two_step_shutdown_then_done_when_streams_end() {
     p.server.shutdown(p.now);
     p.run();
     assert!(!p.server.is_done(), "a stream is still open");
-    p.server.send_headers(id, Message::response(204), true).unwrap();
+    p.server
+        .send_headers(id, Message::response(204), true)
+        .unwrap();
     p.run();
     p.server.detach(id);
     p.run();
@@ -434,10 +489,18 @@ fn settings_change_makes_windows_negative_then_recovers() {
     let mut c = RawClient::new();
     c.get(1, true);
     s.feed(c.take());
-    s.conn.send_headers(sid(1), Message::response(200), false).unwrap();
-    s.conn.send_data(sid(1), Bytes::from(vec![7u8; 60_000]), true).unwrap();
+    s.conn
+        .send_headers(sid(1), Message::response(200), false)
+        .unwrap();
+    s.conn
+        .send_data(sid(1), Bytes::from(vec![7u8; 60_000]), true)
+        .unwrap();
     s.pump();
-    let sent: usize = frames(&s.take_out()).iter().filter(|(h, _)| h.kind == FrameType::Data).map(|(h, _)| h.len as usize).sum();
+    let sent: usize = frames(&s.take_out())
+        .iter()
+        .filter(|(h, _)| h.kind == FrameType::Data)
+        .map(|(h, _)| h.len as usize)
+        .sum();
     assert_eq!(sent, 60_000);
     // Lower the initial window to 1000: the stream's window becomes 1000 - 60000.
     let mut p = Vec::new();
@@ -447,7 +510,9 @@ fn settings_change_makes_windows_negative_then_recovers() {
     s.feed(c.take());
     assert_eq!(s.conn.stream_send_window(sid(1)), Some(1000 - 60_000));
     // More data cannot flow until the window is positive again.
-    assert!(frames(&s.take_out()).iter().any(|(h, _)| h.kind == FrameType::Settings && h.has(flags::ACK)));
+    assert!(frames(&s.take_out())
+        .iter()
+        .any(|(h, _)| h.kind == FrameType::Settings && h.has(flags::ACK)));
 }
 
 #[test]
@@ -457,10 +522,16 @@ fn window_overflow_is_detected() {
     c.get(1, false);
     c.raw(FrameType::WindowUpdate, 0, 1, &0x7fff_ff00u32.to_be_bytes());
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(1, ErrorCode::FlowControlError)]);
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(1, ErrorCode::FlowControlError)]
+    );
     c.raw(FrameType::WindowUpdate, 0, 0, &0x7fff_ffffu32.to_be_bytes());
     s.feed(c.take());
-    assert_eq!(goaway_code(&s.take_out()), Some(ErrorCode::FlowControlError));
+    assert_eq!(
+        goaway_code(&s.take_out()),
+        Some(ErrorCode::FlowControlError)
+    );
 }
 
 #[test]
@@ -474,9 +545,15 @@ fn data_beyond_the_stream_window_is_a_stream_error() {
     c.raw(FrameType::Data, 0, 1, &[0u8; 101]);
     c.get(3, true);
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(1, ErrorCode::FlowControlError)]);
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(1, ErrorCode::FlowControlError)]
+    );
     // The connection goes on: stream 3 arrives.
-    assert!(s.events.iter().any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
 }
 
 #[test]
@@ -490,8 +567,17 @@ fn refused_stream_beyond_max_concurrent() {
     c.get(3, false);
     c.get(5, false);
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(5, ErrorCode::RefusedStream)]);
-    assert_eq!(s.events.iter().filter(|e| matches!(e, Event::Headers { .. })).count(), 2);
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(5, ErrorCode::RefusedStream)]
+    );
+    assert_eq!(
+        s.events
+            .iter()
+            .filter(|e| matches!(e, Event::Headers { .. }))
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -526,45 +612,119 @@ fn frame_size_and_header_list_limits() {
         ],
         &mut b,
     );
-    c.raw(FrameType::Headers, flags::END_HEADERS | flags::END_STREAM, 1, &b);
+    c.raw(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        1,
+        &b,
+    );
     c.get(3, true);
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(1, ErrorCode::ProtocolError)]);
-    assert!(s.events.iter().any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(1, ErrorCode::ProtocolError)]
+    );
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
 }
 
 #[test]
 fn protocol_violations_get_the_rfc_code() {
     type Case = (&'static str, fn(&mut RawClient), ErrorCode);
     let cases: Vec<Case> = vec![
-        ("HEADERS on stream 0", |c| c.raw(FrameType::Headers, flags::END_HEADERS, 0, &[0x82]), ErrorCode::ProtocolError),
-        ("even stream id", |c| {
-            let b = c.block("/");
-            c.raw(FrameType::Headers, flags::END_HEADERS, 2, &b)
-        }, ErrorCode::ProtocolError),
-        ("DATA on idle stream", |c| c.raw(FrameType::Data, 0, 1, b"x"), ErrorCode::ProtocolError),
-        ("bad HPACK", |c| c.raw(FrameType::Headers, flags::END_HEADERS, 1, &[0x80]), ErrorCode::CompressionError),
-        ("CONTINUATION without HEADERS", |c| c.raw(FrameType::Continuation, flags::END_HEADERS, 1, &[0x82]), ErrorCode::ProtocolError),
-        ("frame inside a header block", |c| {
-            let b = c.block("/");
-            c.raw(FrameType::Headers, 0, 1, &b);
-            c.raw(FrameType::Ping, 0, 0, &[0; 8]);
-        }, ErrorCode::ProtocolError),
-        ("PUSH_PROMISE from a client", |c| c.raw(FrameType::PushPromise, flags::END_HEADERS, 1, &[0, 0, 0, 2, 0x82]), ErrorCode::ProtocolError),
-        ("SETTINGS with bad length", |c| c.raw(FrameType::Settings, 0, 0, &[0; 5]), ErrorCode::FrameSizeError),
-        ("SETTINGS ENABLE_PUSH=2", |c| c.raw(FrameType::Settings, 0, 0, &[0, 2, 0, 0, 0, 2]), ErrorCode::ProtocolError),
-        ("SETTINGS window too large", |c| c.raw(FrameType::Settings, 0, 0, &[0, 4, 0x80, 0, 0, 0]), ErrorCode::FlowControlError),
-        ("WINDOW_UPDATE 0 on the connection", |c| c.raw(FrameType::WindowUpdate, 0, 0, &[0; 4]), ErrorCode::ProtocolError),
-        ("RST_STREAM on idle", |c| c.raw(FrameType::RstStream, 0, 1, &[0, 0, 0, 8]), ErrorCode::ProtocolError),
-        ("decreasing stream id", |c| {
-            c.get(5, true);
-            c.get(3, true);
-        }, ErrorCode::ProtocolError),
-        ("HEADERS after END_STREAM on a closed stream", |c| {
-            c.get(1, true);
-            c.raw(FrameType::RstStream, 0, 1, &[0, 0, 0, 8]);
-            c.get(1, true);
-        }, ErrorCode::StreamClosed),
+        (
+            "HEADERS on stream 0",
+            |c| c.raw(FrameType::Headers, flags::END_HEADERS, 0, &[0x82]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "even stream id",
+            |c| {
+                let b = c.block("/");
+                c.raw(FrameType::Headers, flags::END_HEADERS, 2, &b)
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "DATA on idle stream",
+            |c| c.raw(FrameType::Data, 0, 1, b"x"),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "bad HPACK",
+            |c| c.raw(FrameType::Headers, flags::END_HEADERS, 1, &[0x80]),
+            ErrorCode::CompressionError,
+        ),
+        (
+            "CONTINUATION without HEADERS",
+            |c| c.raw(FrameType::Continuation, flags::END_HEADERS, 1, &[0x82]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "frame inside a header block",
+            |c| {
+                let b = c.block("/");
+                c.raw(FrameType::Headers, 0, 1, &b);
+                c.raw(FrameType::Ping, 0, 0, &[0; 8]);
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "PUSH_PROMISE from a client",
+            |c| {
+                c.raw(
+                    FrameType::PushPromise,
+                    flags::END_HEADERS,
+                    1,
+                    &[0, 0, 0, 2, 0x82],
+                )
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "SETTINGS with bad length",
+            |c| c.raw(FrameType::Settings, 0, 0, &[0; 5]),
+            ErrorCode::FrameSizeError,
+        ),
+        (
+            "SETTINGS ENABLE_PUSH=2",
+            |c| c.raw(FrameType::Settings, 0, 0, &[0, 2, 0, 0, 0, 2]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "SETTINGS window too large",
+            |c| c.raw(FrameType::Settings, 0, 0, &[0, 4, 0x80, 0, 0, 0]),
+            ErrorCode::FlowControlError,
+        ),
+        (
+            "WINDOW_UPDATE 0 on the connection",
+            |c| c.raw(FrameType::WindowUpdate, 0, 0, &[0; 4]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "RST_STREAM on idle",
+            |c| c.raw(FrameType::RstStream, 0, 1, &[0, 0, 0, 8]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "decreasing stream id",
+            |c| {
+                c.get(5, true);
+                c.get(3, true);
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "HEADERS after END_STREAM on a closed stream",
+            |c| {
+                c.get(1, true);
+                c.raw(FrameType::RstStream, 0, 1, &[0, 0, 0, 8]);
+                c.get(1, true);
+            },
+            ErrorCode::StreamClosed,
+        ),
     ];
     for (name, build, code) in cases {
         let mut s = Server::new(Config::default());
@@ -580,37 +740,102 @@ fn protocol_violations_get_the_rfc_code() {
 fn stream_errors_keep_the_connection() {
     type Case = (&'static str, fn(&mut RawClient), ErrorCode);
     let cases: Vec<Case> = vec![
-        ("uppercase header name", |c| {
-            let mut b = Vec::new();
-            c.enc.encode(vec![(&b":method"[..], &b"GET"[..], false), (b":scheme", b"https", false), (b":path", b"/", false), (b":authority", b"x", false), (b"X-Up", b"1", false)], &mut b);
-            c.raw(FrameType::Headers, flags::END_HEADERS | flags::END_STREAM, 1, &b);
-        }, ErrorCode::ProtocolError),
-        ("connection header", |c| {
-            let mut b = Vec::new();
-            c.enc.encode(vec![(&b":method"[..], &b"GET"[..], false), (b":scheme", b"https", false), (b":path", b"/", false), (b":authority", b"x", false), (b"connection", b"close", false)], &mut b);
-            c.raw(FrameType::Headers, flags::END_HEADERS | flags::END_STREAM, 1, &b);
-        }, ErrorCode::ProtocolError),
-        ("content-length mismatch", |c| {
-            let mut b = Vec::new();
-            c.enc.encode(vec![(&b":method"[..], &b"POST"[..], false), (b":scheme", b"https", false), (b":path", b"/", false), (b":authority", b"x", false), (b"content-length", b"10", false)], &mut b);
-            c.raw(FrameType::Headers, flags::END_HEADERS, 1, &b);
-            c.raw(FrameType::Data, flags::END_STREAM, 1, b"short");
-        }, ErrorCode::ProtocolError),
-        ("self-dependent PRIORITY", |c| c.raw(FrameType::Priority, 0, 1, &[0, 0, 0, 1, 16]), ErrorCode::ProtocolError),
-        ("WINDOW_UPDATE 0 on a stream", |c| {
-            c.get(1, false);
-            c.raw(FrameType::WindowUpdate, 0, 1, &[0; 4]);
-        }, ErrorCode::ProtocolError),
-        ("DATA after END_STREAM", |c| {
-            c.get(1, true);
-            c.raw(FrameType::Data, 0, 1, b"x");
-        }, ErrorCode::StreamClosed),
-        ("trailers without END_STREAM", |c| {
-            c.get(1, false);
-            let mut b = Vec::new();
-            c.enc.encode(vec![(&b"x-t"[..], &b"1"[..], false)], &mut b);
-            c.raw(FrameType::Headers, flags::END_HEADERS, 1, &b);
-        }, ErrorCode::ProtocolError),
+        (
+            "uppercase header name",
+            |c| {
+                let mut b = Vec::new();
+                c.enc.encode(
+                    vec![
+                        (&b":method"[..], &b"GET"[..], false),
+                        (b":scheme", b"https", false),
+                        (b":path", b"/", false),
+                        (b":authority", b"x", false),
+                        (b"X-Up", b"1", false),
+                    ],
+                    &mut b,
+                );
+                c.raw(
+                    FrameType::Headers,
+                    flags::END_HEADERS | flags::END_STREAM,
+                    1,
+                    &b,
+                );
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "connection header",
+            |c| {
+                let mut b = Vec::new();
+                c.enc.encode(
+                    vec![
+                        (&b":method"[..], &b"GET"[..], false),
+                        (b":scheme", b"https", false),
+                        (b":path", b"/", false),
+                        (b":authority", b"x", false),
+                        (b"connection", b"close", false),
+                    ],
+                    &mut b,
+                );
+                c.raw(
+                    FrameType::Headers,
+                    flags::END_HEADERS | flags::END_STREAM,
+                    1,
+                    &b,
+                );
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "content-length mismatch",
+            |c| {
+                let mut b = Vec::new();
+                c.enc.encode(
+                    vec![
+                        (&b":method"[..], &b"POST"[..], false),
+                        (b":scheme", b"https", false),
+                        (b":path", b"/", false),
+                        (b":authority", b"x", false),
+                        (b"content-length", b"10", false),
+                    ],
+                    &mut b,
+                );
+                c.raw(FrameType::Headers, flags::END_HEADERS, 1, &b);
+                c.raw(FrameType::Data, flags::END_STREAM, 1, b"short");
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "self-dependent PRIORITY",
+            |c| c.raw(FrameType::Priority, 0, 1, &[0, 0, 0, 1, 16]),
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "WINDOW_UPDATE 0 on a stream",
+            |c| {
+                c.get(1, false);
+                c.raw(FrameType::WindowUpdate, 0, 1, &[0; 4]);
+            },
+            ErrorCode::ProtocolError,
+        ),
+        (
+            "DATA after END_STREAM",
+            |c| {
+                c.get(1, true);
+                c.raw(FrameType::Data, 0, 1, b"x");
+            },
+            ErrorCode::StreamClosed,
+        ),
+        (
+            "trailers without END_STREAM",
+            |c| {
+                c.get(1, false);
+                let mut b = Vec::new();
+                c.enc.encode(vec![(&b"x-t"[..], &b"1"[..], false)], &mut b);
+                c.raw(FrameType::Headers, flags::END_HEADERS, 1, &b);
+            },
+            ErrorCode::ProtocolError,
+        ),
     ];
     for (name, build, code) in cases {
         let mut s = Server::new(Config::default());
@@ -621,7 +846,12 @@ fn stream_errors_keep_the_connection() {
         let out = s.take_out();
         assert_eq!(rst_codes(&out), vec![(1, code)], "{name}");
         assert_eq!(goaway_code(&out), None, "{name}");
-        assert!(s.events.iter().any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 101)), "{name}");
+        assert!(
+            s.events
+                .iter()
+                .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 101)),
+            "{name}"
+        );
     }
 }
 
@@ -632,7 +862,10 @@ fn frames_after_our_reset_are_ignored_not_answered() {
     c.get(1, false);
     c.raw(FrameType::WindowUpdate, 0, 1, &[0; 4]);
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(1, ErrorCode::ProtocolError)]);
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(1, ErrorCode::ProtocolError)]
+    );
     s.conn.detach(sid(1));
     // In-flight DATA for the reset stream: no second RST, connection fine.
     c.raw(FrameType::Data, 0, 1, b"late");
@@ -678,13 +911,21 @@ fn idle_timeout_shuts_down_gracefully() {
     let out = s.take_out();
     let f = frames(&out);
     assert!(f.iter().any(|(h, _)| h.kind == FrameType::GoAway));
-    assert!(f.iter().any(|(h, _)| h.kind == FrameType::Ping && !h.has(flags::ACK)));
+    assert!(f
+        .iter()
+        .any(|(h, _)| h.kind == FrameType::Ping && !h.has(flags::ACK)));
     // The PING ACK completes the two steps.
     c.raw(FrameType::Ping, flags::ACK, 0, b"h2mux-sd");
     s.feed(c.take());
     let out = s.take_out();
-    let g = frames(&out).into_iter().find(|(h, _)| h.kind == FrameType::GoAway).unwrap();
-    assert_eq!(frame::parse_goaway(&g.1).unwrap().last_stream, StreamId::ZERO);
+    let g = frames(&out)
+        .into_iter()
+        .find(|(h, _)| h.kind == FrameType::GoAway)
+        .unwrap();
+    assert_eq!(
+        frame::parse_goaway(&g.1).unwrap().last_stream,
+        StreamId::ZERO
+    );
     assert!(s.conn.is_done());
 }
 
@@ -715,23 +956,31 @@ fn normalize(events: &[Event]) -> Vec<String> {
     let mut data: Option<(StreamId, Vec<u8>, bool)> = None;
     let flush = |data: &mut Option<(StreamId, Vec<u8>, bool)>, out: &mut Vec<String>| {
         if let Some((s, d, e)) = data.take() {
-            out.push(format!("data {} {} {:?} {}", s, d.len(), &d[..d.len().min(16)], e));
+            out.push(format!(
+                "data {} {} {:?} {}",
+                s,
+                d.len(),
+                &d[..d.len().min(16)],
+                e
+            ));
         }
     };
     for e in events {
         match e {
-            Event::Data { stream, data: d, end_stream } => {
-                match &mut data {
-                    Some((s, buf, end)) if s == stream && !*end => {
-                        buf.extend_from_slice(d);
-                        *end |= end_stream;
-                    }
-                    _ => {
-                        flush(&mut data, &mut out);
-                        data = Some((*stream, d.to_vec(), *end_stream));
-                    }
+            Event::Data {
+                stream,
+                data: d,
+                end_stream,
+            } => match &mut data {
+                Some((s, buf, end)) if s == stream && !*end => {
+                    buf.extend_from_slice(d);
+                    *end |= end_stream;
                 }
-            }
+                _ => {
+                    flush(&mut data, &mut out);
+                    data = Some((*stream, d.to_vec(), *end_stream));
+                }
+            },
             other => {
                 flush(&mut data, &mut out);
                 out.push(format!("{other:?}"));
@@ -745,12 +994,23 @@ fn normalize(events: &[Event]) -> Vec<String> {
 fn recorded_client_stream() -> Vec<u8> {
     let mut p = Pair::new(Config::default(), Config::default());
     for i in 0..60 {
-        let mut m = if i % 3 == 0 { post(&format!("/p/{i}")) } else { req(&format!("/g/{i}?q={i}")) };
-        m.fields.push(b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0", false);
-        m.fields.push(b"cookie", format!("session={i:08}").as_bytes(), false);
+        let mut m = if i % 3 == 0 {
+            post(&format!("/p/{i}"))
+        } else {
+            req(&format!("/g/{i}?q={i}"))
+        };
+        m.fields.push(
+            b"user-agent",
+            b"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0",
+            false,
+        );
+        m.fields
+            .push(b"cookie", format!("session={i:08}").as_bytes(), false);
         let id = p.client.open_stream(m, i % 3 != 0).unwrap();
         if i % 3 == 0 {
-            p.client.send_data(id, Bytes::from(body(5000 + i * 7, i as u8)), false).unwrap();
+            p.client
+                .send_data(id, Bytes::from(body(5000 + i * 7, i as u8)), false)
+                .unwrap();
             let mut t = Fields::new();
             t.push(b"x-checksum", b"abc", false);
             p.client.send_trailers(id, t).unwrap();
@@ -785,8 +1045,22 @@ fn byte_at_a_time_equals_all_at_once() {
     assert_eq!(whole.conn.error(), None);
     assert_eq!(normalize(&whole.events), normalize(&bytewise.events));
     assert_eq!(whole.out, bytewise.out);
-    assert_eq!(whole.events.iter().filter(|e| matches!(e, Event::Headers { .. })).count(), 60);
-    assert_eq!(whole.events.iter().filter(|e| matches!(e, Event::Trailers { .. })).count(), 20);
+    assert_eq!(
+        whole
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Headers { .. }))
+            .count(),
+        60
+    );
+    assert_eq!(
+        whole
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Trailers { .. }))
+            .count(),
+        20
+    );
 
     // And at a few odd chunk sizes.
     for chunk in [2usize, 7, 9, 10, 100, 4095] {
@@ -794,7 +1068,11 @@ fn byte_at_a_time_equals_all_at_once() {
         for c in stream.chunks(chunk) {
             assert_eq!(s.feed(Bytes::copy_from_slice(c)), c.len());
         }
-        assert_eq!(normalize(&whole.events), normalize(&s.events), "chunk {chunk}");
+        assert_eq!(
+            normalize(&whole.events),
+            normalize(&s.events),
+            "chunk {chunk}"
+        );
         assert_eq!(whole.out, s.out, "chunk {chunk}");
     }
 }
@@ -806,7 +1084,9 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
     // Two buffers for three servers: each needs a tx buffer to write its SETTINGS.
     let mut pool = BufferPool::new(16_384, 2 * 16_384, 16);
     let cfg = Arc::new(Config::default());
-    let mut conns: Vec<Connection> = (0..3).map(|i| Connection::new(Side::Frontend, cfg.clone(), i, Instant(0))).collect();
+    let mut conns: Vec<Connection> = (0..3)
+        .map(|i| Connection::new(Side::Frontend, cfg.clone(), i, Instant(0)))
+        .collect();
     for c in conns.iter_mut() {
         c.flush(&mut pool);
     }
@@ -901,7 +1181,14 @@ fn rapid_reset_is_held_by_live_work_then_calmed() {
     // The relay finishes its work as fast as it can: the early resets add up to a calm-down.
     let mut pos = n;
     for _ in 0..1000 {
-        let ids: Vec<StreamId> = s.events.iter().filter_map(|e| match e { Event::Headers { stream, .. } => Some(*stream), _ => None }).collect();
+        let ids: Vec<StreamId> = s
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Headers { stream, .. } => Some(*stream),
+                _ => None,
+            })
+            .collect();
         s.events.clear();
         for id in ids {
             s.conn.detach(id);
@@ -913,7 +1200,11 @@ fn rapid_reset_is_held_by_live_work_then_calmed() {
     }
     let out = s.take_out();
     let f = frames(&out);
-    let goaways: Vec<ErrorCode> = f.iter().filter(|(h, _)| h.kind == FrameType::GoAway).map(|(_, p)| frame::parse_goaway(p).unwrap().code).collect();
+    let goaways: Vec<ErrorCode> = f
+        .iter()
+        .filter(|(h, _)| h.kind == FrameType::GoAway)
+        .map(|(_, p)| frame::parse_goaway(p).unwrap().code)
+        .collect();
     assert_eq!(goaways.first(), Some(&ErrorCode::NoError), "graceful first");
     assert_eq!(goaways.last(), Some(&ErrorCode::EnhanceYourCalm));
     assert!(s.conn.is_done());
@@ -933,7 +1224,14 @@ fn made_you_reset_is_counted_and_calmed() {
     let mut pos = 0;
     for _ in 0..1000 {
         pos += s.feed(input.slice(pos..));
-        let ids: Vec<StreamId> = s.events.iter().filter_map(|e| match e { Event::Headers { stream, .. } => Some(*stream), _ => None }).collect();
+        let ids: Vec<StreamId> = s
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Headers { stream, .. } => Some(*stream),
+                _ => None,
+            })
+            .collect();
         s.events.clear();
         for id in ids {
             s.conn.detach(id);
@@ -942,7 +1240,10 @@ fn made_you_reset_is_counted_and_calmed() {
             break;
         }
     }
-    assert_eq!(s.conn.error().map(|e| e.code()), Some(ErrorCode::EnhanceYourCalm));
+    assert_eq!(
+        s.conn.error().map(|e| e.code()),
+        Some(ErrorCode::EnhanceYourCalm)
+    );
     assert!(s.conn.stats().resets_sent < 200);
 }
 
@@ -984,7 +1285,15 @@ fn hpack_bomb_costs_one_stream() {
     // One 4000-byte entry inserted, then referenced 3000 times (12 MB decoded).
     let mut b = Vec::new();
     let big = vec![b'z'; 4000];
-    c.enc.encode(vec![(&b":method"[..], &b"GET"[..], false), (b":scheme", b"https", false), (b":path", b"/", false), (b":authority", b"x", false)], &mut b);
+    c.enc.encode(
+        vec![
+            (&b":method"[..], &b"GET"[..], false),
+            (b":scheme", b"https", false),
+            (b":path", b"/", false),
+            (b":authority", b"x", false),
+        ],
+        &mut b,
+    );
     b.extend_from_slice(&[0x40, 0x01, b'b', 0x7f]);
     crate::hpack::encode_integer(&mut b, 4000 - 127, 7, 0);
     b.extend_from_slice(&big);
@@ -992,13 +1301,24 @@ fn hpack_bomb_costs_one_stream() {
     for _ in 0..3000 {
         b.push(0x80 | entry_index);
     }
-    c.raw(FrameType::Headers, flags::END_HEADERS | flags::END_STREAM, 1, &b[..]);
+    c.raw(
+        FrameType::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        1,
+        &b[..],
+    );
     s.feed(c.take());
-    assert_eq!(rst_codes(&s.take_out()), vec![(1, ErrorCode::ProtocolError)]);
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(1, ErrorCode::ProtocolError)]
+    );
     // HPACK state is still in sync: the next request decodes.
     c.get(3, true);
     s.feed(c.take());
-    assert!(s.events.iter().any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 3)));
 }
 
 #[test]
@@ -1021,7 +1341,10 @@ fn ping_flood_stops_reading_while_tx_is_full() {
     let m = s.feed(input.slice(n..));
     assert_eq!(s.conn.error(), None);
     assert_eq!(n + m, input.len());
-    let acks = frames(&s.out).iter().filter(|(h, _)| h.kind == FrameType::Ping && h.has(flags::ACK)).count();
+    let acks = frames(&s.out)
+        .iter()
+        .filter(|(h, _)| h.kind == FrameType::Ping && h.has(flags::ACK))
+        .count();
     assert_eq!(acks, 5000);
 }
 
@@ -1038,7 +1361,11 @@ fn ping_and_settings_floods_are_calmed() {
             }
         }
         s.feed(c.take());
-        assert_eq!(s.conn.error().map(|e| e.code()), Some(ErrorCode::EnhanceYourCalm), "{kind:?}");
+        assert_eq!(
+            s.conn.error().map(|e| e.code()),
+            Some(ErrorCode::EnhanceYourCalm),
+            "{kind:?}"
+        );
     }
 }
 
@@ -1051,7 +1378,10 @@ fn empty_frame_flood_is_calmed() {
         c.raw(FrameType::Data, 0, 1, &[]);
     }
     s.feed(c.take());
-    assert_eq!(s.conn.error().map(|e| e.code()), Some(ErrorCode::EnhanceYourCalm));
+    assert_eq!(
+        s.conn.error().map(|e| e.code()),
+        Some(ErrorCode::EnhanceYourCalm)
+    );
 }
 
 #[test]
@@ -1070,11 +1400,19 @@ fn own_reset_flood_is_bounded() {
     let mut c = RawClient::new();
     c.get(1001, true);
     for i in 0..500u32 {
-        c.raw(FrameType::Priority, 0, 2 * i + 1, &[0, 0, 0, (2 * i + 1) as u8, 16]);
+        c.raw(
+            FrameType::Priority,
+            0,
+            2 * i + 1,
+            &[0, 0, 0, (2 * i + 1) as u8, 16],
+        );
     }
     s.feed(c.take());
     assert!(s.conn.stats().resets_sent <= 100);
-    assert_eq!(s.conn.error().map(|e| e.code()), Some(ErrorCode::EnhanceYourCalm));
+    assert_eq!(
+        s.conn.error().map(|e| e.code()),
+        Some(ErrorCode::EnhanceYourCalm)
+    );
 }
 
 #[test]
@@ -1103,7 +1441,9 @@ fn http1_request_is_refused_clearly() {
     let mut s = Server::new(Config::default());
     s.feed(Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     match s.conn.error() {
-        Some(H2Error::Connection(ErrorCode::ProtocolError, reason)) => assert!(reason.contains("HTTP/1")),
+        Some(H2Error::Connection(ErrorCode::ProtocolError, reason)) => {
+            assert!(reason.contains("HTTP/1"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -1129,7 +1469,11 @@ fn arbitrary_bytes_never_panic() {
     let valid = recorded_client_stream();
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     for round in 0..400 {
-        let side = if round % 2 == 0 { Side::Frontend } else { Side::Backend };
+        let side = if round % 2 == 0 {
+            Side::Frontend
+        } else {
+            Side::Backend
+        };
         let mut conn = Connection::new(side, Arc::new(Config::default()), 1, Instant(0));
         let mut pool = pool();
         let mut input: Vec<u8> = if side == Side::Frontend {
@@ -1151,7 +1495,13 @@ fn arbitrary_bytes_never_panic() {
             let kind = (rng.next() % 12) as u8;
             let fl = rng.next() as u8;
             let id = (rng.next() % 8) as u32;
-            frame::write_header(&mut input, len as u32, FrameType::from_u8(kind), fl, sid(id));
+            frame::write_header(
+                &mut input,
+                len as u32,
+                FrameType::from_u8(kind),
+                fl,
+                sid(id),
+            );
             for _ in 0..len {
                 input.push(rng.next() as u8);
             }
@@ -1168,7 +1518,11 @@ fn arbitrary_bytes_never_panic() {
             let mut out = Vec::new();
             conn.drain_output(&mut pool, &mut out, usize::MAX);
             while conn.poll_event().is_some() {}
-            pos += n.max(if conn.rx_blocked().is_some() { 0 } else { end - pos });
+            pos += n.max(if conn.rx_blocked().is_some() {
+                0
+            } else {
+                end - pos
+            });
             if n == 0 && conn.rx_blocked().is_some() {
                 break;
             }
