@@ -7,8 +7,10 @@
 //! get one registers once in the pool's wait queue and is resumed by
 //! `on_buffer_available`.
 
+mod control;
 mod demux;
 mod flow;
+mod headers;
 mod mux;
 mod settings;
 

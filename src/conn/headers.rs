@@ -1,0 +1,390 @@
+//! Header blocks: HEADERS and CONTINUATION assembled into one block, decoded (always, to
+//! keep HPACK in sync), validated into a message, and turned into a new stream, a response
+//! head or trailers.
+
+use bytes::Bytes;
+
+use super::demux::{Continuation, Lookup};
+use super::{Connection, Event, Gone, Shutdown};
+use crate::error::{ErrorCode, H2Error};
+use crate::frame::{self, flags, FrameHeader};
+use crate::hpack::Decoded;
+use crate::limits::Glitch;
+use crate::message::{Block, BlockKind, BodyLength, MessageBuilder};
+use crate::side::Side;
+use crate::stream::{Input, Key, RecvPhase, State, Stream, StreamId};
+
+impl Connection {
+    // ----- Header blocks -------------------------------------------------------------------
+
+    pub(super) fn on_headers(&mut self, h: FrameHeader, p: &Bytes) {
+        let (fragment, prio) = match frame::headers_fragment(&h, p) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let bad_priority = prio.is_some_and(|pr| pr.dependency == h.stream);
+        if fragment.is_empty() && !h.has(flags::END_HEADERS) {
+            self.glitch(Glitch::EmptyFrame);
+        }
+        if h.has(flags::END_HEADERS) {
+            let block = p.slice_ref(fragment);
+            self.on_header_block(h.stream, &block, h.has(flags::END_STREAM), bad_priority);
+            return;
+        }
+        if fragment.len() > self.cfg.max_header_block {
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "header block too large",
+            ));
+            return;
+        }
+        self.hblock.clear();
+        self.hblock.extend_from_slice(fragment);
+        self.cont = Some(Continuation {
+            stream: h.stream,
+            end_stream: h.has(flags::END_STREAM),
+            frames: 1,
+            bad_priority,
+        });
+    }
+
+    pub(super) fn on_continuation(&mut self, h: FrameHeader, p: &Bytes) {
+        let Some(mut c) = self.cont else { return };
+        c.frames += 1;
+        if c.frames > self.cfg.max_continuation_frames {
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "too many CONTINUATION frames",
+            ));
+            return;
+        }
+        if self.hblock.len() + p.len() > self.cfg.max_header_block {
+            self.fail(H2Error::Connection(
+                ErrorCode::EnhanceYourCalm,
+                "header block too large",
+            ));
+            return;
+        }
+        if !h.has(flags::END_HEADERS) {
+            if p.is_empty() {
+                self.glitch(Glitch::EmptyFrame);
+            } else if p.len() < 16 {
+                self.glitch(Glitch::TinyContinuation);
+            }
+        }
+        self.hblock.extend_from_slice(p);
+        if !h.has(flags::END_HEADERS) {
+            self.cont = Some(c);
+            return;
+        }
+        self.cont = None;
+        let block = Bytes::from(std::mem::take(&mut self.hblock));
+        self.on_header_block(c.stream, &block, c.end_stream, c.bad_priority);
+    }
+
+    /// Decodes a whole block. HPACK state is shared by the connection, so every block is
+    /// decoded, even one for a stream we are going to refuse.
+    fn decode_block(
+        &mut self,
+        block: &[u8],
+        kind: BlockKind,
+    ) -> Result<Result<Block, (ErrorCode, &'static str)>, H2Error> {
+        let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
+        let max = self.cfg.max_header_list_size as usize;
+        let decoded = self
+            .decoder
+            .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| {
+                builder.push(n, v, s)
+            })
+            .map_err(|e| H2Error::Connection(e.code(), e.reason()))?;
+        if decoded == Decoded::ListTooLarge {
+            return Ok(Err((
+                ErrorCode::ProtocolError,
+                "header list larger than advertised",
+            )));
+        }
+        Ok(builder.finish().map_err(|e| (e.code(), e.reason())))
+    }
+
+    pub(super) fn on_header_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
+        match self.side {
+            Side::Frontend => self.on_request_block(id, block, end_stream, bad_priority),
+            Side::Backend => self.on_response_block(id, block, end_stream, bad_priority),
+        }
+    }
+
+    pub(super) fn on_request_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
+        if !id.is_client_initiated() {
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "client used an even stream id",
+            ));
+            return;
+        }
+        match self.lookup(id) {
+            Lookup::Live(key) => self.on_trailer_block(key, block, end_stream),
+            Lookup::Closed(gone) => {
+                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                    self.fail(e);
+                    return;
+                }
+                match gone {
+                    Some(Gone::ResetByUs) => {}
+                    Some(Gone::Closed) => self.fail(H2Error::Connection(
+                        ErrorCode::StreamClosed,
+                        "HEADERS on a closed stream",
+                    )),
+                    None => self.fail(H2Error::Connection(
+                        ErrorCode::ProtocolError,
+                        "stream id lower than a previous one",
+                    )),
+                }
+            }
+            Lookup::Idle => {
+                self.last_peer_stream = id;
+                let decoded = match self.decode_block(block, BlockKind::Request) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                };
+                if bad_priority {
+                    self.stream_error_id(id, ErrorCode::ProtocolError, "stream depends on itself");
+                    return;
+                }
+                if let Shutdown::Final(last) = self.shutdown {
+                    if id > last {
+                        // After our final GOAWAY: ignored, the client retries elsewhere.
+                        return;
+                    }
+                }
+                let msg = match decoded {
+                    Ok(Block::Request(m)) => m,
+                    Ok(_) => {
+                        self.stream_error_id(id, ErrorCode::ProtocolError, "not a request");
+                        return;
+                    }
+                    Err((code, reason)) => {
+                        self.stream_error_id(id, code, reason);
+                        return;
+                    }
+                };
+                if self.open_peer_streams() >= self.cfg.max_concurrent_streams as usize {
+                    self.stats.refused_streams += 1;
+                    self.stream_error_id(
+                        id,
+                        ErrorCode::RefusedStream,
+                        "over MAX_CONCURRENT_STREAMS",
+                    );
+                    return;
+                }
+                let mut s = Stream::new(id, self.cfg.initial_window_size);
+                s.recv_body = BodyLength::new(msg.content_length, false);
+                if end_stream {
+                    if let Err(e) = s.recv_body.on_end() {
+                        self.stream_error_id(id, e.code(), e.reason());
+                        return;
+                    }
+                }
+                s.state = State::Idle
+                    .next(Input::Recv { end: end_stream })
+                    .unwrap_or(State::Open);
+                s.recv_phase = if end_stream {
+                    RecvPhase::Done
+                } else {
+                    RecvPhase::Body
+                };
+                self.streams.insert(s);
+                self.stats.streams_opened += 1;
+                self.events.push_back(Event::Headers {
+                    stream: id,
+                    message: msg,
+                    end_stream,
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_response_block(
+        &mut self,
+        id: StreamId,
+        block: &[u8],
+        end_stream: bool,
+        bad_priority: bool,
+    ) {
+        if !id.is_client_initiated() {
+            self.fail(H2Error::Connection(
+                ErrorCode::ProtocolError,
+                "server-initiated stream (push is disabled)",
+            ));
+            return;
+        }
+        let key = match self.lookup(id) {
+            Lookup::Live(k) => k,
+            Lookup::Idle => {
+                self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "HEADERS on a stream we never opened",
+                ));
+                return;
+            }
+            Lookup::Closed(_) => {
+                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                    self.fail(e);
+                }
+                return;
+            }
+        };
+        if bad_priority {
+            if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
+                self.fail(e);
+                return;
+            }
+            self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself");
+            return;
+        }
+        let phase = self.streams.get(key).map(|s| s.recv_phase);
+        if phase != Some(RecvPhase::Head) {
+            self.on_trailer_block(key, block, end_stream);
+            return;
+        }
+        let decoded = match self.decode_block(block, BlockKind::Response) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        if !s.state.can_recv() {
+            let code = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+                None
+            } else {
+                Some(ErrorCode::StreamClosed)
+            };
+            if let Some(code) = code {
+                self.stream_error(key, code, "HEADERS after END_STREAM");
+            }
+            return;
+        }
+        let msg = match decoded {
+            Ok(Block::Response(m)) => m,
+            Ok(_) => {
+                self.stream_error(key, ErrorCode::ProtocolError, "not a response");
+                return;
+            }
+            Err((code, reason)) => {
+                self.stream_error(key, code, reason);
+                return;
+            }
+        };
+        if msg.is_informational() {
+            if end_stream {
+                self.stream_error(
+                    key,
+                    ErrorCode::ProtocolError,
+                    "1xx response with END_STREAM",
+                );
+                return;
+            }
+            self.events.push_back(Event::Headers {
+                stream: id,
+                message: msg,
+                end_stream: false,
+            });
+            return;
+        }
+        let status = msg.status().unwrap_or(0);
+        let no_body = s.head_request || status == 204 || status == 304;
+        s.recv_body = BodyLength::new(msg.content_length, no_body);
+        s.responded = true;
+        s.recv_phase = RecvPhase::Body;
+        if end_stream {
+            if let Err(e) = s.recv_body.on_end() {
+                self.stream_error(key, e.code(), e.reason());
+                return;
+            }
+        }
+        self.events.push_back(Event::Headers {
+            stream: id,
+            message: msg,
+            end_stream,
+        });
+        if end_stream {
+            self.recv_end(key);
+        }
+    }
+
+    /// A second header block on a live stream: trailers, which must end the stream.
+    pub(super) fn on_trailer_block(&mut self, key: Key, block: &[u8], end_stream: bool) {
+        let decoded = match self.decode_block(block, BlockKind::Trailers) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(e);
+                return;
+            }
+        };
+        let Some(s) = self.streams.get(key) else {
+            return;
+        };
+        let id = s.id;
+        if s.peer_reset {
+            self.fail(H2Error::Connection(
+                ErrorCode::StreamClosed,
+                "HEADERS after RST_STREAM",
+            ));
+            return;
+        }
+        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            return;
+        }
+        if !s.state.can_recv() {
+            self.stream_error(key, ErrorCode::StreamClosed, "HEADERS after END_STREAM");
+            return;
+        }
+        if s.recv_phase != RecvPhase::Body {
+            self.stream_error(key, ErrorCode::ProtocolError, "unexpected header block");
+            return;
+        }
+        if !end_stream {
+            self.stream_error(key, ErrorCode::ProtocolError, "trailers without END_STREAM");
+            return;
+        }
+        let fields = match decoded {
+            Ok(Block::Trailers(f)) => f,
+            Ok(_) => {
+                self.stream_error(key, ErrorCode::ProtocolError, "not trailers");
+                return;
+            }
+            Err((code, reason)) => {
+                self.stream_error(key, code, reason);
+                return;
+            }
+        };
+        if let Some(Err(e)) = self.streams.get(key).map(|s| s.recv_body.on_end()) {
+            self.stream_error(key, e.code(), e.reason());
+            return;
+        }
+        self.events
+            .push_back(Event::Trailers { stream: id, fields });
+        self.recv_end(key);
+    }
+}
