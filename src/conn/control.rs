@@ -194,15 +194,20 @@ impl Connection {
             return;
         };
         if pr.dependency == h.stream {
-            match self.streams.find(h.stream) {
-                Some(key) => {
+            match self.lookup(h.stream) {
+                Lookup::Live(key) => {
                     self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself")
                 }
-                None => self.stream_error_id(
+                Lookup::Closed(_) => self.stream_error_id(
                     h.stream,
                     ErrorCode::ProtocolError,
                     "stream depends on itself",
                 ),
+                // RST_STREAM may not be sent on an idle stream (§6.4): the connection pays.
+                Lookup::Idle => self.fail(H2Error::Connection(
+                    ErrorCode::ProtocolError,
+                    "idle stream depends on itself",
+                )),
             }
         }
     }
