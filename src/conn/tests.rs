@@ -704,6 +704,11 @@ fn protocol_violations_get_the_rfc_code() {
             ErrorCode::ProtocolError,
         ),
         (
+            "self-dependent PRIORITY on an idle stream",
+            |c| c.raw(FrameType::Priority, 0, 1, &[0, 0, 0, 1, 16]),
+            ErrorCode::ProtocolError,
+        ),
+        (
             "RST_STREAM on idle",
             |c| c.raw(FrameType::RstStream, 0, 1, &[0, 0, 0, 8]),
             ErrorCode::ProtocolError,
@@ -807,7 +812,10 @@ fn stream_errors_keep_the_connection() {
         ),
         (
             "self-dependent PRIORITY",
-            |c| c.raw(FrameType::Priority, 0, 1, &[0, 0, 0, 1, 16]),
+            |c| {
+                c.get(1, false);
+                c.raw(FrameType::Priority, 0, 1, &[0, 0, 0, 1, 16]);
+            },
             ErrorCode::ProtocolError,
         ),
         (
