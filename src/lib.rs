@@ -9,6 +9,7 @@
 
 pub mod buffer;
 pub mod conn;
+pub mod corpus;
 pub mod error;
 pub mod frame;
 pub mod hpack;
