@@ -112,6 +112,9 @@ pub enum Glitch {
     EarlyReset,
     /// The peer made us reset a stream (MadeYouReset and friends).
     OwnReset,
+    /// A new stream over our MAX_CONCURRENT_STREAMS; a client may do it legitimately before
+    /// it has seen our SETTINGS, so it costs little.
+    RefusedStream,
     /// DATA without payload and without END_STREAM, or HEADERS/CONTINUATION fragment of 0 bytes.
     EmptyFrame,
     /// A CONTINUATION fragment smaller than a header field could be.
@@ -129,6 +132,7 @@ impl Glitch {
         match self {
             Glitch::EarlyReset => 10,
             Glitch::OwnReset => 10,
+            Glitch::RefusedStream => 2,
             Glitch::EmptyFrame => 5,
             Glitch::TinyContinuation => 10,
             Glitch::IgnoredFrame => 2,

@@ -687,6 +687,10 @@ impl Connection {
         );
         self.pending_resets.push_back((id, code));
         self.remember_gone(id, Gone::ResetByUs);
-        self.glitch(Glitch::OwnReset);
+        self.glitch(if code == ErrorCode::RefusedStream {
+            Glitch::RefusedStream
+        } else {
+            Glitch::OwnReset
+        });
     }
 }

@@ -579,7 +579,9 @@ impl Connection {
         {
             return;
         }
-        if !s.pending.is_empty() && s.state != State::Reset {
+        // Closed for the protocol can still mean output queued (our END_STREAM counts as
+        // sent once queued): the slot stays until it is written.
+        if s.state != State::Reset && !s.output_idle() {
             return;
         }
         let id = s.id;

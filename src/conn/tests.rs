@@ -1839,3 +1839,44 @@ fn backend_respects_peer_concurrency_and_frame_size() {
         .sum();
     assert_eq!(sent, 40_000);
 }
+
+#[test]
+fn detach_with_output_queued_keeps_the_stream_until_written() {
+    let mut p = Pair::new(Config::default(), Config::default());
+    let id = p.client.open_stream(req("/"), true).unwrap();
+    p.run();
+    p.server
+        .send_headers(id, Message::response(200), false)
+        .unwrap();
+    p.server
+        .send_data(id, Bytes::from(vec![9u8; 200_000]), true)
+        .unwrap();
+    // The relay is done with the stream before its response is out.
+    p.server.detach(id);
+    assert_eq!(p.server.stream_count(), 1);
+    for _ in 0..100 {
+        p.run();
+        let d = p.client_take_data();
+        if d.iter().any(|(_, _, end)| *end) {
+            break;
+        }
+    }
+    assert_eq!(p.client.stream_state(id), Some(State::Closed));
+    assert_eq!(p.server.stream_count(), 0);
+}
+
+#[test]
+fn refusals_before_our_settings_are_cheap() {
+    let mut s = Server::new(Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    });
+    let mut c = RawClient::new();
+    c.get(1, false);
+    for i in 1..150u32 {
+        c.get(2 * i + 1, false);
+    }
+    s.feed(c.take());
+    assert_eq!(s.conn.error(), None);
+    assert_eq!(s.conn.stats().refused_streams, 149);
+}
