@@ -15,6 +15,7 @@ pub mod frame;
 pub mod hpack;
 pub mod limits;
 pub mod message;
+pub mod relay;
 pub mod side;
 pub mod stream;
 pub mod time;

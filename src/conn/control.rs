@@ -18,7 +18,12 @@ impl Connection {
     pub(super) fn on_settings(&mut self, h: FrameHeader, p: &Bytes) {
         self.stats.settings_received += 1;
         if h.has(flags::ACK) {
-            self.settings_deadline = None;
+            self.settings_unacked = self.settings_unacked.saturating_sub(1);
+            self.settings_deadline = if self.settings_unacked > 0 {
+                Some(self.now.after(self.cfg.settings_timeout_ms))
+            } else {
+                None
+            };
             return;
         }
         self.glitch(Glitch::ControlFrame);

@@ -179,6 +179,10 @@ pub struct Connection {
     goaway_recv: Option<StreamId>,
     failed: Option<H2Error>,
     settings_deadline: Option<Instant>,
+    /// SETTINGS frames we sent that the peer has not acknowledged yet.
+    settings_unacked: u32,
+    /// An empty SETTINGS frame to write (a doorbell: its ACK is a reply we can count on).
+    settings_doorbell: bool,
     shutdown_deadline: Option<Instant>,
     last_activity: Instant,
     waiting: bool,
@@ -231,6 +235,8 @@ impl Connection {
             goaway_recv: None,
             failed: None,
             settings_deadline: None,
+            settings_unacked: 0,
+            settings_doorbell: false,
             shutdown_deadline: None,
             last_activity: now,
             waiting: false,
@@ -285,6 +291,22 @@ impl Connection {
     /// Buffers held from the pool (0, 1 or 2): an idle connection holds none.
     pub fn buffers_held(&self) -> usize {
         usize::from(self.rx.is_some()) + usize::from(self.tx.is_some())
+    }
+
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// True when `open_stream` would open a stream now: a backend that has the upstream's
+    /// SETTINGS, below its MAX_CONCURRENT_STREAMS, and not going away.
+    pub fn can_open_stream(&self) -> bool {
+        self.side == Side::Backend
+            && self.failed.is_none()
+            && self.goaway_recv.is_none()
+            && self.shutdown == Shutdown::Running
+            && !matches!(self.rx_state, demux::RxState::FirstSettings)
+            && (self.streams.iter().filter(|s| !s.state.is_closed()).count() as u64)
+                < u64::from(self.peer.max_concurrent_streams)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -405,6 +427,51 @@ impl Connection {
     /// Ends the connection now with GOAWAY carrying `code` (an immediate shutdown).
     pub fn goaway(&mut self, code: ErrorCode, reason: &'static str) {
         self.fail(H2Error::Connection(code, reason));
+    }
+
+    /// Asks the peer for a reply without side effects: an empty SETTINGS frame, which it must
+    /// acknowledge. Only one is ever outstanding. False when one already is (its ACK is
+    /// still to come, which is as good).
+    pub fn send_settings_doorbell(&mut self) -> bool {
+        if self.failed.is_some() || self.settings_unacked > 0 || self.settings_doorbell {
+            return false;
+        }
+        self.settings_doorbell = true;
+        true
+    }
+
+    /// SETTINGS frames sent and not yet acknowledged.
+    pub fn settings_unacked(&self) -> u32 {
+        self.settings_unacked + u32::from(self.settings_doorbell)
+    }
+
+    /// True when `flush` has something to write, or output waits to be taken.
+    pub fn has_output(&self) -> bool {
+        !self.output().is_empty() || self.has_output_work()
+    }
+
+    /// Ends the connection with a single GOAWAY naming `last` (a relay knows which streams
+    /// the other side processed). NO_ERROR lets streams up to `last` finish; any other code
+    /// is a connection error.
+    pub fn goaway_with_last(&mut self, last: StreamId, code: ErrorCode, reason: &'static str) {
+        if self.failed.is_some() {
+            return;
+        }
+        if code != ErrorCode::NoError {
+            self.fail(H2Error::Connection(code, reason));
+            // fail() names the last stream processed; the caller knows better.
+            if let Some(g) = self.goaway_pending.back_mut() {
+                g.0 = last;
+            }
+            return;
+        }
+        if matches!(self.shutdown, Shutdown::Final(_)) {
+            return;
+        }
+        self.shutdown = Shutdown::Final(last);
+        self.shutdown_deadline = Some(self.now.after(self.cfg.shutdown_timeout_ms));
+        self.ping_pending = None;
+        self.queue_goaway(last, code, reason);
     }
 
     /// Sends a PING (the host uses it to get an answer from the peer soon).

@@ -46,10 +46,11 @@ impl Connection {
         self.release_tx_if_empty(pool);
     }
 
-    fn has_output_work(&self) -> bool {
+    pub(super) fn has_output_work(&self) -> bool {
         !self.preface_sent
             || !self.goaway_pending.is_empty()
             || self.ping_pending.is_some()
+            || self.settings_doorbell
             || (self.failed.is_none()
                 && (!self.pending_resets.is_empty()
                     || self.hwrite.is_some()
@@ -125,12 +126,27 @@ impl Connection {
             frame::write_window_update(w, StreamId::ZERO, extra as u32);
         }
         self.preface_sent = true;
-        self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
+        self.settings_sent();
     }
 
-    /// GOAWAY and PING we owe.
+    fn settings_sent(&mut self) {
+        if self.settings_unacked == 0 {
+            self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
+        }
+        self.settings_unacked += 1;
+    }
+
+    /// GOAWAY, PING and doorbell SETTINGS we owe.
     fn write_control(&mut self) -> bool {
         let mut progressed = false;
+        if self.settings_doorbell && self.room() >= HEADER_LEN {
+            if let Some(tx) = self.tx.as_mut() {
+                frame::write_settings(tx.writer(), &[]);
+            }
+            self.settings_doorbell = false;
+            self.settings_sent();
+            progressed = true;
+        }
         while let Some(&(last, code, reason)) = self.goaway_pending.front() {
             if self.room() < HEADER_LEN + 8 + reason.len() {
                 return false;

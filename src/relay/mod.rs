@@ -1,0 +1,620 @@
+//! The relay: one frontend connection (the client's) and one backend connection (to the
+//! upstream), and every stream paired between them.
+//!
+//! Messages cross in the version-agnostic form: a request head decoded by the frontend is
+//! re-encoded by the backend, DATA moves as `Bytes` without copies, trailers follow.
+//! Back-pressure is flow control: credit goes back to one peer only when the other
+//! connection has written the bytes (`Event::DataSent`), so what a stream holds in memory is
+//! bounded by the windows we advertise. A stream keeps its slot on both sides until both are
+//! finished with it, which is what makes resets count as live work.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::buffer::{BufferPool, WaiterId};
+use crate::conn::{Connection, Event, SendError};
+use crate::error::ErrorCode;
+use crate::limits::Config;
+use crate::message::{Fields, Message};
+use crate::side::Side;
+use crate::stream::{State, StreamId};
+use crate::time::Instant;
+
+/// A client stream and the upstream stream carrying it.
+#[derive(Clone, Copy, Debug)]
+struct Pair {
+    front: StreamId,
+    back: StreamId,
+    /// A response head (final) went to the client.
+    responded: bool,
+    /// Client bytes handed to the upstream side and not yet written there: their credit
+    /// goes back to the client when written, or when the pair ends.
+    up_inflight: usize,
+    /// The same for upstream bytes on their way to the client.
+    down_inflight: usize,
+}
+
+impl Pair {
+    fn new(front: StreamId, back: StreamId) -> Pair {
+        Pair {
+            front,
+            back,
+            responded: false,
+            up_inflight: 0,
+            down_inflight: 0,
+        }
+    }
+}
+
+/// A request waiting for the upstream's concurrency limit, with what arrived for it since.
+struct Waiting {
+    front: StreamId,
+    message: Message,
+    end: bool,
+    data: VecDeque<Bytes>,
+    data_end: bool,
+    trailers: Option<Fields>,
+}
+
+/// Counters for metrics.
+#[derive(Clone, Debug, Default)]
+pub struct RelayStats {
+    pub streams: u64,
+    pub queued_for_upstream: u64,
+    pub resets_to_upstream: u64,
+    pub resets_to_client: u64,
+    pub bad_gateway: u64,
+    pub doorbells: u64,
+}
+
+/// Why the relay is finishing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client's connection failed (its GOAWAY is written).
+    Client(ErrorCode, &'static str),
+    /// The upstream's connection failed or went away.
+    Upstream(ErrorCode, &'static str),
+}
+
+pub struct Relay {
+    front: Connection,
+    back: Connection,
+    pairs: Vec<Pair>,
+    waiting: VecDeque<Waiting>,
+    ending: Option<Ending>,
+    /// Our PING to the client is out and not yet answered.
+    client_doorbell: bool,
+    stats: RelayStats,
+    now: Instant,
+}
+
+const CLIENT_DOORBELL: [u8; 8] = *b"h2mux-db";
+
+impl Relay {
+    pub fn new(
+        front_cfg: Arc<Config>,
+        back_cfg: Arc<Config>,
+        waiter: WaiterId,
+        now: Instant,
+    ) -> Relay {
+        Relay {
+            front: Connection::new(Side::Frontend, front_cfg, waiter, now),
+            back: Connection::new(Side::Backend, back_cfg, waiter, now),
+            pairs: Vec::new(),
+            waiting: VecDeque::new(),
+            ending: None,
+            client_doorbell: false,
+            stats: RelayStats::default(),
+            now,
+        }
+    }
+
+    pub fn front(&self) -> &Connection {
+        &self.front
+    }
+
+    pub fn back(&self) -> &Connection {
+        &self.back
+    }
+
+    pub fn stats(&self) -> &RelayStats {
+        &self.stats
+    }
+
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending
+    }
+
+    /// Streams paired or waiting for the upstream.
+    pub fn stream_count(&self) -> usize {
+        self.pairs.len() + self.waiting.len()
+    }
+
+    /// Bytes from the client. Returns how many were consumed; the caller holds the rest.
+    pub fn from_client(&mut self, pool: &mut BufferPool, bytes: &Bytes, now: Instant) -> usize {
+        self.now = now;
+        let n = self.front.recv(pool, bytes, now);
+        self.pump(pool);
+        n
+    }
+
+    /// Bytes from the upstream. Returns how many were consumed; the caller holds the rest.
+    pub fn from_upstream(&mut self, pool: &mut BufferPool, bytes: &Bytes, now: Instant) -> usize {
+        self.now = now;
+        let n = self.back.recv(pool, bytes, now);
+        self.pump(pool);
+        n
+    }
+
+    pub fn client_eof(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
+        self.front.recv_eof(now);
+        self.pump(pool);
+    }
+
+    pub fn upstream_eof(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
+        self.back.recv_eof(now);
+        if self.ending.is_none() {
+            self.ending = Some(Ending::Upstream(
+                ErrorCode::NoError,
+                "upstream closed the connection",
+            ));
+        }
+        let last = self.last_client_stream_answered();
+        self.front
+            .goaway_with_last(last, ErrorCode::NoError, "upstream closed the connection");
+        self.pump(pool);
+    }
+
+    /// Moves client-bound bytes into `out`.
+    pub fn client_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>) -> usize {
+        let n = self.front.drain_output(pool, out, usize::MAX);
+        // Writing may have released credit or finished streams.
+        self.pump(pool);
+        n + self.front.drain_output(pool, out, usize::MAX)
+    }
+
+    /// Moves upstream-bound bytes into `out`.
+    pub fn upstream_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>) -> usize {
+        let n = self.back.drain_output(pool, out, usize::MAX);
+        self.pump(pool);
+        n + self.back.drain_output(pool, out, usize::MAX)
+    }
+
+    pub fn has_client_output(&self) -> bool {
+        self.front.has_output()
+    }
+
+    pub fn has_upstream_output(&self) -> bool {
+        self.back.has_output()
+    }
+
+    /// Client-bound bytes are waiting and the upstream owes us nothing that would wake us:
+    /// ring the upstream's doorbell (an empty SETTINGS, acknowledged within a round trip).
+    /// Returns true if a doorbell was queued.
+    pub fn ring_upstream_if_needed(&mut self) -> bool {
+        if !self.front.has_output() || self.back.settings_unacked() > 0 {
+            return false;
+        }
+        if self.back.send_settings_doorbell() {
+            self.stats.doorbells += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Upstream-bound bytes are waiting and the client owes us nothing: ask it with a PING.
+    pub fn ring_client_if_needed(&mut self) -> bool {
+        if !self.back.has_output() || self.front.error().is_some() || self.client_doorbell {
+            return false;
+        }
+        self.front.ping(CLIENT_DOORBELL);
+        self.client_doorbell = true;
+        self.stats.doorbells += 1;
+        true
+    }
+
+    pub fn tick(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
+        self.front.handle_timeout(now);
+        self.back.handle_timeout(now);
+        self.pump(pool);
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        match (self.front.next_timeout(), self.back.next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A buffer came free in the pool: both connections retry what they could not write.
+    pub fn on_buffer_available(&mut self, pool: &mut BufferPool) {
+        self.front.on_buffer_available(pool);
+        self.back.on_buffer_available(pool);
+        self.pump(pool);
+    }
+
+    pub fn is_waiting_for_buffer(&self) -> bool {
+        self.front.is_waiting_for_buffer() || self.back.is_waiting_for_buffer()
+    }
+
+    /// The client connection is finished: its last bytes are out and nothing more will come.
+    pub fn is_done(&self) -> bool {
+        self.front.is_done()
+    }
+
+    /// Gives every pool buffer back and leaves the wait queue (the connection is gone).
+    pub fn release(&mut self, pool: &mut BufferPool) {
+        self.front.release(pool);
+        self.back.release(pool);
+    }
+
+    // ----- Moving events ---------------------------------------------------------------
+
+    /// Handles events from both sides until neither has any.
+    fn pump(&mut self, pool: &mut BufferPool) {
+        // Each round handles events or stops; events are bounded by the input.
+        for _ in 0..1_000_000 {
+            while let Some(e) = self.front.poll_event() {
+                self.on_client_event(e);
+            }
+            while let Some(e) = self.back.poll_event() {
+                self.on_upstream_event(e);
+            }
+            self.sweep();
+            // Writing may free credit (DataSent) and finish streams.
+            self.front.flush(pool);
+            self.back.flush(pool);
+            if !self.front.has_events() && !self.back.has_events() {
+                break;
+            }
+        }
+    }
+
+    fn pair_by_front(&self, id: StreamId) -> Option<usize> {
+        self.pairs.iter().position(|p| p.front == id)
+    }
+
+    fn pair_by_back(&self, id: StreamId) -> Option<usize> {
+        self.pairs.iter().position(|p| p.back == id)
+    }
+
+    fn on_client_event(&mut self, e: Event) {
+        match e {
+            Event::Headers {
+                stream,
+                message,
+                end_stream,
+            } => self.open_upstream(stream, message, end_stream),
+            Event::Data {
+                stream,
+                data,
+                end_stream,
+            } => {
+                let len = data.len();
+                if let Some(i) = self.pair_by_front(stream) {
+                    let back = self.pairs[i].back;
+                    match self.back.send_data(back, data, end_stream) {
+                        Ok(()) => self.pairs[i].up_inflight += len,
+                        Err(e) => {
+                            self.front.release_capacity(stream, len);
+                            self.client_stream_failed(stream, e);
+                        }
+                    }
+                } else if let Some(w) = self.waiting.iter_mut().find(|w| w.front == stream) {
+                    if !data.is_empty() {
+                        w.data.push_back(data);
+                    }
+                    w.data_end |= end_stream;
+                } else {
+                    // Nowhere to go (the stream is over): the credit goes back at once.
+                    self.front.release_capacity(stream, len);
+                }
+            }
+            Event::Trailers { stream, fields } => {
+                if let Some(i) = self.pair_by_front(stream) {
+                    let back = self.pairs[i].back;
+                    if let Err(e) = self.back.send_trailers(back, fields) {
+                        self.client_stream_failed(stream, e);
+                    }
+                } else if let Some(w) = self.waiting.iter_mut().find(|w| w.front == stream) {
+                    w.trailers = Some(fields);
+                }
+            }
+            Event::Reset {
+                stream,
+                code,
+                remote,
+            } => {
+                if let Some(i) = self.pair_by_front(stream) {
+                    let back = self.pairs[i].back;
+                    // The client's own code travels on; our stream errors cancel upstream.
+                    let up = if remote && code != ErrorCode::NoError {
+                        code
+                    } else {
+                        ErrorCode::Cancel
+                    };
+                    self.back.reset(back, up);
+                    self.stats.resets_to_upstream += 1;
+                } else if let Some(pos) = self.waiting.iter().position(|w| w.front == stream) {
+                    if let Some(w) = self.waiting.remove(pos) {
+                        self.drop_waiting(w, None);
+                    }
+                }
+            }
+            Event::DataSent { stream, len } => {
+                if let Some(i) = self.pair_by_front(stream) {
+                    let back = self.pairs[i].back;
+                    self.pairs[i].down_inflight = self.pairs[i].down_inflight.saturating_sub(len);
+                    self.back.release_capacity(back, len);
+                }
+            }
+            Event::GoAway { .. } => {
+                // The client opens no more streams; the ones open go on.
+            }
+            Event::Failed { error } => {
+                if self.ending.is_none() {
+                    self.ending = Some(Ending::Client(error.code(), error.reason()));
+                }
+                for p in self.pairs.clone() {
+                    self.back.reset(p.back, ErrorCode::Cancel);
+                }
+                for w in std::mem::take(&mut self.waiting) {
+                    self.drop_waiting(w, None);
+                }
+            }
+            Event::PingAck { payload } => {
+                if payload == CLIENT_DOORBELL {
+                    self.client_doorbell = false;
+                }
+            }
+            Event::PeerSettings { .. } => {}
+        }
+    }
+
+    fn on_upstream_event(&mut self, e: Event) {
+        match e {
+            Event::Headers {
+                stream,
+                message,
+                end_stream,
+            } => {
+                let Some(i) = self.pair_by_back(stream) else {
+                    return;
+                };
+                let front = self.pairs[i].front;
+                if !message.is_informational() {
+                    self.pairs[i].responded = true;
+                }
+                if self.front.send_headers(front, message, end_stream).is_err() {
+                    self.back.reset(stream, ErrorCode::Cancel);
+                }
+            }
+            Event::Data {
+                stream,
+                data,
+                end_stream,
+            } => {
+                let len = data.len();
+                let Some(i) = self.pair_by_back(stream) else {
+                    self.back.release_capacity(stream, len);
+                    return;
+                };
+                let front = self.pairs[i].front;
+                if self.front.send_data(front, data, end_stream).is_ok() {
+                    self.pairs[i].down_inflight += len;
+                } else {
+                    self.back.release_capacity(stream, len);
+                    self.back.reset(stream, ErrorCode::Cancel);
+                }
+            }
+            Event::Trailers { stream, fields } => {
+                let Some(i) = self.pair_by_back(stream) else {
+                    return;
+                };
+                let front = self.pairs[i].front;
+                if self.front.send_trailers(front, fields).is_err() {
+                    self.back.reset(stream, ErrorCode::Cancel);
+                }
+            }
+            Event::Reset {
+                stream,
+                code,
+                remote,
+            } => {
+                let Some(i) = self.pair_by_back(stream) else {
+                    return;
+                };
+                let p = self.pairs[i];
+                if !remote && !p.responded {
+                    // The upstream sent a malformed response: the client gets a 502.
+                    self.stats.bad_gateway += 1;
+                    self.pairs[i].responded = true;
+                    let _ = self
+                        .front
+                        .send_headers(p.front, Message::response(502), true);
+                    return;
+                }
+                let down = if remote {
+                    code
+                } else {
+                    ErrorCode::InternalError
+                };
+                self.front.reset(p.front, down);
+                self.stats.resets_to_client += 1;
+            }
+            Event::DataSent { stream, len } => {
+                if let Some(i) = self.pair_by_back(stream) {
+                    let front = self.pairs[i].front;
+                    self.pairs[i].up_inflight = self.pairs[i].up_inflight.saturating_sub(len);
+                    self.front.release_capacity(front, len);
+                }
+            }
+            Event::GoAway {
+                last_stream, code, ..
+            } => {
+                // Streams above `last_stream` come back as refused resets. The client hears the
+                // same, in its own stream ids.
+                let last = self
+                    .pairs
+                    .iter()
+                    .filter(|p| p.back <= last_stream)
+                    .map(|p| p.front)
+                    .max()
+                    .unwrap_or(StreamId::ZERO);
+                for w in std::mem::take(&mut self.waiting) {
+                    self.drop_waiting(w, Some(ErrorCode::RefusedStream));
+                }
+                if self.ending.is_none() {
+                    self.ending = Some(Ending::Upstream(code, "upstream sent GOAWAY"));
+                }
+                self.front
+                    .goaway_with_last(last, code, "upstream going away");
+            }
+            Event::Failed { error } => {
+                log::warn!("upstream connection failed: {}", error);
+                if self.ending.is_none() {
+                    self.ending = Some(Ending::Upstream(error.code(), error.reason()));
+                }
+                let last = self.last_client_stream_answered();
+                self.front.goaway_with_last(
+                    last,
+                    ErrorCode::InternalError,
+                    "upstream connection failed",
+                );
+                for p in self.pairs.clone() {
+                    self.front.reset(p.front, ErrorCode::InternalError);
+                }
+                for w in std::mem::take(&mut self.waiting) {
+                    self.drop_waiting(w, Some(ErrorCode::RefusedStream));
+                }
+            }
+            Event::PeerSettings { .. } => self.open_waiting(),
+            Event::PingAck { .. } => {}
+        }
+    }
+
+    fn last_client_stream_answered(&self) -> StreamId {
+        self.pairs
+            .iter()
+            .map(|p| p.front)
+            .max()
+            .unwrap_or(StreamId::ZERO)
+    }
+
+    fn open_upstream(&mut self, front: StreamId, message: Message, end: bool) {
+        self.stats.streams += 1;
+        if !self.waiting.is_empty() || !self.back.can_open_stream() {
+            // The upstream's limit (or its SETTINGS) first; and keep the client's order.
+            self.queue_for_upstream(front, message, end);
+            return;
+        }
+        match self.back.open_stream(message, end) {
+            Ok(back) => self.pairs.push(Pair::new(front, back)),
+            Err(_) => {
+                self.front.reset(front, ErrorCode::RefusedStream);
+                self.front.detach(front);
+            }
+        }
+    }
+
+    fn queue_for_upstream(&mut self, front: StreamId, message: Message, end: bool) {
+        self.stats.queued_for_upstream += 1;
+        self.waiting.push_back(Waiting {
+            front,
+            message,
+            end,
+            data: VecDeque::new(),
+            data_end: false,
+            trailers: None,
+        });
+    }
+
+    /// Opens queued requests while the upstream allows.
+    fn open_waiting(&mut self) {
+        while self.back.can_open_stream() {
+            let Some(w) = self.waiting.pop_front() else {
+                return;
+            };
+            let front = w.front;
+            match self.back.open_stream(w.message, w.end) {
+                Ok(back) => {
+                    self.pairs.push(Pair::new(front, back));
+                    let n = w.data.len();
+                    for (i, d) in w.data.into_iter().enumerate() {
+                        let end = w.data_end && i + 1 == n && w.trailers.is_none();
+                        let _ = self.back.send_data(back, d, end);
+                    }
+                    if n == 0 && w.data_end && w.trailers.is_none() {
+                        let _ = self.back.send_data(back, Bytes::new(), true);
+                    }
+                    if let Some(t) = w.trailers {
+                        let _ = self.back.send_trailers(back, t);
+                    }
+                }
+                Err(_) => {
+                    self.front.reset(front, ErrorCode::RefusedStream);
+                    self.front.detach(front);
+                }
+            }
+        }
+    }
+
+    /// A queued request that will never go upstream: its held bytes give their credit back.
+    fn drop_waiting(&mut self, w: Waiting, reset: Option<ErrorCode>) {
+        let held: usize = w.data.iter().map(|d| d.len()).sum();
+        if held > 0 {
+            self.front.release_capacity(w.front, held);
+        }
+        if let Some(code) = reset {
+            self.front.reset(w.front, code);
+        }
+        self.front.detach(w.front);
+    }
+
+    fn client_stream_failed(&mut self, front: StreamId, e: SendError) {
+        log::debug!("relay: client stream {} cannot go upstream: {:?}", front, e);
+        self.front.reset(front, ErrorCode::InternalError);
+    }
+
+    /// Lets go of pairs both sides are done with, then opens queued requests.
+    fn sweep(&mut self) {
+        let mut i = 0;
+        let mut freed = false;
+        while i < self.pairs.len() {
+            let p = self.pairs[i];
+            if finished(self.front.stream_state(p.front))
+                && finished(self.back.stream_state(p.back))
+            {
+                // Bytes that will never be written still hold connection credit.
+                if p.up_inflight > 0 {
+                    self.front.release_capacity(p.front, p.up_inflight);
+                }
+                if p.down_inflight > 0 {
+                    self.back.release_capacity(p.back, p.down_inflight);
+                }
+                self.front.detach(p.front);
+                self.back.detach(p.back);
+                self.pairs.swap_remove(i);
+                freed = true;
+            } else {
+                i += 1;
+            }
+        }
+        if freed || !self.waiting.is_empty() {
+            self.open_waiting();
+        }
+    }
+}
+
+/// Closed or reset with nothing owed: the stream's work is over on that side.
+fn finished(s: Option<State>) -> bool {
+    matches!(s, None | Some(State::Closed) | Some(State::Reset))
+}
+
+#[cfg(test)]
+mod tests;
