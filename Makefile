@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean
+.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean wasm
 
 all: test
 
@@ -26,6 +26,21 @@ test-native:
 # The core must build for both wasm targets Envoy loads.
 test-wasm-build: setup
 	for t in $(WASM_TARGETS); do $(CARGO) build --lib --profile wasm-release --target $$t || exit 1; done
+
+# The filter artifact: wasm32-wasip1, lto, panic=abort, optimised by wasm-opt when present.
+WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+  --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+wasm: setup
+	$(CARGO) build --lib --profile wasm-release --target wasm32-wasip1
+	@mkdir -p dist
+	@if command -v wasm-opt >/dev/null; then \
+	  wasm-opt -O3 $(WASM_FEATURES) target/wasm32-wasip1/wasm-release/h2mux.wasm -o dist/h2mux.wasm; \
+	else \
+	  echo "wasm-opt not found (Debian: binaryen): copying the unoptimised module"; \
+	  cp target/wasm32-wasip1/wasm-release/h2mux.wasm dist/h2mux.wasm; \
+	fi
+	@cd dist && sha256sum h2mux.wasm > h2mux.wasm.sha256
+	@echo "dist/h2mux.wasm: $$(stat -c %s dist/h2mux.wasm) bytes, sha256 $$(cut -d' ' -f1 dist/h2mux.wasm.sha256)"
 
 test: setup lint test-native test-wasm-build
 	$(CARGO) bench --bench core -- --test

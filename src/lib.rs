@@ -8,9 +8,12 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod config;
 pub mod conn;
 pub mod corpus;
 pub mod error;
+#[cfg(target_arch = "wasm32")]
+mod filter;
 pub mod frame;
 pub mod hpack;
 pub mod limits;

@@ -76,6 +76,7 @@ impl Connection {
             return;
         };
         self.stats.goaways_received += 1;
+        self.note(super::Note::GoAwayReceived(g.code));
         log::debug!(
             "{} GOAWAY received: last {} code {}",
             self.side.name(),
@@ -121,6 +122,7 @@ impl Connection {
             return;
         };
         self.stats.resets_received += 1;
+        self.note(super::Note::ResetReceived(code));
         match self.lookup(h.stream) {
             Lookup::Idle => self.fail(H2Error::Connection(
                 ErrorCode::ProtocolError,

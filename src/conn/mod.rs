@@ -91,6 +91,18 @@ pub enum SendError {
     WrongSide,
 }
 
+/// A protocol event worth a metric by error code, recorded when `record_notes` is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    ResetSent(ErrorCode),
+    ResetReceived(ErrorCode),
+    GoAwaySent(ErrorCode),
+    GoAwayReceived(ErrorCode),
+}
+
+/// Notes kept at most between two `take_notes` calls; older ones are dropped.
+const MAX_NOTES: usize = 1024;
+
 /// Counters for metrics and tests.
 #[derive(Clone, Debug, Default)]
 pub struct ConnStats {
@@ -189,6 +201,7 @@ pub struct Connection {
     glitches: GlitchMeter,
     events: VecDeque<Event>,
     stats: ConnStats,
+    notes: Option<Vec<Note>>,
 }
 
 impl Connection {
@@ -243,6 +256,7 @@ impl Connection {
             glitches: GlitchMeter::default(),
             events: VecDeque::new(),
             stats: ConnStats::default(),
+            notes: None,
             cfg,
         }
     }
@@ -291,6 +305,30 @@ impl Connection {
     /// Buffers held from the pool (0, 1 or 2): an idle connection holds none.
     pub fn buffers_held(&self) -> usize {
         usize::from(self.rx.is_some()) + usize::from(self.tx.is_some())
+    }
+
+    /// Starts recording `Note`s (for metrics by error code).
+    pub fn record_notes(&mut self) {
+        if self.notes.is_none() {
+            self.notes = Some(Vec::new());
+        }
+    }
+
+    /// The notes recorded since the last call.
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        match self.notes.as_mut() {
+            Some(n) if !n.is_empty() => std::mem::take(n),
+            _ => Vec::new(),
+        }
+    }
+
+    fn note(&mut self, n: Note) {
+        if let Some(notes) = self.notes.as_mut() {
+            if notes.len() >= MAX_NOTES {
+                notes.remove(0);
+            }
+            notes.push(n);
+        }
     }
 
     pub fn has_events(&self) -> bool {

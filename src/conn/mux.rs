@@ -156,6 +156,7 @@ impl Connection {
             }
             self.goaway_pending.pop_front();
             self.stats.goaways_sent += 1;
+            self.note(super::Note::GoAwaySent(code));
             log::debug!(
                 "{} GOAWAY sent: last {} code {}",
                 self.side.name(),
@@ -188,6 +189,7 @@ impl Connection {
             }
             self.pending_resets.pop_front();
             self.stats.resets_sent += 1;
+            self.note(super::Note::ResetSent(code));
             progressed = true;
         }
         while self.streams.queue_len(Queue::Reset) > 0 {
@@ -209,6 +211,7 @@ impl Connection {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
             self.stats.resets_sent += 1;
+            self.note(super::Note::ResetSent(code));
             self.remember_gone(id, Gone::ResetByUs);
             self.maybe_free(key);
             progressed = true;

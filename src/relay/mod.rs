@@ -123,6 +123,17 @@ impl Relay {
         &self.stats
     }
 
+    /// Records per-code notes on both connections (for metrics).
+    pub fn record_notes(&mut self) {
+        self.front.record_notes();
+        self.back.record_notes();
+    }
+
+    /// Notes since the last call: (client side, upstream side).
+    pub fn take_notes(&mut self) -> (Vec<crate::conn::Note>, Vec<crate::conn::Note>) {
+        (self.front.take_notes(), self.back.take_notes())
+    }
+
     pub fn ending(&self) -> Option<Ending> {
         self.ending
     }

@@ -1,0 +1,225 @@
+//! The plugin configuration: JSON the operator puts in Envoy's `configuration` field.
+//!
+//! Top-level keys set the buffer quota and the filter's own knobs; any `limits::Config` key
+//! at the top level applies to both connections, and the `frontend` / `backend` objects
+//! override it per side. An unknown key, a wrong type or an impossible value is an error
+//! that names the key: Envoy then refuses the configuration.
+
+pub mod json;
+
+use json::Value;
+
+use crate::limits::Config;
+
+/// Everything the filter needs, with defaults for what the JSON leaves out.
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    /// Size of one pool buffer; also bounds a frame payload we gather.
+    pub buffer_size: usize,
+    /// Bytes of buffers the VM may hold in all (the host-granted quota).
+    pub quota_bytes: usize,
+    /// Connections that may wait for a buffer at once.
+    pub max_waiters: usize,
+    /// The root tick: resumption of waiters and timers run from it.
+    pub tick_ms: u64,
+    /// Upstream bytes the filter may hold while the relay cannot take them.
+    pub max_held_upstream_bytes: usize,
+    /// "error", "warn", "info", "debug" or "trace".
+    pub log_level: String,
+    pub frontend: Config,
+    pub backend: Config,
+}
+
+impl Default for PluginConfig {
+    fn default() -> PluginConfig {
+        PluginConfig {
+            buffer_size: 16 * 1024,
+            quota_bytes: 64 << 20,
+            max_waiters: 65_536,
+            tick_ms: 10,
+            max_held_upstream_bytes: 1 << 20,
+            log_level: "info".into(),
+            frontend: Config::default(),
+            backend: Config::default(),
+        }
+    }
+}
+
+/// A configuration error: which key, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "key `{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+impl PluginConfig {
+    /// Parses the plugin configuration. Empty text means all defaults.
+    pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
+        let mut pc = PluginConfig::default();
+        if text.trim().is_empty() {
+            return Ok(pc);
+        }
+        let root = json::parse(text).map_err(|m| err("", format!("not valid JSON: {m}")))?;
+        let Value::Object(fields) = root else {
+            return Err(err("", format!("must be a JSON object, not {}", root.type_name())));
+        };
+        let mut front_over = None;
+        let mut back_over = None;
+        for (key, v) in &fields {
+            match key.as_str() {
+                "buffer_size" => pc.buffer_size = uint(key, v, 1024, 16 << 20)? as usize,
+                "quota_bytes" => pc.quota_bytes = uint(key, v, 0, 1 << 40)? as usize,
+                "max_waiters" => pc.max_waiters = uint(key, v, 1, 1 << 24)? as usize,
+                "tick_ms" => pc.tick_ms = uint(key, v, 1, 60_000)?,
+                "max_held_upstream_bytes" => pc.max_held_upstream_bytes = uint(key, v, 0, 1 << 32)? as usize,
+                "log_level" => {
+                    let Value::String(s) = v else {
+                        return Err(err(key, format!("must be a string, not {}", v.type_name())));
+                    };
+                    if !matches!(s.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+                        return Err(err(key, "must be one of error, warn, info, debug, trace"));
+                    }
+                    pc.log_level = s.clone();
+                }
+                "frontend" => front_over = Some(v),
+                "backend" => back_over = Some(v),
+                _ => {
+                    // Shared limits apply to both sides.
+                    if !set_limit(&mut pc.frontend, key, v)? {
+                        return Err(err(key, "unknown key"));
+                    }
+                    set_limit(&mut pc.backend, key, v)?;
+                }
+            }
+        }
+        for (side, over, cfg) in [("frontend", front_over, &mut pc.frontend), ("backend", back_over, &mut pc.backend)] {
+            let Some(over) = over else { continue };
+            let Value::Object(fields) = over else {
+                return Err(err(side, format!("must be an object, not {}", over.type_name())));
+            };
+            for (key, v) in fields {
+                let full = format!("{side}.{key}");
+                if !set_limit(cfg, key, v).map_err(|e| err(&full, e.message))? {
+                    return Err(err(&full, "unknown key"));
+                }
+            }
+        }
+        for (side, cfg) in [("frontend", &pc.frontend), ("backend", &pc.backend)] {
+            cfg.validate().map_err(|m| err(side, m))?;
+            if (cfg.max_frame_size as usize) > pc.buffer_size {
+                return Err(err(
+                    &format!("{side}.max_frame_size"),
+                    format!("{} is larger than buffer_size {}: a frame must fit in a buffer", cfg.max_frame_size, pc.buffer_size),
+                ));
+            }
+        }
+        if pc.quota_bytes < 2 * pc.buffer_size {
+            return Err(err("quota_bytes", format!("must allow at least two buffers of buffer_size {}", pc.buffer_size)));
+        }
+        Ok(pc)
+    }
+}
+
+fn uint(key: &str, v: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let Value::Number(n) = v else {
+        return Err(err(key, format!("must be a number, not {}", v.type_name())));
+    };
+    if n.fract() != 0.0 || *n < min as f64 || *n > max as f64 {
+        return Err(err(key, format!("must be a whole number within {min}..={max}")));
+    }
+    Ok(*n as u64)
+}
+
+/// Sets one `limits::Config` knob. Ok(false) when the key is not one.
+fn set_limit(c: &mut Config, key: &str, v: &Value) -> Result<bool, ConfigError> {
+    let u32v = |min: u64, max: u64| uint(key, v, min, max).map(|x| x as u32);
+    let usz = |min: u64, max: u64| uint(key, v, min, max).map(|x| x as usize);
+    let ms = |min: u64, max: u64| uint(key, v, min, max);
+    match key {
+        "header_table_size" => c.header_table_size = u32v(0, 1 << 20)?,
+        "max_concurrent_streams" => c.max_concurrent_streams = u32v(1, 1 << 20)?,
+        "initial_window_size" => c.initial_window_size = u32v(0, 0x7fff_ffff)?,
+        "connection_window" => c.connection_window = u32v(65_535, 0x7fff_ffff)?,
+        "max_frame_size" => c.max_frame_size = u32v(16_384, 16_777_215)?,
+        "max_header_list_size" => c.max_header_list_size = u32v(1024, 1 << 24)?,
+        "encoder_table_size" => c.encoder_table_size = u32v(0, 1 << 20)?,
+        "max_header_block" => c.max_header_block = usz(1024, 1 << 24)?,
+        "max_continuation_frames" => c.max_continuation_frames = u32v(1, 1 << 16)?,
+        "max_header_fields" => c.max_header_fields = usz(1, 1 << 16)?,
+        "max_settings_entries" => c.max_settings_entries = usz(7, 1 << 10)?,
+        "max_stream_send_queue" => c.max_stream_send_queue = usz(1024, 1 << 30)?,
+        "max_pending_resets" => c.max_pending_resets = usz(1, 1 << 16)?,
+        "glitch_threshold" => c.glitch_threshold = u32v(1, u32::MAX as u64)?,
+        "glitch_decay_per_sec" => c.glitch_decay_per_sec = u32v(0, u32::MAX as u64)?,
+        "settings_timeout_ms" => c.settings_timeout_ms = ms(1, 3_600_000)?,
+        "idle_timeout_ms" => c.idle_timeout_ms = ms(0, 86_400_000)?,
+        "shutdown_timeout_ms" => c.shutdown_timeout_ms = ms(1, 3_600_000)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_means_defaults() {
+        let pc = PluginConfig::parse("").unwrap();
+        assert_eq!(pc.buffer_size, 16 * 1024);
+        assert_eq!(PluginConfig::parse("{}").unwrap().quota_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn shared_limits_and_per_side_overrides() {
+        let pc = PluginConfig::parse(
+            r#"{"buffer_size": 32768, "quota_bytes": 262144, "max_concurrent_streams": 50,
+                "backend": {"max_concurrent_streams": 200, "initial_window_size": 1048576}}"#,
+        )
+        .unwrap();
+        assert_eq!(pc.frontend.max_concurrent_streams, 50);
+        assert_eq!(pc.backend.max_concurrent_streams, 200);
+        assert_eq!(pc.backend.initial_window_size, 1 << 20);
+        assert_eq!(pc.frontend.initial_window_size, 65_535);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (r#"{"no_such_key": 1}"#, "no_such_key"),
+            (r#"{"buffer_size": "big"}"#, "buffer_size"),
+            (r#"{"buffer_size": 1.5}"#, "buffer_size"),
+            (r#"{"max_frame_size": 100}"#, "max_frame_size"),
+            (r#"{"frontend": {"bogus": 1}}"#, "frontend.bogus"),
+            (r#"{"backend": 3}"#, "backend"),
+            (r#"{"frontend": {"max_frame_size": 65536}}"#, "frontend.max_frame_size"),
+            (r#"{"quota_bytes": 1024}"#, "quota_bytes"),
+            (r#"{"log_level": "loud"}"#, "log_level"),
+            (r#"{"connection_window": 10}"#, "connection_window"),
+        ];
+        for (text, key) in cases {
+            let e = PluginConfig::parse(text).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(e.to_string().contains(key));
+        }
+        assert_eq!(PluginConfig::parse("[1]").unwrap_err().key, "");
+        assert!(PluginConfig::parse("{").is_err());
+    }
+}

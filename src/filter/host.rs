@@ -1,0 +1,67 @@
+//! The host calls the filter makes, each returning a `Result` (the SDK's trait helpers
+//! unwrap, and an unwrap is a trap that takes the whole VM down).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MetricType, Status};
+
+use crate::time::Instant;
+
+pub fn now() -> Instant {
+    let ms = hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::from_millis(ms)
+}
+
+pub fn get(buf: BufferType, max: usize) -> Vec<u8> {
+    match hostcalls::get_buffer(buf, 0, max) {
+        Ok(Some(b)) => b,
+        Ok(None) => Vec::new(),
+        Err(s) => {
+            log::warn!("h2mux: reading {:?} failed: {:?}", buf, s);
+            Vec::new()
+        }
+    }
+}
+
+/// Envoy's rule: start 0 and size N drains N bytes, then prepends `data`.
+pub fn replace(buf: BufferType, drain: usize, data: &[u8]) -> Result<(), Status> {
+    hostcalls::set_buffer(buf, 0, drain, data)
+}
+
+pub fn resume_downstream() -> Result<(), Status> {
+    hostcalls::resume_downstream()
+}
+
+pub fn close_downstream() -> Result<(), Status> {
+    hostcalls::close_downstream()
+}
+
+pub fn set_effective_context(id: u32) -> Result<(), Status> {
+    hostcalls::set_effective_context(id)
+}
+
+pub fn set_tick_period(ms: u64) {
+    if let Err(s) = hostcalls::set_tick_period(Duration::from_millis(ms)) {
+        log::warn!("h2mux: set_tick_period failed: {:?}", s);
+    }
+}
+
+pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
+    hostcalls::define_metric(kind, name).ok()
+}
+
+pub fn increment(id: Option<u32>, by: i64) {
+    if let (Some(id), true) = (id, by != 0) {
+        let _ = hostcalls::increment_metric(id, by);
+    }
+}
+
+pub fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
