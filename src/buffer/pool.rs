@@ -118,6 +118,10 @@ pub struct BufferPool {
     in_use: usize,
     free: Vec<Buffer>,
     waiters: VecDeque<WaiterId>,
+    /// Buffers only a holder may take: a connection that already holds buffers can always
+    /// finish its step and give them back, so holders waiting on each other cannot
+    /// deadlock the pool.
+    reserve: usize,
     stats: PoolStats,
 }
 
@@ -133,6 +137,7 @@ impl BufferPool {
             in_use: 0,
             free: Vec::new(),
             waiters: VecDeque::new(),
+            reserve: 0,
             stats: PoolStats::default(),
         }
     }
@@ -163,9 +168,23 @@ impl BufferPool {
         self.free.len()
     }
 
-    /// Buffers `try_take` could hand out right now.
+    /// Buffers `try_take_reserved` could hand out right now.
     pub fn available(&self) -> usize {
         self.max_buffers.saturating_sub(self.in_use)
+    }
+
+    /// Buffers `try_take` could hand out right now (the reserve excluded).
+    pub fn available_unreserved(&self) -> usize {
+        self.available().saturating_sub(self.reserve)
+    }
+
+    /// Keeps `n` buffers for holders (see `try_take_reserved`).
+    pub fn set_reserve(&mut self, n: usize) {
+        self.reserve = n;
+    }
+
+    pub fn reserve(&self) -> usize {
+        self.reserve
     }
 
     pub fn waiters(&self) -> usize {
@@ -179,10 +198,24 @@ impl BufferPool {
     /// A cached buffer when there is one, else a new one while the quota allows;
     /// None (counted as `exhausted`) when the quota is used up.
     pub fn try_take(&mut self) -> Option<Buffer> {
-        if self.in_use >= self.max_buffers {
+        if self.available_unreserved() == 0 {
             self.stats.exhausted += 1;
             return None;
         }
+        self.take_one()
+    }
+
+    /// Like `try_take`, but may use the reserve: for a connection that already holds
+    /// buffers.
+    pub fn try_take_reserved(&mut self) -> Option<Buffer> {
+        if self.available() == 0 {
+            self.stats.exhausted += 1;
+            return None;
+        }
+        self.take_one()
+    }
+
+    fn take_one(&mut self) -> Option<Buffer> {
         let b = self
             .free
             .pop()
@@ -216,7 +249,10 @@ impl BufferPool {
     /// at most once (it keeps its own "waiting" flag); returns false when the queue is
     /// full, and the caller must then fail the connection.
     pub fn register_waiter(&mut self, id: WaiterId) -> bool {
-        debug_assert!(!self.waiters.contains(&id), "waiter {id} registered twice");
+        // One host connection may have two users (both sides of a relay): queued once.
+        if self.waiters.contains(&id) {
+            return true;
+        }
         if self.waiters.len() >= self.max_waiters {
             return false;
         }
@@ -234,12 +270,28 @@ impl BufferPool {
     /// now. Nothing is reserved for it: resume it (so it takes its buffer) before popping
     /// again, or a second waiter would be woken for the same buffer.
     pub fn pop_waiter(&mut self) -> Option<WaiterId> {
-        if self.available() == 0 {
+        if self.available_unreserved() == 0 {
             return None;
         }
         let id = self.waiters.pop_front()?;
         self.stats.resumed += 1;
         Some(id)
+    }
+
+    /// Takes a given waiter out of the queue to resume it out of turn (a holder served from
+    /// the reserve). False when it is not waiting.
+    pub fn take_waiter(&mut self, id: WaiterId) -> bool {
+        let Some(pos) = self.waiters.iter().position(|&w| w == id) else {
+            return false;
+        };
+        self.waiters.remove(pos);
+        self.stats.resumed += 1;
+        true
+    }
+
+    /// The waiters in FIFO order.
+    pub fn waiter_ids(&self) -> impl Iterator<Item = WaiterId> + '_ {
+        self.waiters.iter().copied()
     }
 
     /// Changes the quota (new configuration). Buffers in use above it are not taken

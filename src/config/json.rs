@@ -160,7 +160,9 @@ impl Parser<'_> {
                 self.pos += 1;
             }
             let run = self.b.get(start..self.pos).unwrap_or(&[]);
-            out.push_str(std::str::from_utf8(run).map_err(|_| "invalid UTF-8 in a string".to_string())?);
+            out.push_str(
+                std::str::from_utf8(run).map_err(|_| "invalid UTF-8 in a string".to_string())?,
+            );
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -180,7 +182,10 @@ impl Parser<'_> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hex = self.b.get(self.pos..self.pos + 4).ok_or("short \\u escape")?;
+                            let hex = self
+                                .b
+                                .get(self.pos..self.pos + 4)
+                                .ok_or("short \\u escape")?;
                             let hex = std::str::from_utf8(hex).map_err(|_| "bad \\u escape")?;
                             let cp = u32::from_str_radix(hex, 16).map_err(|_| "bad \\u escape")?;
                             self.pos += 4;
@@ -189,7 +194,12 @@ impl Parser<'_> {
                         _ => return Err(format!("bad escape at byte {}", self.pos)),
                     }
                 }
-                Some(_) => return Err(format!("control character in a string at byte {}", self.pos)),
+                Some(_) => {
+                    return Err(format!(
+                        "control character in a string at byte {}",
+                        self.pos
+                    ))
+                }
                 None => return Err("unterminated string".into()),
             }
         }
@@ -197,10 +207,12 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.pos;
-        while matches!(self.peek(), Some(c) if c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')) {
+        while matches!(self.peek(), Some(c) if c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+        {
             self.pos += 1;
         }
-        let text = std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[])).map_err(|_| "bad number")?;
+        let text = std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[]))
+            .map_err(|_| "bad number")?;
         text.parse::<f64>()
             .map(Value::Number)
             .map_err(|_| format!("bad number `{text}` at byte {start}"))
@@ -216,13 +228,34 @@ mod tests {
         let v = parse(r#" {"a": 1, "b": [true, null, "x\n\u0041"], "c": {"d": -2.5e1}} "#).unwrap();
         let Value::Object(f) = v else { panic!() };
         assert_eq!(f[0], ("a".to_string(), Value::Number(1.0)));
-        assert_eq!(f[1].1, Value::Array(vec![Value::Bool(true), Value::Null, Value::String("x\nA".into())]));
-        assert_eq!(f[2].1, Value::Object(vec![("d".into(), Value::Number(-25.0))]));
+        assert_eq!(
+            f[1].1,
+            Value::Array(vec![
+                Value::Bool(true),
+                Value::Null,
+                Value::String("x\nA".into())
+            ])
+        );
+        assert_eq!(
+            f[2].1,
+            Value::Object(vec![("d".into(), Value::Number(-25.0))])
+        );
     }
 
     #[test]
     fn refuses_what_is_not_json() {
-        for bad in ["", "{", "{\"a\":}", "{\"a\":1,}", "[1 2]", "{\"a\":1,\"a\":2}", "\"\\q\"", "tru", "{} x", "\"a\u{1}\""] {
+        for bad in [
+            "",
+            "{",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "{\"a\":1,\"a\":2}",
+            "\"\\q\"",
+            "tru",
+            "{} x",
+            "\"a\u{1}\"",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let deep = "[".repeat(100) + &"]".repeat(100);

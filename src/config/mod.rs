@@ -18,6 +18,9 @@ pub struct PluginConfig {
     pub buffer_size: usize,
     /// Bytes of buffers the VM may hold in all (the host-granted quota).
     pub quota_bytes: usize,
+    /// Buffers kept for connections that already hold some, so they can always finish a
+    /// step (a relay holds at most four: rx and tx on each side).
+    pub reserve_buffers: usize,
     /// Connections that may wait for a buffer at once.
     pub max_waiters: usize,
     /// The root tick: resumption of waiters and timers run from it.
@@ -35,6 +38,7 @@ impl Default for PluginConfig {
         PluginConfig {
             buffer_size: 16 * 1024,
             quota_bytes: 64 << 20,
+            reserve_buffers: 4,
             max_waiters: 65_536,
             tick_ms: 10,
             max_held_upstream_bytes: 1 << 20,
@@ -78,7 +82,10 @@ impl PluginConfig {
         }
         let root = json::parse(text).map_err(|m| err("", format!("not valid JSON: {m}")))?;
         let Value::Object(fields) = root else {
-            return Err(err("", format!("must be a JSON object, not {}", root.type_name())));
+            return Err(err(
+                "",
+                format!("must be a JSON object, not {}", root.type_name()),
+            ));
         };
         let mut front_over = None;
         let mut back_over = None;
@@ -86,9 +93,12 @@ impl PluginConfig {
             match key.as_str() {
                 "buffer_size" => pc.buffer_size = uint(key, v, 1024, 16 << 20)? as usize,
                 "quota_bytes" => pc.quota_bytes = uint(key, v, 0, 1 << 40)? as usize,
+                "reserve_buffers" => pc.reserve_buffers = uint(key, v, 0, 1 << 20)? as usize,
                 "max_waiters" => pc.max_waiters = uint(key, v, 1, 1 << 24)? as usize,
                 "tick_ms" => pc.tick_ms = uint(key, v, 1, 60_000)?,
-                "max_held_upstream_bytes" => pc.max_held_upstream_bytes = uint(key, v, 0, 1 << 32)? as usize,
+                "max_held_upstream_bytes" => {
+                    pc.max_held_upstream_bytes = uint(key, v, 0, 1 << 32)? as usize
+                }
                 "log_level" => {
                     let Value::String(s) = v else {
                         return Err(err(key, format!("must be a string, not {}", v.type_name())));
@@ -109,10 +119,16 @@ impl PluginConfig {
                 }
             }
         }
-        for (side, over, cfg) in [("frontend", front_over, &mut pc.frontend), ("backend", back_over, &mut pc.backend)] {
+        for (side, over, cfg) in [
+            ("frontend", front_over, &mut pc.frontend),
+            ("backend", back_over, &mut pc.backend),
+        ] {
             let Some(over) = over else { continue };
             let Value::Object(fields) = over else {
-                return Err(err(side, format!("must be an object, not {}", over.type_name())));
+                return Err(err(
+                    side,
+                    format!("must be an object, not {}", over.type_name()),
+                ));
             };
             for (key, v) in fields {
                 let full = format!("{side}.{key}");
@@ -126,12 +142,23 @@ impl PluginConfig {
             if (cfg.max_frame_size as usize) > pc.buffer_size {
                 return Err(err(
                     &format!("{side}.max_frame_size"),
-                    format!("{} is larger than buffer_size {}: a frame must fit in a buffer", cfg.max_frame_size, pc.buffer_size),
+                    format!(
+                        "{} is larger than buffer_size {}: a frame must fit in a buffer",
+                        cfg.max_frame_size, pc.buffer_size
+                    ),
                 ));
             }
         }
-        if pc.quota_bytes < 2 * pc.buffer_size {
-            return Err(err("quota_bytes", format!("must allow at least two buffers of buffer_size {}", pc.buffer_size)));
+        let buffers = pc.quota_bytes / pc.buffer_size;
+        if buffers < pc.reserve_buffers + 2 {
+            return Err(err(
+                "quota_bytes",
+                format!(
+                    "allows {buffers} buffers of {} bytes: at least reserve_buffers + 2 ({}) are needed",
+                    pc.buffer_size,
+                    pc.reserve_buffers + 2
+                ),
+            ));
         }
         Ok(pc)
     }
@@ -142,7 +169,10 @@ fn uint(key: &str, v: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
         return Err(err(key, format!("must be a number, not {}", v.type_name())));
     };
     if n.fract() != 0.0 || *n < min as f64 || *n > max as f64 {
-        return Err(err(key, format!("must be a whole number within {min}..={max}")));
+        return Err(err(
+            key,
+            format!("must be a whole number within {min}..={max}"),
+        ));
     }
     Ok(*n as u64)
 }
@@ -209,7 +239,10 @@ mod tests {
             (r#"{"max_frame_size": 100}"#, "max_frame_size"),
             (r#"{"frontend": {"bogus": 1}}"#, "frontend.bogus"),
             (r#"{"backend": 3}"#, "backend"),
-            (r#"{"frontend": {"max_frame_size": 65536}}"#, "frontend.max_frame_size"),
+            (
+                r#"{"frontend": {"max_frame_size": 65536}}"#,
+                "frontend.max_frame_size",
+            ),
             (r#"{"quota_bytes": 1024}"#, "quota_bytes"),
             (r#"{"log_level": "loud"}"#, "log_level"),
             (r#"{"connection_window": 10}"#, "connection_window"),

@@ -357,7 +357,7 @@ impl Connection {
                 return Step::NeedInput;
             }
             if self.rx.is_none() {
-                match pool.try_take() {
+                match self.take_buffer(pool) {
                     Some(b) => self.rx = Some(b),
                     None => {
                         self.wait_for_buffer(pool);

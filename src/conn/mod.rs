@@ -193,11 +193,11 @@ pub struct Connection {
     settings_deadline: Option<Instant>,
     /// SETTINGS frames we sent that the peer has not acknowledged yet.
     settings_unacked: u32,
-    /// An empty SETTINGS frame to write (a doorbell: its ACK is a reply we can count on).
-    settings_doorbell: bool,
     shutdown_deadline: Option<Instant>,
     last_activity: Instant,
     waiting: bool,
+    /// The pool's reserve may be used: the other side of the relay holds buffers.
+    reserve_ok: bool,
     glitches: GlitchMeter,
     events: VecDeque<Event>,
     stats: ConnStats,
@@ -249,10 +249,10 @@ impl Connection {
             failed: None,
             settings_deadline: None,
             settings_unacked: 0,
-            settings_doorbell: false,
             shutdown_deadline: None,
             last_activity: now,
             waiting: false,
+            reserve_ok: false,
             glitches: GlitchMeter::default(),
             events: VecDeque::new(),
             stats: ConnStats::default(),
@@ -467,20 +467,21 @@ impl Connection {
         self.fail(H2Error::Connection(code, reason));
     }
 
-    /// Asks the peer for a reply without side effects: an empty SETTINGS frame, which it must
-    /// acknowledge. Only one is ever outstanding. False when one already is (its ACK is
-    /// still to come, which is as good).
-    pub fn send_settings_doorbell(&mut self) -> bool {
-        if self.failed.is_some() || self.settings_unacked > 0 || self.settings_doorbell {
-            return false;
-        }
-        self.settings_doorbell = true;
-        true
+    /// The host wrote an empty SETTINGS frame on this connection's behalf (a doorbell that
+    /// needs no buffer): its ACK must be expected like ours.
+    pub fn note_settings_sent(&mut self) {
+        self.settings_sent();
+    }
+
+    /// Our preface (and first SETTINGS) is written: from now on whole frames may be added
+    /// between ours.
+    pub fn preface_sent(&self) -> bool {
+        self.preface_sent
     }
 
     /// SETTINGS frames sent and not yet acknowledged.
     pub fn settings_unacked(&self) -> u32 {
-        self.settings_unacked + u32::from(self.settings_doorbell)
+        self.settings_unacked
     }
 
     /// True when `flush` has something to write, or output waits to be taken.
@@ -910,6 +911,21 @@ impl Connection {
             if let Some(b) = self.rx.take() {
                 pool.release(b);
             }
+        }
+    }
+
+    /// Lets this connection use the pool's reserve even while it holds no buffer itself
+    /// (the relay sets it when the other side holds some).
+    pub fn set_reserve_ok(&mut self, ok: bool) {
+        self.reserve_ok = ok;
+    }
+
+    /// A buffer from the pool; holders may dip into the reserve.
+    fn take_buffer(&mut self, pool: &mut BufferPool) -> Option<Buffer> {
+        if self.reserve_ok || self.buffers_held() > 0 {
+            pool.try_take_reserved()
+        } else {
+            pool.try_take()
         }
     }
 

@@ -50,7 +50,6 @@ impl Connection {
         !self.preface_sent
             || !self.goaway_pending.is_empty()
             || self.ping_pending.is_some()
-            || self.settings_doorbell
             || (self.failed.is_none()
                 && (!self.pending_resets.is_empty()
                     || self.hwrite.is_some()
@@ -64,7 +63,7 @@ impl Connection {
     /// Takes a tx buffer if none is held; the first one starts with our preface.
     pub(super) fn take_tx(&mut self, pool: &mut BufferPool) -> bool {
         if self.tx.is_none() {
-            match pool.try_take() {
+            match self.take_buffer(pool) {
                 Some(b) => self.tx = Some(b),
                 None => {
                     self.wait_for_buffer(pool);
@@ -129,24 +128,16 @@ impl Connection {
         self.settings_sent();
     }
 
-    fn settings_sent(&mut self) {
+    pub(super) fn settings_sent(&mut self) {
         if self.settings_unacked == 0 {
             self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
         }
         self.settings_unacked += 1;
     }
 
-    /// GOAWAY, PING and doorbell SETTINGS we owe.
+    /// GOAWAY and PING we owe.
     fn write_control(&mut self) -> bool {
         let mut progressed = false;
-        if self.settings_doorbell && self.room() >= HEADER_LEN {
-            if let Some(tx) = self.tx.as_mut() {
-                frame::write_settings(tx.writer(), &[]);
-            }
-            self.settings_doorbell = false;
-            self.settings_sent();
-            progressed = true;
-        }
         while let Some(&(last, code, reason)) = self.goaway_pending.front() {
             if self.room() < HEADER_LEN + 8 + reason.len() {
                 return false;

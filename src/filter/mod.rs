@@ -79,7 +79,8 @@ struct Vm {
 
 impl Vm {
     fn new(cfg: PluginConfig) -> Vm {
-        let pool = BufferPool::new(cfg.buffer_size, cfg.quota_bytes, cfg.max_waiters);
+        let mut pool = BufferPool::new(cfg.buffer_size, cfg.quota_bytes, cfg.max_waiters);
+        pool.set_reserve(cfg.reserve_buffers);
         Vm {
             front_cfg: Arc::new(cfg.frontend.clone()),
             back_cfg: Arc::new(cfg.backend.clone()),
@@ -97,12 +98,18 @@ impl Vm {
         self.front_cfg = Arc::new(cfg.frontend.clone());
         self.back_cfg = Arc::new(cfg.backend.clone());
         self.pool.set_quota(cfg.quota_bytes);
+        self.pool.set_reserve(cfg.reserve_buffers);
         // The buffer size of a live pool does not change; a new size applies to a new VM.
         self.cfg = cfg;
     }
 
     fn open(&mut self, id: u32) {
-        let mut relay = Relay::new(self.front_cfg.clone(), self.back_cfg.clone(), id, host::now());
+        let mut relay = Relay::new(
+            self.front_cfg.clone(),
+            self.back_cfg.clone(),
+            id,
+            host::now(),
+        );
         relay.record_notes();
         self.conns.insert(
             id,
@@ -134,7 +141,9 @@ impl Vm {
 
     fn on_downstream(&mut self, id: u32, size: usize, eos: bool) -> Action {
         let now = host::now();
-        let Some(mut c) = self.conns.remove(&id) else { return Action::Continue };
+        let Some(mut c) = self.conns.remove(&id) else {
+            return Action::Continue;
+        };
         let input = Bytes::from(host::get(BufferType::DownstreamData, size));
         let action = self.downstream_bytes(id, &mut c, input, eos, now);
         self.after(id, c);
@@ -144,7 +153,14 @@ impl Vm {
     /// Feeds client bytes (new, or held since an earlier Pause) and decides what the
     /// downstream buffer carries on: upstream-bound bytes (Continue), or the unconsumed rest
     /// (Pause).
-    fn downstream_bytes(&mut self, id: u32, c: &mut Conn, input: Bytes, eos: bool, now: Instant) -> Action {
+    fn downstream_bytes(
+        &mut self,
+        id: u32,
+        c: &mut Conn,
+        input: Bytes,
+        eos: bool,
+        now: Instant,
+    ) -> Action {
         let size = input.len();
         let n = c.relay.from_client(&mut self.pool, &input, now);
         if eos && n == size {
@@ -152,9 +168,13 @@ impl Vm {
         }
         self.retry_upstream_pending(c, now);
         if n < size || c.relay.is_waiting_for_buffer() {
-            // Hold the rest; upstream-bound output waits in the backend's tx buffer.
+            // Hold the rest; upstream-bound output waits in the backend's tx buffer, and the
+            // tick resumes us through this held buffer.
             if let Err(s) = host::replace(BufferType::DownstreamData, n, &[]) {
-                log::warn!("h2mux[{id}]: draining the downstream buffer failed: {:?}", s);
+                log::warn!(
+                    "h2mux[{id}]: draining the downstream buffer failed: {:?}",
+                    s
+                );
             }
             c.down_held = true;
             c.down_eos = eos;
@@ -163,8 +183,8 @@ impl Vm {
         // Writing releases credit and creates replies: decide on the doorbell after it.
         let mut up = Vec::new();
         c.relay.upstream_output(&mut self.pool, &mut up);
-        if c.relay.ring_upstream_if_needed() {
-            c.relay.upstream_output(&mut self.pool, &mut up);
+        if let Some(bell) = c.relay.upstream_doorbell() {
+            up.extend_from_slice(&bell);
         }
         if let Err(s) = host::replace(BufferType::DownstreamData, size, &up) {
             log::warn!("h2mux[{id}]: writing upstream-bound bytes failed: {:?}", s);
@@ -190,7 +210,9 @@ impl Vm {
 
     fn on_upstream(&mut self, id: u32, size: usize, eos: bool) -> Action {
         let now = host::now();
-        let Some(mut c) = self.conns.remove(&id) else { return Action::Continue };
+        let Some(mut c) = self.conns.remove(&id) else {
+            return Action::Continue;
+        };
         let data = host::get(BufferType::UpstreamData, size);
         if c.up_pending.is_empty() {
             let input = Bytes::from(data);
@@ -226,8 +248,8 @@ impl Vm {
         // and no held buffer can carry them, the client's PING ACK will.
         if c.down_held {
             self.resume_held(id, &mut c, now);
-        } else if c.relay.ring_client_if_needed() {
-            c.relay.client_output(&mut self.pool, &mut out);
+        } else if let Some(bell) = c.relay.client_doorbell() {
+            out.extend_from_slice(&bell);
         }
         if let Err(s) = host::replace(BufferType::UpstreamData, size, &out) {
             log::warn!("h2mux[{id}]: writing client-bound bytes failed: {:?}", s);
@@ -267,7 +289,10 @@ impl Vm {
         let glitches = u64::from(c.relay.front().glitch_score());
         host::increment(m.bytes_from_client, (fs.bytes_in - r.from_client) as i64);
         host::increment(m.bytes_to_client, (fs.bytes_out - r.to_client) as i64);
-        host::increment(m.bytes_from_upstream, (bs.bytes_in - r.from_upstream) as i64);
+        host::increment(
+            m.bytes_from_upstream,
+            (bs.bytes_in - r.from_upstream) as i64,
+        );
         host::increment(m.bytes_to_upstream, (bs.bytes_out - r.to_upstream) as i64);
         host::increment(m.streams_total, (rs.streams - r.streams) as i64);
         host::increment(m.doorbells_total, (rs.doorbells - r.doorbells) as i64);
@@ -310,15 +335,24 @@ impl Vm {
     }
 
     fn publish_pool(&mut self) {
-        host::record(self.metrics.quota_bytes_in_use, self.pool.in_use_bytes() as u64);
+        host::record(
+            self.metrics.quota_bytes_in_use,
+            self.pool.in_use_bytes() as u64,
+        );
         host::record(self.metrics.quota_waiters, self.pool.waiters() as u64);
         let st = self.pool.stats();
         if st.waits > self.last_waits {
-            host::increment(self.metrics.quota_waits_total, (st.waits - self.last_waits) as i64);
+            host::increment(
+                self.metrics.quota_waits_total,
+                (st.waits - self.last_waits) as i64,
+            );
             self.last_waits = st.waits;
         }
         if st.resumed > self.last_resumed {
-            host::increment(self.metrics.quota_resumed_total, (st.resumed - self.last_resumed) as i64);
+            host::increment(
+                self.metrics.quota_resumed_total,
+                (st.resumed - self.last_resumed) as i64,
+            );
             self.last_resumed = st.resumed;
         }
     }
@@ -326,12 +360,29 @@ impl Vm {
     fn on_tick(&mut self) {
         let now = host::now();
         self.ticks += 1;
-        // Waiters first, in FIFO order, while buffers are free.
+        // Waiters first: in FIFO order while unreserved buffers are free; then a waiter that
+        // holds buffers may take the reserve, finish its step and give them back.
         let mut budget = self.pool.waiters();
         while budget > 0 {
             budget -= 1;
-            let Some(id) = self.pool.pop_waiter() else { break };
-            let Some(mut c) = self.conns.remove(&id) else { continue };
+            let id = if let Some(id) = self.pool.pop_waiter() {
+                id
+            } else if self.pool.available() > 0 {
+                let holder = self.pool.waiter_ids().find(|w| {
+                    self.conns
+                        .get(w)
+                        .is_some_and(|c| c.relay.buffers_held() > 0)
+                });
+                match holder {
+                    Some(id) if self.pool.take_waiter(id) => id,
+                    _ => break,
+                }
+            } else {
+                break;
+            };
+            let Some(mut c) = self.conns.remove(&id) else {
+                continue;
+            };
             if host::set_effective_context(id).is_ok() {
                 c.relay.on_buffer_available(&mut self.pool);
                 self.retry_upstream_pending(&mut c, now);
@@ -348,7 +399,9 @@ impl Vm {
                 .map(|(id, _)| *id)
                 .collect();
             for id in due {
-                let Some(mut c) = self.conns.remove(&id) else { continue };
+                let Some(mut c) = self.conns.remove(&id) else {
+                    continue;
+                };
                 if host::set_effective_context(id).is_err() {
                     self.conns.insert(id, c);
                     continue;

@@ -143,9 +143,23 @@ impl Relay {
         self.pairs.len() + self.waiting.len()
     }
 
+    /// Buffers this relay holds from the pool (both sides).
+    pub fn buffers_held(&self) -> usize {
+        self.front.buffers_held() + self.back.buffers_held()
+    }
+
+    /// Each side may use the pool's reserve while the other holds buffers: the relay as a
+    /// whole is a holder that must be able to finish its step.
+    fn sync_reserve(&mut self) {
+        let (f, b) = (self.front.buffers_held() > 0, self.back.buffers_held() > 0);
+        self.front.set_reserve_ok(b);
+        self.back.set_reserve_ok(f);
+    }
+
     /// Bytes from the client. Returns how many were consumed; the caller holds the rest.
     pub fn from_client(&mut self, pool: &mut BufferPool, bytes: &Bytes, now: Instant) -> usize {
         self.now = now;
+        self.sync_reserve();
         let n = self.front.recv(pool, bytes, now);
         self.pump(pool);
         n
@@ -154,6 +168,7 @@ impl Relay {
     /// Bytes from the upstream. Returns how many were consumed; the caller holds the rest.
     pub fn from_upstream(&mut self, pool: &mut BufferPool, bytes: &Bytes, now: Instant) -> usize {
         self.now = now;
+        self.sync_reserve();
         let n = self.back.recv(pool, bytes, now);
         self.pump(pool);
         n
@@ -203,29 +218,44 @@ impl Relay {
         self.back.has_output()
     }
 
-    /// Client-bound bytes are waiting and the upstream owes us nothing that would wake us:
-    /// ring the upstream's doorbell (an empty SETTINGS, acknowledged within a round trip).
-    /// Returns true if a doorbell was queued.
-    pub fn ring_upstream_if_needed(&mut self) -> bool {
-        if !self.front.has_output() || self.back.settings_unacked() > 0 {
-            return false;
+    /// Client-bound bytes wait (or a buffer does) and the upstream owes us no reply that
+    /// would bring the next upstream callback: returns an empty SETTINGS frame for the host
+    /// to append to the upstream-bound bytes. The upstream must acknowledge it within a
+    /// round trip, and it is no ping strike. Only one is ever outstanding. It needs no
+    /// pool buffer, so a starved connection can still ring.
+    pub fn upstream_doorbell(&mut self) -> Option<[u8; 9]> {
+        let wanted = self.front.has_output() || self.is_waiting_for_buffer();
+        if !wanted
+            || !self.back.preface_sent()
+            || self.back.settings_unacked() > 0
+            || self.back.error().is_some()
+        {
+            return None;
         }
-        if self.back.send_settings_doorbell() {
-            self.stats.doorbells += 1;
-            return true;
-        }
-        false
+        self.back.note_settings_sent();
+        self.stats.doorbells += 1;
+        let mut f = Vec::with_capacity(9);
+        crate::frame::write_settings(&mut f, &[]);
+        f.try_into().ok()
     }
 
-    /// Upstream-bound bytes are waiting and the client owes us nothing: ask it with a PING.
-    pub fn ring_client_if_needed(&mut self) -> bool {
-        if !self.back.has_output() || self.front.error().is_some() || self.client_doorbell {
-            return false;
+    /// Upstream-bound bytes wait (or a buffer does) and the client owes us nothing: returns
+    /// a PING for the host to append to the client-bound bytes; its ACK brings the next
+    /// downstream callback. One outstanding at a time.
+    pub fn client_doorbell(&mut self) -> Option<[u8; 17]> {
+        let wanted = self.back.has_output() || self.is_waiting_for_buffer();
+        if !wanted
+            || self.client_doorbell
+            || !self.front.preface_sent()
+            || self.front.error().is_some()
+        {
+            return None;
         }
-        self.front.ping(CLIENT_DOORBELL);
         self.client_doorbell = true;
         self.stats.doorbells += 1;
-        true
+        let mut f = Vec::with_capacity(17);
+        crate::frame::write_ping(&mut f, false, CLIENT_DOORBELL);
+        f.try_into().ok()
     }
 
     pub fn tick(&mut self, pool: &mut BufferPool, now: Instant) {
@@ -244,7 +274,9 @@ impl Relay {
 
     /// A buffer came free in the pool: both connections retry what they could not write.
     pub fn on_buffer_available(&mut self, pool: &mut BufferPool) {
+        self.sync_reserve();
         self.front.on_buffer_available(pool);
+        self.sync_reserve();
         self.back.on_buffer_available(pool);
         self.pump(pool);
     }
@@ -278,7 +310,9 @@ impl Relay {
             }
             self.sweep();
             // Writing may free credit (DataSent) and finish streams.
+            self.sync_reserve();
             self.front.flush(pool);
+            self.sync_reserve();
             self.back.flush(pool);
             if !self.front.has_events() && !self.back.has_events() {
                 break;

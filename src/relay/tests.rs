@@ -474,15 +474,49 @@ fn doorbells_are_one_at_a_time() {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.has_client_output());
-    assert!(c.relay.ring_upstream_if_needed());
-    assert!(!c.relay.ring_upstream_if_needed());
-    let mut up = Vec::new();
-    c.relay.upstream_output(&mut c.pool, &mut up);
-    let settings = frame_kinds(&up)
-        .iter()
-        .filter(|k| **k == frame::FrameType::Settings)
-        .count();
-    assert_eq!(settings, 1);
+    let bell = c.relay.upstream_doorbell().expect("a doorbell");
+    assert_eq!(frame_kinds(&bell), vec![frame::FrameType::Settings]);
+    assert!(
+        c.relay.upstream_doorbell().is_none(),
+        "one outstanding at a time"
+    );
+    // The upstream acknowledges it: the next one may go.
+    c.r2s.extend_from_slice(&bell);
+    c.run();
+    c.client.ping(*b"87654321");
+    c.client.drain_output(&mut c.pool, &mut c.c2r, usize::MAX);
+    feed(&mut c.c2r, |b| {
+        c.relay.from_client(&mut c.pool, b, Instant(0))
+    });
+    assert!(c.relay.upstream_doorbell().is_some());
+}
+
+#[test]
+fn client_doorbell_waits_for_its_ack() {
+    let mut c = Chain::new(Config::default());
+    c.run();
+    // The upstream pings: our PING ACK toward it waits for a downstream callback.
+    c.server.ping(*b"upstream");
+    c.server.drain_output(&mut c.pool, &mut c.s2r, usize::MAX);
+    feed(&mut c.s2r, |b| {
+        c.relay.from_upstream(&mut c.pool, b, Instant(0))
+    });
+    assert!(c.relay.has_upstream_output());
+    let bell = c.relay.client_doorbell().expect("a doorbell");
+    assert_eq!(frame_kinds(&bell), vec![frame::FrameType::Ping]);
+    assert!(
+        c.relay.client_doorbell().is_none(),
+        "one outstanding at a time"
+    );
+    // The client answers it; the next may go.
+    c.r2c.extend_from_slice(&bell);
+    c.run();
+    c.server.ping(*b"again!!!");
+    c.server.drain_output(&mut c.pool, &mut c.s2r, usize::MAX);
+    feed(&mut c.s2r, |b| {
+        c.relay.from_upstream(&mut c.pool, b, Instant(0))
+    });
+    assert!(c.relay.client_doorbell().is_some());
 }
 
 fn frame_kinds(mut b: &[u8]) -> Vec<frame::FrameType> {
