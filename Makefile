@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean wasm
+.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean wasm upstream test-upstream
 
 all: test
 
@@ -30,7 +30,7 @@ test-wasm-build: setup
 # The filter artifact: wasm32-wasip1, lto, panic=abort, optimised by wasm-opt when present.
 WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
-wasm: setup
+wasm: setup e2e-tools
 	$(CARGO) build --lib --profile wasm-release --target wasm32-wasip1
 	@mkdir -p dist
 	@if command -v wasm-opt >/dev/null; then \
@@ -42,8 +42,17 @@ wasm: setup
 	@cd dist && sha256sum h2mux.wasm > h2mux.wasm.sha256
 	@echo "dist/h2mux.wasm: $$(stat -c %s dist/h2mux.wasm) bytes, sha256 $$(cut -d' ' -f1 dist/h2mux.wasm.sha256)"
 
-test: setup lint test-native test-wasm-build
+# The demo upstream and (later) the wasmtime host: a native crate of its own.
+upstream:
+	cd wasm-tests && $(CARGO) build --release --bin demo-upstream
+
+test-upstream:
+	cd wasm-tests && $(CARGO) fmt -- --check && $(CARGO) clippy --release --all-targets -- -D warnings \
+	  && $(CARGO) test --release
+
+test: setup e2e-tools lint test-native test-wasm-build wasm test-upstream envoy
 	$(CARGO) bench --bench core -- --test
+	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"
 
 run: setup
@@ -68,7 +77,7 @@ clean:
 # ---- Envoy end-to-end -------------------------------------------------------
 VENV ?= .venv
 ENVOY_VERSION := 1.40.0
-E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl
+E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen
 
 .PHONY: envoy e2e-tools test-e2e
 
