@@ -192,8 +192,10 @@ impl Connection {
         let want = PREFACE.get(matched as usize..).unwrap_or(&[]);
         let n = want.len().min(input.len());
         if input.get(..n) != want.get(..n) {
-            let reason = if matched == 0 && input.first().is_some_and(|b| b.is_ascii_uppercase()) {
-                "not HTTP/2: the client sent no connection preface (HTTP/1.x?)"
+            let http1 = matched == 0 && looks_like_http1_request(input);
+            self.peer_http1 = http1;
+            let reason = if http1 {
+                "not HTTP/2: the client sent an HTTP/1.x request"
             } else {
                 "invalid connection preface"
             };
@@ -289,10 +291,15 @@ impl Connection {
         if self.rx_state == RxState::FirstSettings
             && (h.kind != FrameType::Settings || h.has(flags::ACK))
         {
-            self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "the first frame must be SETTINGS",
-            ));
+            let reason = match self.side {
+                Side::Backend if self.hdr_buf.starts_with(b"HTTP/") => {
+                    self.peer_http1 = true;
+                    "upstream is not HTTP/2: it answered with HTTP/1.x"
+                }
+                Side::Backend => "upstream is not HTTP/2: its first frame is not SETTINGS",
+                Side::Frontend => "the first frame after the preface must be SETTINGS",
+            };
+            self.fail(H2Error::Connection(ErrorCode::ProtocolError, reason));
             return;
         }
         if let Some(c) = self.cont {
@@ -693,4 +700,12 @@ impl Connection {
             Glitch::OwnReset
         });
     }
+}
+
+/// An HTTP/1.x request line starts with a method token and a space ("PRI " is the HTTP/2
+/// preface itself and never gets here).
+fn looks_like_http1_request(input: &[u8]) -> bool {
+    let head = input.get(..input.len().min(16)).unwrap_or(&[]);
+    let token = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    token >= 3 && head.get(token) == Some(&b' ')
 }

@@ -196,6 +196,8 @@ pub struct Connection {
     shutdown_deadline: Option<Instant>,
     last_activity: Instant,
     waiting: bool,
+    /// The peer spoke HTTP/1.x instead of HTTP/2.
+    peer_http1: bool,
     /// The pool's reserve may be used: the other side of the relay holds buffers.
     reserve_ok: bool,
     glitches: GlitchMeter,
@@ -252,6 +254,7 @@ impl Connection {
             shutdown_deadline: None,
             last_activity: now,
             waiting: false,
+            peer_http1: false,
             reserve_ok: false,
             glitches: GlitchMeter::default(),
             events: VecDeque::new(),
@@ -285,6 +288,12 @@ impl Connection {
     /// Why the demux stopped reading, if it did.
     pub fn rx_blocked(&self) -> Option<RxBlocked> {
         self.rx_blocked
+    }
+
+    /// The peer spoke HTTP/1.x (a client without the preface, or an upstream answering
+    /// HTTP/1.x): the host may answer in kind instead of with a GOAWAY it cannot read.
+    pub fn peer_is_http1(&self) -> bool {
+        self.peer_http1
     }
 
     /// The connection error that ended this connection, if any.

@@ -1454,6 +1454,12 @@ fn http1_request_is_refused_clearly() {
         }
         other => panic!("{other:?}"),
     }
+    assert!(s.conn.peer_is_http1());
+    // Garbage that is not a request line is just an invalid preface.
+    let mut s = Server::new(Config::default());
+    s.feed(Bytes::from_static(b"\x16\x03\x01\x00 TLS hello"));
+    assert!(!s.conn.peer_is_http1());
+    assert!(s.conn.error().is_some());
 }
 
 // ----- No panic from any input ------------------------------------------------------------

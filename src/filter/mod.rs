@@ -33,6 +33,18 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }}
 
+/// What an HTTP/1.x client reads when it connects to this HTTP/2-only port.
+fn http1_answer() -> Vec<u8> {
+    let body = "This port speaks HTTP/2 only (h2c with prior knowledge, or h2 over TLS).\n";
+    format!(
+        "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    )
+    .into_bytes()
+}
+
 /// One client connection as the filter sees it.
 struct Conn {
     relay: Relay,
@@ -44,6 +56,8 @@ struct Conn {
     /// Upstream bytes Envoy gave us that the relay could not take yet (in order).
     up_pending: Vec<u8>,
     up_eos: bool,
+    /// An HTTP/1.x client got its plain-text answer.
+    http1_answered: bool,
     /// Close from a later callback (bytes set in the closing callback are dropped).
     close_wanted: bool,
     closed: bool,
@@ -119,6 +133,7 @@ impl Vm {
                 down_eos: false,
                 up_pending: Vec::new(),
                 up_eos: false,
+                http1_answered: false,
                 close_wanted: false,
                 closed: false,
                 reported: Reported::default(),
@@ -244,6 +259,16 @@ impl Vm {
         }
         let mut out = Vec::new();
         c.relay.client_output(&mut self.pool, &mut out);
+        if c.relay.front().peer_is_http1() {
+            // A GOAWAY means nothing to an HTTP/1.x client: it gets an answer it can read.
+            out.clear();
+            if !c.http1_answered {
+                out.extend_from_slice(&http1_answer());
+                c.http1_answered = true;
+                c.close_wanted = true;
+                log::info!("h2mux[{id}]: an HTTP/1.x client was told this port speaks HTTP/2");
+            }
+        }
         // Writing to the client released upstream credit: if upstream-bound bytes now wait
         // and no held buffer can carry them, the client's PING ACK will.
         if c.down_held {
