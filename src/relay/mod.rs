@@ -86,6 +86,8 @@ pub struct Relay {
     ending: Option<Ending>,
     /// Our PING to the client is out and not yet answered.
     client_doorbell: bool,
+    /// The host's id of this connection, for log lines.
+    tag: WaiterId,
     stats: RelayStats,
     now: Instant,
 }
@@ -106,6 +108,7 @@ impl Relay {
             waiting: VecDeque::new(),
             ending: None,
             client_doorbell: false,
+            tag: waiter,
             stats: RelayStats::default(),
             now,
         }
@@ -384,6 +387,13 @@ impl Relay {
                         ErrorCode::Cancel
                     };
                     self.back.reset(back, up);
+                    log::debug!(
+                        "h2mux[{}]: client reset stream {} ({}): upstream stream {} reset",
+                        self.tag,
+                        stream,
+                        code,
+                        back
+                    );
                     self.stats.resets_to_upstream += 1;
                 } else if let Some(pos) = self.waiting.iter().position(|w| w.front == stream) {
                     if let Some(w) = self.waiting.remove(pos) {
@@ -559,7 +569,15 @@ impl Relay {
             return;
         }
         match self.back.open_stream(message, end) {
-            Ok(back) => self.pairs.push(Pair::new(front, back)),
+            Ok(back) => {
+                log::debug!(
+                    "h2mux[{}]: client stream {} -> upstream stream {}",
+                    self.tag,
+                    front,
+                    back
+                );
+                self.pairs.push(Pair::new(front, back));
+            }
             Err(_) => {
                 self.front.reset(front, ErrorCode::RefusedStream);
                 self.front.detach(front);
@@ -588,6 +606,12 @@ impl Relay {
             let front = w.front;
             match self.back.open_stream(w.message, w.end) {
                 Ok(back) => {
+                    log::debug!(
+                        "h2mux[{}]: queued client stream {} -> upstream stream {}",
+                        self.tag,
+                        front,
+                        back
+                    );
                     self.pairs.push(Pair::new(front, back));
                     let n = w.data.len();
                     for (i, d) in w.data.into_iter().enumerate() {
@@ -635,6 +659,7 @@ impl Relay {
             if finished(self.front.stream_state(p.front))
                 && finished(self.back.stream_state(p.back))
             {
+                log::debug!("h2mux[{}]: stream {}/{} done", self.tag, p.front, p.back);
                 // Bytes that will never be written still hold connection credit.
                 if p.up_inflight > 0 {
                     self.front.release_capacity(p.front, p.up_inflight);
