@@ -285,6 +285,11 @@ impl Connection {
         self.glitches.score()
     }
 
+    /// All glitch points ever held against the peer (for metrics).
+    pub fn glitch_total(&self) -> u64 {
+        self.glitches.total()
+    }
+
     /// Why the demux stopped reading, if it did.
     pub fn rx_blocked(&self) -> Option<RxBlocked> {
         self.rx_blocked

@@ -311,7 +311,7 @@ impl Vm {
         let fs = c.relay.front().stats();
         let bs = c.relay.back().stats();
         let rs = c.relay.stats();
-        let glitches = u64::from(c.relay.front().glitch_score());
+        let glitches = c.relay.front().glitch_total();
         host::increment(m.bytes_from_client, (fs.bytes_in - r.from_client) as i64);
         host::increment(m.bytes_to_client, (fs.bytes_out - r.to_client) as i64);
         host::increment(
