@@ -5,6 +5,8 @@
 //! memory of a connection is bounded by its concurrency, not by its history. The id index is
 //! a sorted vector: ids grow monotonically, so inserting is a push, and with at most a few
 //! hundred entries a binary search beats hashing (and needs no random seed in wasm).
+//! All of it lives in a box that exists only while there are streams: an idle connection
+//! pays one pointer for the whole machinery.
 
 use std::collections::VecDeque;
 
@@ -51,7 +53,7 @@ impl Queue {
 pub type Key = u32;
 
 #[derive(Default)]
-pub struct Store {
+struct Inner {
     slots: Vec<Option<Stream>>,
     free: Vec<Key>,
     /// (stream id, key), sorted by id.
@@ -59,7 +61,7 @@ pub struct Store {
     queues: [VecDeque<Key>; 6],
 }
 
-impl Store {
+impl Inner {
     pub fn len(&self) -> usize {
         self.index.len()
     }
@@ -122,14 +124,6 @@ impl Store {
             }
         }
         self.free.push(key);
-        // Give memory back once the connection is quiet again.
-        if self.index.is_empty() {
-            self.slots.clear();
-            self.slots.shrink_to(4);
-            self.free.clear();
-            self.free.shrink_to(4);
-            self.index.shrink_to(4);
-        }
         Some(stream)
     }
 
@@ -196,6 +190,90 @@ impl Store {
     pub fn move_all(&mut self, from: Queue, to: Queue) {
         while let Some(k) = self.pop(from) {
             self.enqueue(to, k);
+        }
+    }
+}
+
+/// The streams of one connection; empty costs a pointer.
+#[derive(Default)]
+pub struct Store {
+    inner: Option<Box<Inner>>,
+}
+
+impl Store {
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.as_ref().is_none_or(|i| i.is_empty())
+    }
+
+    pub fn insert(&mut self, stream: Stream) -> Key {
+        self.inner.get_or_insert_with(Box::default).insert(stream)
+    }
+
+    pub fn find(&self, id: StreamId) -> Option<Key> {
+        self.inner.as_ref()?.find(id)
+    }
+
+    pub fn get(&self, key: Key) -> Option<&Stream> {
+        self.inner.as_ref()?.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut Stream> {
+        self.inner.as_mut()?.get_mut(key)
+    }
+
+    /// Frees the slot; the stream leaves every queue. The last one takes the box with it.
+    pub fn remove(&mut self, key: Key) -> Option<Stream> {
+        let inner = self.inner.as_mut()?;
+        let s = inner.remove(key);
+        if inner.is_empty() {
+            self.inner = None;
+        }
+        s
+    }
+
+    pub fn keys(&self) -> Vec<Key> {
+        self.inner.as_ref().map_or_else(Vec::new, |i| i.keys())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Stream> {
+        self.inner.iter().flat_map(|i| i.iter())
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
+        self.inner.iter_mut().flat_map(|i| i.iter_mut())
+    }
+
+    pub fn enqueue(&mut self, q: Queue, key: Key) {
+        if let Some(i) = self.inner.as_mut() {
+            i.enqueue(q, key);
+        }
+    }
+
+    pub fn requeue_front(&mut self, q: Queue, key: Key) {
+        if let Some(i) = self.inner.as_mut() {
+            i.requeue_front(q, key);
+        }
+    }
+
+    pub fn pop(&mut self, q: Queue) -> Option<Key> {
+        self.inner.as_mut()?.pop(q)
+    }
+
+    pub fn queue_len(&self, q: Queue) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.queue_len(q))
+    }
+
+    pub fn is_queued(&self, q: Queue, key: Key) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.is_queued(q, key))
+    }
+
+    pub fn move_all(&mut self, from: Queue, to: Queue) {
+        if let Some(i) = self.inner.as_mut() {
+            i.move_all(from, to);
         }
     }
 }
