@@ -266,7 +266,7 @@ impl Connection {
     }
 
     pub(super) fn open_peer_streams(&self) -> usize {
-        self.streams.iter().filter(|s| !s.state.is_closed()).count()
+        self.streams.iter().filter(|s| s.counts_as_open()).count()
     }
 
     pub(super) fn lookup(&self, id: StreamId) -> Lookup {

@@ -357,7 +357,7 @@ impl Connection {
             && self.goaway_recv.is_none()
             && self.shutdown == Shutdown::Running
             && !matches!(self.rx_state, demux::RxState::FirstSettings)
-            && (self.streams.iter().filter(|s| !s.state.is_closed()).count() as u64)
+            && (self.streams.iter().filter(|s| s.counts_as_open()).count() as u64)
                 < u64::from(self.peer.max_concurrent_streams)
     }
 
@@ -734,7 +734,7 @@ impl Connection {
         if self.goaway_recv.is_some() || self.shutdown != Shutdown::Running {
             return Err(SendError::NoMoreStreams);
         }
-        let open = self.streams.iter().filter(|s| !s.state.is_closed()).count();
+        let open = self.streams.iter().filter(|s| s.counts_as_open()).count();
         if open as u64 >= u64::from(self.peer.max_concurrent_streams) {
             return Err(SendError::ConcurrencyLimit);
         }

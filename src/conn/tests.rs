@@ -1886,3 +1886,46 @@ fn refusals_before_our_settings_are_cheap() {
     assert_eq!(s.conn.error(), None);
     assert_eq!(s.conn.stats().refused_streams, 149);
 }
+
+#[test]
+fn a_stream_counts_as_open_until_our_end_stream_is_written() {
+    let mut s = Server::new(Config {
+        max_concurrent_streams: 2,
+        ..Config::default()
+    });
+    let mut c = RawClient::new();
+    // No window: response bodies cannot leave.
+    c.raw(FrameType::Settings, 0, 0, &[0, 4, 0, 0, 0, 0]);
+    c.get(1, true);
+    c.get(3, true);
+    s.feed(c.take());
+    for id in [1, 3] {
+        s.conn
+            .send_headers(sid(id), Message::response(200), false)
+            .unwrap();
+        s.conn
+            .send_data(sid(id), Bytes::from_static(b"body"), true)
+            .unwrap();
+        s.conn.detach(sid(id));
+    }
+    s.pump();
+    s.take_out();
+    // Both are closed for us, but the client has not seen their END_STREAM: a third is refused.
+    c.get(5, true);
+    s.feed(c.take());
+    assert_eq!(
+        rst_codes(&s.take_out()),
+        vec![(5, ErrorCode::RefusedStream)]
+    );
+    // Once the window opens and the ends are written, a new stream is welcome.
+    c.raw(FrameType::WindowUpdate, 0, 1, &100u32.to_be_bytes());
+    c.raw(FrameType::WindowUpdate, 0, 3, &100u32.to_be_bytes());
+    s.feed(c.take());
+    assert_eq!(s.conn.stream_count(), 0);
+    c.get(7, true);
+    s.feed(c.take());
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 7)));
+}

@@ -242,12 +242,16 @@ impl Relay {
         f.try_into().ok()
     }
 
-    /// Upstream-bound bytes wait (or a buffer does) and the client owes us nothing: returns
+    /// Upstream-bound bytes wait (or a buffer does) and the client owes us nothing (no
+    /// SETTINGS ACK, no doorbell ACK): returns
     /// a PING for the host to append to the client-bound bytes; its ACK brings the next
     /// downstream callback. One outstanding at a time.
     pub fn client_doorbell(&mut self) -> Option<[u8; 17]> {
         let wanted = self.back.has_output() || self.is_waiting_for_buffer();
+        // A client that owes us a SETTINGS ACK will send it anyway: no need to ask.
+        let reply_due = self.front.settings_unacked() > 0;
         if !wanted
+            || reply_due
             || self.client_doorbell
             || !self.front.preface_sent()
             || self.front.error().is_some()

@@ -98,6 +98,12 @@ impl Stream {
         i64::from(peer_initial) + self.send_delta
     }
 
+    /// Open as the peer sees it: our END_STREAM (or RST) counts only once written, so a
+    /// stream whose last frames are still queued keeps counting against concurrency.
+    pub fn counts_as_open(&self) -> bool {
+        !self.state.is_closed() || (self.state != State::Reset && !self.output_idle())
+    }
+
     /// Nothing left to write for this stream.
     pub fn output_idle(&self) -> bool {
         self.send_queue.is_empty()
