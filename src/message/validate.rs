@@ -110,7 +110,7 @@ impl fmt::Display for MessageError {
 }
 
 /// RFC 9110 §5.6.2 tchar.
-pub(crate) fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -149,17 +149,39 @@ fn check_name_bytes(s: &[u8]) -> Result<(), MessageError> {
     Ok(())
 }
 
+/// What a byte may be in a regular field name: one table lookup a byte on the hot path.
+const NAME_OK: u8 = 1;
+const NAME_UPPER: u8 = 2;
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_uppercase() {
+            NAME_UPPER
+        } else if is_tchar(b) {
+            NAME_OK
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
 /// A regular field name: non-empty lowercase token.
 pub(crate) fn check_regular_name(name: &[u8]) -> Result<(), MessageError> {
     if name.is_empty() {
         return Err(MessageError::EmptyName);
     }
-    check_name_bytes(name)?;
-    if name.iter().all(|&b| is_tchar(b)) {
-        Ok(())
-    } else {
-        Err(MessageError::InvalidNameChar)
+    for &b in name {
+        match NAME_CLASS[b as usize] {
+            NAME_OK => {}
+            NAME_UPPER => return Err(MessageError::UppercaseName),
+            _ => return Err(MessageError::InvalidNameChar),
+        }
     }
+    Ok(())
 }
 
 /// A pseudo-header name's syntax (the caller matches the known ones).
