@@ -74,7 +74,12 @@ impl MessageBuilder {
             protocol: None,
             status: None,
             content_length: None,
-            fields: Fields::new(),
+            // Decoded heads are typically 0.5-2 KB in 10-25 fields: one allocation each
+            // instead of a dozen doublings.
+            fields: match kind {
+                BlockKind::Trailers => Fields::new(),
+                _ => Fields::with_capacity(16, 1024),
+            },
         }
     }
 
