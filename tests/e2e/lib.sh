@@ -50,27 +50,41 @@ e2e_free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Fixes the ports. The listener and admin ports are the documented ones unless set in the
-# environment; if one is taken we stop (E2E_AUTO_PORTS=1 picks free ones instead). The upstream
-# and the module server get free ports unless set.
+# Says which process listens on PORT, if ss can tell (it cannot for other users' processes).
+e2e_port_holder() {
+  local users
+  users=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -n 1)
+  if [[ $users =~ \(\(\"([^\"]+)\",pid=([0-9]+) ]]; then
+    echo "${BASH_REMATCH[1]} (pid ${BASH_REMATCH[2]})"
+  else
+    echo "a process ss cannot name (another user's?)"
+  fi
+}
+
+# Fixes the ports. The listener and admin ports (VAR... , default all four) are the documented
+# ones unless set in the environment; if one is taken we stop (E2E_AUTO_PORTS=1 picks free ones
+# instead). The upstream and the module server get free ports unless set, and a port set for
+# them must be free too.
 e2e_ports() {
   local spec var port
-  for spec in ADMIN_PORT:9901 H2C_PORT:10000 TLS_PORT:10443 HCM_PORT:10002; do
-    var=${spec%%:*} port=${!var:-${spec#*:}}
-    if ! e2e_port_free "$port"; then
+  local -A fixed=([ADMIN_PORT]=9901 [H2C_PORT]=10000 [TLS_PORT]=10443 [HCM_PORT]=10002)
+  local vars=("$@")
+  ((${#vars[@]})) || vars=(ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT)
+  for var in "${vars[@]}" UPSTREAM_PORT WASM_PORT; do
+    port=${!var:-${fixed[$var]:-}}
+    if [[ -z $port ]]; then
+      port=$(e2e_free_port)
+    elif ! e2e_port_free "$port"; then
       if [[ ${E2E_AUTO_PORTS:-0} = 1 ]]; then
         port=$(e2e_free_port)
       else
-        echo "e2e: port $port ($var) is in use:" >&2
-        ss -ltnp "sport = :$port" 2>/dev/null | tail -n +2 >&2
+        echo "e2e: port $port ($var) is in use by $(e2e_port_holder "$port")" >&2
         e2e_die "stop that process, or set $var=<port>, or E2E_AUTO_PORTS=1 to pick free ports"
         return 1
       fi
     fi
     e2e_set "$var" "$port"
   done
-  e2e_set UPSTREAM_PORT "${UPSTREAM_PORT:-$(e2e_free_port)}"
-  e2e_set WASM_PORT "${WASM_PORT:-$(e2e_free_port)}"
 }
 
 # Self-signed certificate for the TLS listener.
@@ -171,12 +185,14 @@ e2e_www() {
   e2e_set E2E_WWW "$www"
 }
 
-# Starts the upstream: UPSTREAM_CMD (a bash command line that may use $UPSTREAM_PORT and
-# $E2E_WWW), by default nghttpd serving E2E_WWW over h2c, echoing uploads, adding a trailer.
+# Starts the upstream as process NAME (default upstream): UPSTREAM_CMD (a bash command line
+# that may use $UPSTREAM_PORT and $E2E_WWW), by default nghttpd serving E2E_WWW over h2c,
+# echoing uploads, adding a trailer.
 e2e_start_upstream() {
+  local name=${1:-upstream}
   local cmd=${UPSTREAM_CMD:-'nghttpd --no-tls -a 127.0.0.1 --echo-upload --trailer "x-e2e-trailer: yes" -d "$E2E_WWW" "$UPSTREAM_PORT"'}
-  e2e_spawn upstream bash -c "$cmd"
-  e2e_wait_port "$UPSTREAM_PORT" upstream 10
+  e2e_spawn "$name" bash -c "$cmd"
+  e2e_wait_port "$UPSTREAM_PORT" "$name" 10
 }
 
 # Serves WASM as /h2mux.wasm on WASM_PORT (for h2mux-remote.yaml).
@@ -189,17 +205,18 @@ e2e_start_wasm_server() {
   e2e_wait_port "$WASM_PORT" wasm_server 10
 }
 
-# Starts Envoy with CONFIG as process NAME (default envoy) and waits for admin /ready.
-# Returns 0 when ready, 1 if Envoy exited first (exit code in RUN_DIR/NAME.rc), 2 on timeout.
+# Starts Envoy with CONFIG as process NAME (default envoy) and waits for /ready on its admin
+# port (ADMIN, default ADMIN_PORT). Returns 0 when ready, 1 if Envoy exited first (exit code
+# in RUN_DIR/NAME.rc), 2 on timeout.
 e2e_start_envoy() {
-  local config=$1 name=${2:-envoy} deadline
+  local config=$1 name=${2:-envoy} admin=${3:-$ADMIN_PORT} deadline
   [[ -x $ENVOY ]] || e2e_die "no Envoy at $ENVOY (run: make envoy)" || return 1
   # No hot restart: several Envoys may run on one machine without --base-id juggling.
   e2e_spawn "$name" "$ENVOY" -c "$config" --concurrency "$ENVOY_CONCURRENCY" \
     --disable-hot-restart --log-level "$ENVOY_LOG_LEVEL"
   deadline=$((SECONDS + ENVOY_READY_TIMEOUT))
   while ((SECONDS < deadline)); do
-    [[ $(curl -s --max-time 1 "http://127.0.0.1:$ADMIN_PORT/ready" 2>/dev/null) = LIVE ]] && return 0
+    [[ $(curl -s --max-time 1 "http://127.0.0.1:$admin/ready" 2>/dev/null) = LIVE ]] && return 0
     if ! e2e_running "$name"; then
       echo "e2e: $name exited with code $(cat "$RUN_DIR/$name.rc" 2>/dev/null || echo '?')" \
         "before ready (log: $RUN_DIR/$name.log)" >&2

@@ -15,14 +15,19 @@
 //! - `/reset?code=N&after=BYTES` — BYTES of pattern, then RST_STREAM(N)
 //!   (defaults: code 2 = INTERNAL_ERROR, after 0).
 //! - `/goaway` — responds, then shuts that connection down gracefully.
+//! - `/stats` — JSON counters since start: connections, and per route the
+//!   requests and how their request bodies ended (see [`Stats`]).
 //! - anything else — 404.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -81,6 +86,177 @@ fn pattern_chunk(offset: u64, end: u64) -> Bytes {
     Bytes::from_static(&PATTERN[start..start + len])
 }
 
+/// What `GET /stats` reports, so that a test behind a proxy can see what
+/// reached the server: above all, whether a request body ended or was cut off.
+#[derive(Debug, Default)]
+pub struct Stats {
+    connections: AtomicU64,
+    routes: Mutex<BTreeMap<&'static str, RouteStats>>,
+}
+
+/// Every request counts once in `bodies_complete`, `body_errors` or
+/// `bodies_unfinished`, once its handler is done with the body.
+#[derive(Clone, Debug, Default)]
+struct RouteStats {
+    requests: u64,
+    /// The request body reached its end (END_STREAM).
+    bodies_complete: u64,
+    /// Reading the body failed, e.g. the client reset the stream.
+    body_errors: u64,
+    /// The body was dropped before its end without an error being seen.
+    bodies_unfinished: u64,
+    last_body_error: Option<String>,
+}
+
+impl Stats {
+    fn update(&self, route: &'static str, f: impl FnOnce(&mut RouteStats)) {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        f(routes.entry(route).or_default());
+    }
+
+    /// The counters as a JSON object.
+    pub fn to_json(&self) -> String {
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let requests: u64 = routes.values().map(|r| r.requests).sum();
+        let mut out = format!(
+            "{{\"connections\": {}, \"requests\": {requests}, \"routes\": {{",
+            self.connections.load(Ordering::Relaxed)
+        );
+        for (i, (name, r)) in routes.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let last = r
+                .last_body_error
+                .as_deref()
+                .map_or_else(|| "null".to_owned(), json_string);
+            let _ = write!(
+                out,
+                "{sep}{}: {{\"requests\": {}, \"bodies_complete\": {}, \"body_errors\": {}, \
+                 \"bodies_unfinished\": {}, \"last_body_error\": {last}}}",
+                json_string(name),
+                r.requests,
+                r.bodies_complete,
+                r.body_errors,
+                r.bodies_unfinished
+            );
+        }
+        out.push_str("}}\n");
+        out
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The route a path counts under: fixed names keep the table small.
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/" => "/",
+        "/echo" => "/echo",
+        "/sha256" => "/sha256",
+        "/slow" => "/slow",
+        "/trailers" => "/trailers",
+        "/reset" => "/reset",
+        "/goaway" => "/goaway",
+        "/stats" => "/stats",
+        p if p.starts_with("/bytes/") => "/bytes",
+        p if p.starts_with("/status/") => "/status",
+        _ => "other",
+    }
+}
+
+/// A request body that records in [`Stats`] how it ended.
+pub struct TrackedBody {
+    inner: Incoming,
+    stats: Arc<Stats>,
+    route: &'static str,
+    done: bool,
+}
+
+impl TrackedBody {
+    fn finish(&mut self, f: impl FnOnce(&mut RouteStats)) {
+        if !self.done {
+            self.done = true;
+            self.stats.update(self.route, f);
+        }
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => self.finish(|r| r.bodies_complete += 1),
+            Poll::Ready(Some(Err(err))) => {
+                let why = error_chain(err);
+                self.finish(|r| {
+                    r.body_errors += 1;
+                    r.last_body_error = Some(why);
+                });
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        // A body nobody read to the end still counts as complete if the
+        // request carried none (END_STREAM on its HEADERS).
+        if self.inner.is_end_stream() {
+            self.finish(|r| r.bodies_complete += 1);
+        } else {
+            self.finish(|r| r.bodies_unfinished += 1);
+        }
+    }
+}
+
+/// hyper's message is generic; its cause (the h2 error) says what happened,
+/// and the reason code is named as on the wire (e.g. `CANCEL`).
+fn error_chain(err: &hyper::Error) -> String {
+    let Some(cause) = std::error::Error::source(err) else {
+        return err.to_string();
+    };
+    match cause
+        .downcast_ref::<h2::Error>()
+        .and_then(h2::Error::reason)
+    {
+        Some(reason) => format!("{err}: {cause} ({reason:?})"),
+        None => format!("{err}: {cause}"),
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Suppresses the per-request and per-connection log lines.
@@ -123,6 +299,7 @@ pub async fn serve(listener: TcpListener, options: Options) {
         .max_frame_size(16384)
         .adaptive_window(false);
     let builder = Arc::new(builder);
+    let stats = Arc::new(Stats::default());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -140,6 +317,7 @@ pub async fn serve(listener: TcpListener, options: Options) {
             stream,
             peer,
             builder.clone(),
+            stats.clone(),
             options.clone(),
         ));
     }
@@ -149,21 +327,24 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     builder: Arc<hyper::server::conn::http2::Builder<TokioExecutor>>,
+    stats: Arc<Stats>,
     options: Options,
 ) {
+    stats.connections.fetch_add(1, Ordering::Relaxed);
     let goaway = Arc::new(Notify::new());
     let svc = {
         let goaway = goaway.clone();
         let quiet = options.quiet;
         service_fn(move |req: Request<Incoming>| {
             let goaway = goaway.clone();
+            let stats = stats.clone();
             async move {
                 let method = req.method().clone();
                 let path = req
                     .uri()
                     .path_and_query()
                     .map_or_else(|| req.uri().path().to_owned(), |pq| pq.to_string());
-                let res = route(req, &goaway).await;
+                let res = route(req, &goaway, &stats).await;
                 if !quiet {
                     eprintln!("{method} {path} {}", res.status().as_u16());
                 }
@@ -194,9 +375,21 @@ async fn serve_connection(
     }
 }
 
-async fn route(req: Request<Incoming>, goaway: &Notify) -> Response<ResponseBody> {
+async fn route(
+    req: Request<Incoming>,
+    goaway: &Notify,
+    stats: &Arc<Stats>,
+) -> Response<ResponseBody> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    let name = route_name(&path);
+    stats.update(name, |r| r.requests += 1);
+    let req = req.map(|inner| TrackedBody {
+        inner,
+        stats: stats.clone(),
+        route: name,
+        done: false,
+    });
     match path.as_str() {
         "/" => text(StatusCode::OK, HELLO),
         "/echo" => echo(req),
@@ -207,6 +400,12 @@ async fn route(req: Request<Incoming>, goaway: &Notify) -> Response<ResponseBody
         "/goaway" => {
             goaway.notify_one();
             text(StatusCode::OK, "goodbye\n")
+        }
+        "/stats" => {
+            let mut res = text(StatusCode::OK, stats.to_json());
+            res.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            res
         }
         _ => {
             if let Some(n) = path.strip_prefix("/bytes/") {
@@ -264,7 +463,7 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
-fn echo(req: Request<Incoming>) -> Response<ResponseBody> {
+fn echo(req: Request<TrackedBody>) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(parts.method.as_str()) {
@@ -292,7 +491,7 @@ fn echo(req: Request<Incoming>) -> Response<ResponseBody> {
     res
 }
 
-async fn sha256(mut body: Incoming) -> Response<ResponseBody> {
+async fn sha256(mut body: TrackedBody) -> Response<ResponseBody> {
     let mut hasher = Sha256::new();
     let mut count = 0u64;
     while let Some(frame) = body.frame().await {

@@ -515,3 +515,53 @@ fn binary_reports_a_busy_port() {
     assert!(stderr.contains("cannot listen on"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Polls `/stats` until `want` appears in it (the server counts a reset
+/// asynchronously); returns the last text seen.
+async fn stats_until(send: &mut SendRequest<Bytes>, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = body_text(get(send, "/stats").await).await;
+        if text.contains(want) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn stats_tell_a_reset_upload_from_a_complete_one() {
+    run(async {
+        let server = start().await;
+        let mut c = connect(server.local_addr()).await;
+        let (res, mut stream) = open(&mut c.send, Method::POST, "/sha256", &[], false).await;
+        send_all(&mut stream, Bytes::from(noise(100_000, 7))).await;
+        assert_eq!(res.await.unwrap().status(), StatusCode::OK);
+
+        let (_res, mut stream) = open(&mut c.send, Method::POST, "/sha256", &[], false).await;
+        stream
+            .send_data(Bytes::from(noise(30_000, 8)), false)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.send_reset(Reason::CANCEL);
+
+        let text = stats_until(&mut c.send, "\"body_errors\": 1").await;
+        let sha = text
+            .split("\"/sha256\": ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no /sha256 in {text}"));
+        assert!(
+            sha.starts_with(
+                "{\"requests\": 2, \"bodies_complete\": 1, \"body_errors\": 1, \
+                 \"bodies_unfinished\": 0, \"last_body_error\": \""
+            ),
+            "{text}"
+        );
+        assert!(sha.contains("(CANCEL)\""), "{text}");
+        assert!(
+            text.starts_with("{\"connections\": 1, \"requests\": "),
+            "{text}"
+        );
+        assert!(text.ends_with("}}\n"), "{text}");
+    });
+}
