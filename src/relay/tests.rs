@@ -528,3 +528,68 @@ fn frame_kinds(mut b: &[u8]) -> Vec<frame::FrameType> {
     }
     out
 }
+
+#[test]
+fn first_flight_goes_upstream_before_the_upstream_speaks() {
+    let mut c = Chain::new(Config::default());
+    let _ = c.client.open_stream(req("POST", "/sha256"), false).unwrap();
+    c.client
+        .send_data(StreamId::new(1), Bytes::from(pattern(1000, 5)), true)
+        .unwrap();
+    c.client.drain_output(&mut c.pool, &mut c.c2r, usize::MAX);
+    feed(&mut c.c2r, |b| {
+        c.relay.from_client(&mut c.pool, b, Instant(0))
+    });
+    let mut up = Vec::new();
+    c.relay.upstream_output(&mut c.pool, &mut up);
+    let kinds = frame_kinds(up.strip_prefix(&frame::PREFACE[..]).unwrap());
+    assert!(kinds.contains(&frame::FrameType::Headers), "{kinds:?}");
+    assert!(kinds.contains(&frame::FrameType::Data), "{kinds:?}");
+}
+
+#[test]
+fn upstream_no_error_reset_after_a_complete_answer_keeps_the_answer() {
+    let mut c = Chain::new(Config::default());
+    let id = c.client.open_stream(req("POST", "/early"), false).unwrap();
+    c.client
+        .send_data(id, Bytes::from(pattern(100, 1)), false)
+        .unwrap();
+    c.run();
+    let sid = c
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Headers { stream, .. } => Some(*stream),
+            _ => None,
+        })
+        .unwrap();
+    // The upstream answers in full before the request body ends, then asks the client to stop.
+    c.server
+        .send_headers(sid, Message::response(200), false)
+        .unwrap();
+    c.server
+        .send_data(sid, Bytes::from(pattern(300_000, 9)), true)
+        .unwrap();
+    c.server.reset_after_end(sid, ErrorCode::NoError);
+    let mut got = Vec::new();
+    let mut ended = false;
+    for _ in 0..200 {
+        c.run();
+        for (_, d, end) in c.client_bodies() {
+            got.extend_from_slice(&d);
+            ended |= end;
+        }
+        if ended {
+            break;
+        }
+    }
+    assert!(ended);
+    assert!(
+        got == pattern(300_000, 9),
+        "the answer must arrive whole ({} bytes)",
+        got.len()
+    );
+    c.run();
+    // And then the client is told to stop sending, without an error.
+    assert!(c.client_events.iter().any(|e| matches!(e, Event::Reset { stream, code: ErrorCode::NoError, remote: true } if *stream == id)));
+}

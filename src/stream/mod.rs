@@ -13,6 +13,7 @@ pub use id::StreamId;
 pub use state::{Input, State};
 pub use store::{Key, Queue, Store};
 
+use crate::error::ErrorCode;
 use crate::message::{BodyLength, Fields, Message};
 
 /// What the peer has sent of its message so far.
@@ -61,6 +62,13 @@ pub struct Stream {
     /// The other side of the relay still works on this stream: its slot is kept and it
     /// keeps counting against concurrency even once closed for the protocol.
     pub attached: bool,
+    /// The peer knows the stream: it opened it, or our HEADERS for it were written. Until
+    /// then a reset is silent (an RST_STREAM on a stream the peer has never seen is a
+    /// connection error for it, §6.4).
+    pub on_wire: bool,
+    /// Reset with this code once our END_STREAM is written (a complete response, then
+    /// "stop sending", RFC 9113 §8.1).
+    pub reset_after_end: Option<ErrorCode>,
     /// The peer reset it: further frames from the peer are STREAM_CLOSED (§5.1).
     pub peer_reset: bool,
     /// Waiting for its own WINDOW_UPDATE before it can send.
@@ -87,6 +95,8 @@ impl Stream {
             head_request: false,
             responded: false,
             attached: true,
+            on_wire: true,
+            reset_after_end: None,
             peer_reset: false,
             window_blocked: false,
             queued: 0,

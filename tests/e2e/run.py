@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -840,6 +841,37 @@ def upstream_not_http2():
     g = c.goaways[-1]
     return f"GOAWAY({g.error_code!r}); log: ...{line[line.index('upstream is not'):][:80]}"
 
+# Conformance: the httpwg suite (107 tests), sequential with 2 s frame timeouts so that a
+# slow answer cannot pass for a closed connection. Against the demo upstream: its `/` answers
+# every method with a body, which the flow-control tests need.
+
+@scenario("demo", needs=["wasm"])
+def httpwg_conformance():
+    exe = shutil.which("httpwg") or os.path.expanduser("~/.cargo/bin/httpwg")
+    check(os.path.exists(exe), "httpwg not installed (make e2e-tools installs it)")
+    p = run([exe, "-a", f"127.0.0.1:{port('H2C_PORT')}", "--frame-timeout", "2000"],
+            timeout=300, env={**os.environ, "SEQUENTIAL": "1", "NO_COLOR": "1"})
+    out = re.sub(r"\x1b\[[0-9;]*m", "", p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace"))
+    m = re.search(r"Passed (\d+)/(\d+) tests", out)
+    check(m, "no httpwg summary:\n" + out[-2000:])
+    passed, total = int(m.group(1)), int(m.group(2))
+    failed = sorted(set(re.findall(r"httpwg::(rfc\w+::\w+::\w+)", out)))
+    check(passed == total, f"{passed}/{total}; failing: {', '.join(failed)}")
+    return f"{passed}/{total}"
+
+
+# gRPC (grpcio on both ends): unary, server streaming, an error status in trailers, a slow
+# client stream that an idle upstream must not take for ping strikes, many calls in a row.
+
+@scenario("grpc", needs=["wasm"])
+def grpc_through_h2mux():
+    p = run([sys.executable, os.path.join(ROOT, "tests", "e2e", "grpc_check.py"),
+             CFG["GRPC_PORT"], str(port("H2C_PORT"))], timeout=120)
+    out = (p.stdout + p.stderr).decode(errors="replace").strip()
+    check(p.returncode == 0, out[-1500:])
+    return out.splitlines()[-1]
+
+
 # Envoy's own HTTP connection manager (hcm.yaml), the benchmark baseline.
 
 @scenario("hcm")
@@ -955,6 +987,11 @@ def phase_nonh2():
     need_envoy("h2mux", "envoy-nonh2", "h2mux-nonh2.yaml", {"UPSTREAM_PORT": p})
 
 
+def phase_grpc():
+    CFG["GRPC_PORT"] = str(free_port())
+    need_envoy("h2mux", "envoy-grpc", "h2mux-grpc.yaml", {"UPSTREAM_PORT": CFG["GRPC_PORT"]})
+
+
 def phase_hcm():
     need_envoy("hcm", "envoy-hcm")
 
@@ -976,6 +1013,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards)]
         ("demo", phase_demo, ["envoy", "envoy-plain"]),
         ("quota", phase_quota, ["envoy-quota"]),
         ("nonh2", phase_nonh2, ["envoy-nonh2", "http1_upstream"]),
+        ("grpc", phase_grpc, ["envoy-grpc"]),
     ],
 }
 PREFIX = {"nghttpd": "", "demo": "demo/"}
