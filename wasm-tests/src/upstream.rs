@@ -391,7 +391,7 @@ async fn route(
         done: false,
     });
     match path.as_str() {
-        "/" => text(StatusCode::OK, HELLO),
+        "/" => greeting(req.into_body()).await,
         "/echo" => echo(req),
         "/sha256" => sha256(req.into_body()).await,
         "/slow" => slow(&query),
@@ -489,6 +489,17 @@ fn echo(req: Request<TrackedBody>) -> Response<ResponseBody> {
     let mut res = Response::new(body.map_err(BoxError::from).boxed_unsync());
     *res.headers_mut() = headers;
     res
+}
+
+/// The greeting reads the request first, like an ordinary handler: answering early would end
+/// the stream with RST_STREAM(NO_ERROR) while the client is still sending (RFC 9113 §8.1).
+async fn greeting(mut body: TrackedBody) -> Response<ResponseBody> {
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            break;
+        }
+    }
+    text(StatusCode::OK, HELLO)
 }
 
 async fn sha256(mut body: TrackedBody) -> Response<ResponseBody> {
