@@ -85,11 +85,9 @@ impl Side {
             self.io = None;
             return true;
         }
-        if eof && !self.shut {
-            if let Poll::Ready(_) = Pin::new(io).poll_shutdown(cx) {
-                self.shut = true;
-                moved = true;
-            }
+        if eof && !self.shut && Pin::new(io).poll_shutdown(cx).is_ready() {
+            self.shut = true;
+            moved = true;
         }
         moved
     }

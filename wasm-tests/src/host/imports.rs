@@ -4,7 +4,7 @@
 use wasmtime::{Caller, Linker, Module};
 
 use super::abi::{log_level, status, stream};
-use super::state::{Deferred, State};
+use super::state::{Deferred, HostEvent, State};
 
 type C<'a> = Caller<'a, State>;
 type R = wasmtime::Result<i32>;
@@ -132,7 +132,10 @@ fn define_env(l: &mut Linker<State>) -> wasmtime::Result<()> {
             stream::DOWNSTREAM => {
                 // The root context has no connection: Ok, and nothing happens.
                 if c.data().conns.contains_key(&ctx) {
-                    c.data_mut().deferred.push(Deferred::Continue(ctx));
+                    let from = c.data().current;
+                    let d = c.data_mut();
+                    d.deferred.push(Deferred::Continue(ctx));
+                    d.events.push(HostEvent::Resumed { conn: ctx, from });
                 }
                 status::OK
             }
@@ -435,7 +438,7 @@ fn define_env_rest(l: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: C<'_>,
          _a: i32,
          _b: i32,
-         _c: i32,
+         _x: i32,
          _d: i32,
          _e: i32,
          _f: i32,
@@ -457,7 +460,7 @@ fn define_env_rest(l: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: C<'_>,
          _a: i32,
          _b: i32,
-         _c: i32,
+         _x: i32,
          _d: i32,
          _e: i32,
          _f: i32,
@@ -474,7 +477,7 @@ fn define_env_rest(l: &mut Linker<State>) -> wasmtime::Result<()> {
         |mut c: C<'_>,
          _a: i32,
          _b: i32,
-         _c: i32,
+         _x: i32,
          _d: i32,
          _e: i32,
          _f: i32,

@@ -27,5 +27,5 @@ pub mod peer;
 mod state;
 mod vm;
 
-pub use state::{LogLine, Refusal};
+pub use state::{HostEvent, LogLine, Refusal};
 pub use vm::{module_path, ConnId, HostError, Result, Vm, VmOptions};

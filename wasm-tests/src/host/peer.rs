@@ -379,24 +379,48 @@ impl Client {
         path: &str,
         body: &[u8],
         trailers: Option<HeaderMap>,
-    ) -> Result<(u16, Vec<u8>, Option<HeaderMap>), h2::Error> {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("http://upstream{path}"))
-            .body(())
-            .unwrap();
-        let mut send = self.send.clone().ready().await?;
-        let no_body = body.is_empty() && trailers.is_none();
-        let (resp, mut stream) = send.send_request(req, no_body)?;
-        if !no_body {
-            send_all(&mut stream, body, trailers.is_none()).await?;
-            if let Some(t) = trailers {
-                stream.send_trailers(t)?;
-            }
-        }
-        let resp = resp.await?;
-        let status = resp.status().as_u16();
-        let (b, t) = read_all(resp.into_body()).await?;
-        Ok((status, b, t))
+    ) -> Result<Reply, h2::Error> {
+        request(&self.send, method, path, body, trailers).await
     }
+}
+
+/// Status, body and trailers of a response.
+pub type Reply = (u16, Vec<u8>, Option<HeaderMap>);
+
+/// Sends a request (body sent as the window allows, then trailers), then reads the reply.
+pub async fn request(
+    send: &h2::client::SendRequest<Bytes>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    trailers: Option<HeaderMap>,
+) -> Result<Reply, h2::Error> {
+    let (resp, mut stream) =
+        start(send, method, path, body.is_empty() && trailers.is_none()).await?;
+    if !(body.is_empty() && trailers.is_none()) {
+        send_all(&mut stream, body, trailers.is_none()).await?;
+        if let Some(t) = trailers {
+            stream.send_trailers(t)?;
+        }
+    }
+    let resp = resp.await?;
+    let status = resp.status().as_u16();
+    let (b, t) = read_all(resp.into_body()).await?;
+    Ok((status, b, t))
+}
+
+/// Opens a request stream: the response future and the body sender.
+pub async fn start(
+    send: &h2::client::SendRequest<Bytes>,
+    method: &str,
+    path: &str,
+    end: bool,
+) -> Result<(h2::client::ResponseFuture, SendStream<Bytes>), h2::Error> {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://upstream{path}"))
+        .body(())
+        .unwrap();
+    let mut send = send.clone().ready().await?;
+    send.send_request(req, end)
 }

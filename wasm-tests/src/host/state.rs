@@ -24,6 +24,22 @@ pub struct Refusal {
     pub detail: String,
 }
 
+/// What the filter did with its connections, in order (to check orderings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostEvent {
+    /// `on_downstream_data` returned Pause.
+    Paused(u32),
+    /// `continue_stream(Downstream)` for `conn`, called while `from`'s callback ran
+    /// (the root's tick, or the connection's own `on_upstream_data`).
+    Resumed {
+        conn: u32,
+        from: u32,
+    },
+    Closed(u32),
+    /// Held client bytes went past the limit: the host stopped reading that socket.
+    ReadDisabled(u32),
+}
+
 /// Actions the guest asks for during a callback; like Envoy, the host runs them when the
 /// outermost call into the VM has returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +115,7 @@ impl Metrics {
     /// Counters take only positive offsets; gauges go both ways; histograms refuse.
     pub fn increment(&mut self, id: u32, offset: i64) -> i32 {
         let kind = id & metric::TYPE_MASK;
-        if kind == metric::HISTOGRAM || kind > metric::HISTOGRAM {
+        if kind >= metric::HISTOGRAM {
             return status::BAD_ARGUMENT;
         }
         let Some(m) = self.get_mut(id) else {
@@ -167,6 +183,7 @@ pub(crate) struct State {
     pub vm_config: Vec<u8>,
     pub conns: BTreeMap<u32, ConnState>,
     pub deferred: Vec<Deferred>,
+    pub events: Vec<HostEvent>,
     pub metrics: Metrics,
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
     pub shared: HashMap<Vec<u8>, (Vec<u8>, u32)>,
@@ -192,6 +209,7 @@ impl State {
             vm_config,
             conns: BTreeMap::new(),
             deferred: Vec::new(),
+            events: Vec::new(),
             metrics: Metrics::default(),
             properties: HashMap::new(),
             shared: HashMap::new(),

@@ -10,7 +10,7 @@ use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc};
 
 use super::abi::{action, log_level, peer};
 use super::imports;
-use super::state::{ConnState, Deferred, LogLine, Refusal, State};
+use super::state::{ConnState, Deferred, HostEvent, LogLine, Refusal, State};
 
 /// A failure of the host or of the guest. A trap poisons the VM: every later call fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -429,7 +429,12 @@ impl Vm {
                 // Envoy disables reading at the high watermark; this read still reaches
                 // the filter.
                 st.read_disabled = true;
+                self.store
+                    .data_mut()
+                    .events
+                    .push(HostEvent::ReadDisabled(id));
             }
+            let st = self.store.data_mut().conns.get_mut(&id).expect("live");
             st.down_ptr = true;
             let len = st.read_buf.len() as i32;
             let f = self.ex.on_downstream_data.clone();
@@ -442,6 +447,8 @@ impl Vm {
             if r == action::CONTINUE {
                 st.down_ptr = false;
                 self.forward_upstream(id);
+            } else {
+                self.store.data_mut().events.push(HostEvent::Paused(id));
             }
             self.watermarks(id);
             self.maybe_finish(id)?;
@@ -461,7 +468,13 @@ impl Vm {
         let limit = self.opts.buffer_limit;
         let st = self.store.data_mut().conns.get_mut(&id).expect("live");
         if st.read_buf.len() > limit {
-            st.read_disabled = true;
+            if !st.read_disabled {
+                st.read_disabled = true;
+                self.store
+                    .data_mut()
+                    .events
+                    .push(HostEvent::ReadDisabled(id));
+            }
         } else if st.read_disabled && st.read_buf.len() <= limit / 2 {
             st.read_disabled = false;
             self.read_queue.push_back(id);
@@ -511,6 +524,8 @@ impl Vm {
             return Ok(());
         }
         st.closed = true;
+        self.store.data_mut().events.push(HostEvent::Closed(id));
+        let st = self.store.data_mut().conns.get_mut(&id).expect("live");
         st.client_fin = true;
         st.upstream_fin = true;
         st.down_ptr = false;
@@ -705,6 +720,11 @@ impl Vm {
     /// Host calls that answered something other than Ok.
     pub fn refusals(&self) -> &[Refusal] {
         &self.store.data().refusals
+    }
+
+    /// Pauses, resumes and closes, in order.
+    pub fn events(&self) -> &[HostEvent] {
+        &self.store.data().events
     }
 
     /// Calls to `proxy_done`.
