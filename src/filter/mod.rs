@@ -33,6 +33,9 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }}
 
+/// How long a finished connection may wait for a chance to deliver its last frames.
+const FINISH_GRACE_MS: u64 = 1000;
+
 /// What an HTTP/1.x client reads when it connects to this HTTP/2-only port.
 fn http1_answer() -> Vec<u8> {
     let body = "This port speaks HTTP/2 only (h2c with prior knowledge, or h2 over TLS).\n";
@@ -60,6 +63,8 @@ struct Conn {
     http1_answered: bool,
     /// Close from a later callback (bytes set in the closing callback are dropped).
     close_wanted: bool,
+    /// When the connection had nothing left to do but deliver its last frames.
+    finished_at: Option<Instant>,
     closed: bool,
     /// Figures already published as metrics.
     reported: Reported,
@@ -135,6 +140,7 @@ impl Vm {
                 up_eos: false,
                 http1_answered: false,
                 close_wanted: false,
+                finished_at: None,
                 closed: false,
                 reported: Reported::default(),
             },
@@ -299,6 +305,11 @@ impl Vm {
         if c.relay.is_done() && !c.closed {
             c.close_wanted = true;
         }
+        let finished = c.relay.front().error().is_some()
+            || (c.relay.ending().is_some() && c.relay.stream_count() == 0);
+        if finished && c.finished_at.is_none() {
+            c.finished_at = Some(host::now());
+        }
         self.publish(id, &mut c);
         self.conns.insert(id, c);
         self.publish_pool();
@@ -420,7 +431,12 @@ impl Vm {
             let due: Vec<u32> = self
                 .conns
                 .iter()
-                .filter(|(_, c)| c.close_wanted || c.relay.next_timeout().is_some_and(|t| t <= now))
+                .filter(|(_, c)| {
+                    c.close_wanted
+                        || c.relay.next_timeout().is_some_and(|t| t <= now)
+                        || c.finished_at
+                            .is_some_and(|t| t.after(FINISH_GRACE_MS) <= now)
+                })
                 .map(|(id, _)| *id)
                 .collect();
             for id in due {
@@ -433,6 +449,15 @@ impl Vm {
                 }
                 c.relay.tick(&mut self.pool, now);
                 self.resume_held(id, &mut c, now);
+                if c.finished_at
+                    .is_some_and(|t| t.after(FINISH_GRACE_MS) <= now)
+                    && !c.closed
+                {
+                    // Its last frames wait for a callback that is not coming (a silent
+                    // upstream): close anyway.
+                    log::info!("h2mux[{id}]: finished, last frames undeliverable: closing");
+                    c.close_wanted = true;
+                }
                 if c.close_wanted && !c.closed {
                     // The last bytes were set in an earlier callback: closing now flushes them.
                     if c.down_held {

@@ -152,7 +152,6 @@ fn small_read_limit_with_quota_waits() {
 /// on, so the filter's only way out is to close the client connection from its tick once
 /// its settings timeout fires.
 #[test]
-#[ignore = "the filter never closes a client connection whose upstream stays silent"]
 fn silent_upstream_is_given_up_on() {
     rt().block_on(async {
         let mut p = Pump::new(vm("{}"));
