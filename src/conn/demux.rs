@@ -256,7 +256,7 @@ impl Connection {
             && h.stream.is_client_initiated()
             && self.shutdown == Shutdown::Running
             && self.streams.len() >= self.cfg.max_concurrent_streams as usize
-            && self.open_peer_streams() < self.cfg.max_concurrent_streams as usize
+            && !self.peer_streams_at(self.cfg.max_concurrent_streams as usize)
         {
             // Streams the peer has closed (or reset) still hold work on the other side: read
             // no new request until some of that work is done.
@@ -267,6 +267,12 @@ impl Connection {
 
     pub(super) fn open_peer_streams(&self) -> usize {
         self.streams.iter().filter(|s| s.counts_as_open()).count()
+    }
+
+    /// True when the peer's open streams reached `limit`; the scan runs only when the
+    /// store itself is that full (open streams are a subset of it).
+    pub(super) fn peer_streams_at(&self, limit: usize) -> bool {
+        self.streams.len() >= limit && self.open_peer_streams() >= limit
     }
 
     pub(super) fn lookup(&self, id: StreamId) -> Lookup {

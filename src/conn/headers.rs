@@ -185,7 +185,7 @@ impl Connection {
                         return;
                     }
                 };
-                if self.open_peer_streams() >= self.cfg.max_concurrent_streams as usize {
+                if self.peer_streams_at(self.cfg.max_concurrent_streams as usize) {
                     self.stats.refused_streams += 1;
                     self.stream_error_id(
                         id,

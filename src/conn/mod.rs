@@ -359,8 +359,14 @@ impl Connection {
             && self.failed.is_none()
             && self.goaway_recv.is_none()
             && self.shutdown == Shutdown::Running
-            && (self.streams.iter().filter(|s| s.counts_as_open()).count() as u64)
-                < u64::from(self.peer_stream_limit())
+            && self.local_streams_below(self.peer_stream_limit())
+    }
+
+    /// Fewer than `limit` of our streams count as open; scans only when the store is full.
+    fn local_streams_below(&self, limit: u32) -> bool {
+        let limit = limit as usize;
+        self.streams.len() < limit
+            || self.streams.iter().filter(|s| s.counts_as_open()).count() < limit
     }
 
     /// The peer's MAX_CONCURRENT_STREAMS; before its SETTINGS arrive, the 100 that RFC 9113
@@ -768,8 +774,7 @@ impl Connection {
         if self.goaway_recv.is_some() || self.shutdown != Shutdown::Running {
             return Err(SendError::NoMoreStreams);
         }
-        let open = self.streams.iter().filter(|s| s.counts_as_open()).count();
-        if open as u64 >= u64::from(self.peer_stream_limit()) {
+        if !self.local_streams_below(self.peer_stream_limit()) {
             return Err(SendError::ConcurrencyLimit);
         }
         let id = if self.last_local_stream.is_zero() {

@@ -194,7 +194,11 @@ pub(crate) fn check_pseudo_name(name: &[u8]) -> Result<(), MessageError> {
 
 /// RFC 9113 §8.2.1 for values: no NUL/CR/LF anywhere, no SP/HTAB at either end.
 pub(crate) fn check_value(value: &[u8]) -> Result<(), MessageError> {
-    if value.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+    // Most bytes are above CR: one comparison each on the common path.
+    if value
+        .iter()
+        .any(|&b| b <= b'\r' && matches!(b, 0 | b'\r' | b'\n'))
+    {
         return Err(MessageError::InvalidValueChar);
     }
     let ws = |b: &u8| matches!(*b, b' ' | b'\t');
