@@ -492,30 +492,25 @@ fn encode_message(
     out: &mut Vec<u8>,
 ) {
     use crate::message::Head;
+    type Field<'a> = Option<(&'a [u8], &'a [u8], bool)>;
     let status_buf: [u8; 3];
-    let mut list: Vec<(&[u8], &[u8], bool)> = Vec::with_capacity(msg.fields.len() + 5);
-    match &msg.head {
+    // At most five pseudo-header fields, chained with the fields: no list is allocated.
+    let pseudo: [Field<'_>; 5] = match &msg.head {
         Head::Request {
             method,
             scheme,
             authority,
             path,
             protocol,
-        } => {
-            list.push((b":method", method.as_bytes(), false));
-            if let Some(s) = scheme {
-                list.push((b":scheme", s.as_bytes(), false));
-            }
-            if let Some(a) = authority {
-                list.push((b":authority", a, false));
-            }
-            if let Some(p) = path {
-                list.push((b":path", p, false));
-            }
-            if let Some(p) = protocol {
-                list.push((b":protocol", p, false));
-            }
-        }
+        } => [
+            Some((b":method", method.as_bytes(), false)),
+            scheme
+                .as_ref()
+                .map(|s| (&b":scheme"[..], s.as_bytes(), false)),
+            authority.as_deref().map(|a| (&b":authority"[..], a, false)),
+            path.as_deref().map(|p| (&b":path"[..], p, false)),
+            protocol.as_deref().map(|p| (&b":protocol"[..], p, false)),
+        ],
         Head::Response { status } => {
             let s = (*status).min(999);
             status_buf = [
@@ -523,9 +518,14 @@ fn encode_message(
                 b'0' + (s / 10 % 10) as u8,
                 b'0' + (s % 10) as u8,
             ];
-            list.push((b":status", &status_buf, false));
+            [
+                Some((b":status", &status_buf, false)),
+                None,
+                None,
+                None,
+                None,
+            ]
         }
-    }
-    list.extend(msg.fields.iter());
-    encoder.encode(list, out);
+    };
+    encoder.encode(pseudo.into_iter().flatten().chain(msg.fields.iter()), out);
 }
