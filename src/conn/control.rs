@@ -100,11 +100,7 @@ impl Connection {
                 };
                 if s.id > last && !matches!(s.state, State::Reset) {
                     s.state = State::Reset;
-                    s.send_queue.clear();
-                    s.send_queued = 0;
-                    s.pending.clear();
-                    s.trailers = None;
-                    s.send_end = false;
+                    s.drop_output();
                     let id = s.id;
                     self.events.push_back(Event::Reset {
                         stream: id,
@@ -139,11 +135,7 @@ impl Connection {
                 let early = self.side == Side::Frontend && !s.responded;
                 s.state = State::Reset;
                 s.peer_reset = true;
-                s.send_queue.clear();
-                s.send_queued = 0;
-                s.pending.clear();
-                s.trailers = None;
-                s.send_end = false;
+                s.drop_output();
                 let id = s.id;
                 self.events.push_back(Event::Reset {
                     stream: id,

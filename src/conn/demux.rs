@@ -670,11 +670,7 @@ impl Connection {
             reason
         );
         s.state = State::ErrorPending(code);
-        s.send_queue.clear();
-        s.send_queued = 0;
-        s.pending.clear();
-        s.trailers = None;
-        s.send_end = false;
+        s.drop_output();
         let id = s.id;
         self.streams.enqueue(Queue::Reset, key);
         self.events.push_back(Event::Reset {

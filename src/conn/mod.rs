@@ -645,11 +645,7 @@ impl Connection {
         self.pending_resets.clear();
         for k in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(k) {
-                s.send_queue.clear();
-                s.send_queued = 0;
-                s.pending.clear();
-                s.trailers = None;
-                s.send_end = false;
+                s.drop_output();
                 s.state = State::Reset;
             }
         }
@@ -893,11 +889,7 @@ impl Connection {
         if s.state == State::Closed {
             return;
         }
-        s.send_queue.clear();
-        s.send_queued = 0;
-        s.pending.clear();
-        s.trailers = None;
-        s.send_end = false;
+        s.drop_output();
         if !s.on_wire && self.hwrite.as_ref().is_none_or(|h| h.stream != stream) {
             // The peer never heard of it: nothing to reset on the wire.
             s.state = State::Reset;

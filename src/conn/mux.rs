@@ -491,41 +491,6 @@ fn encode_message(
     msg: &crate::message::Message,
     out: &mut Vec<u8>,
 ) {
-    use crate::message::Head;
-    type Field<'a> = Option<(&'a [u8], &'a [u8], bool)>;
-    let status_buf: [u8; 3];
-    // At most five pseudo-header fields, chained with the fields: no list is allocated.
-    let pseudo: [Field<'_>; 5] = match &msg.head {
-        Head::Request {
-            method,
-            scheme,
-            authority,
-            path,
-            protocol,
-        } => [
-            Some((b":method", method.as_bytes(), false)),
-            scheme
-                .as_ref()
-                .map(|s| (&b":scheme"[..], s.as_bytes(), false)),
-            authority.as_deref().map(|a| (&b":authority"[..], a, false)),
-            path.as_deref().map(|p| (&b":path"[..], p, false)),
-            protocol.as_deref().map(|p| (&b":protocol"[..], p, false)),
-        ],
-        Head::Response { status } => {
-            let s = (*status).min(999);
-            status_buf = [
-                b'0' + (s / 100) as u8,
-                b'0' + (s / 10 % 10) as u8,
-                b'0' + (s % 10) as u8,
-            ];
-            [
-                Some((b":status", &status_buf, false)),
-                None,
-                None,
-                None,
-                None,
-            ]
-        }
-    };
-    encoder.encode(pseudo.into_iter().flatten().chain(msg.fields.iter()), out);
+    let mut status = [0u8; 3];
+    encoder.encode(msg.h2_fields(&mut status), out);
 }

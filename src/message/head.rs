@@ -246,41 +246,48 @@ impl Message {
 
     /// The HTTP/2 header list: pseudo-headers first (RFC 9113 §8.3), then the fields in order.
     pub fn for_each_h2_field(&self, f: &mut FieldSink<'_>) {
-        match &self.head {
+        let mut status = [0u8; 3];
+        for (name, value, sensitive) in self.h2_fields(&mut status) {
+            f(name, value, sensitive);
+        }
+    }
+
+    /// The same list as an iterator, for an encoder that takes one; `status` holds the
+    /// `:status` digits while it is borrowed.
+    pub fn h2_fields<'a>(
+        &'a self,
+        status: &'a mut [u8; 3],
+    ) -> impl Iterator<Item = (&'a [u8], &'a [u8], bool)> + 'a {
+        type Field<'b> = Option<(&'b [u8], &'b [u8], bool)>;
+        let pseudo: [Field<'a>; 5] = match &self.head {
             Head::Request {
                 method,
                 scheme,
                 authority,
                 path,
                 protocol,
-            } => {
-                f(b":method", method.as_bytes(), false);
-                if let Some(s) = scheme {
-                    f(b":scheme", s.as_bytes(), false);
-                }
-                if let Some(a) = authority {
-                    f(b":authority", a, false);
-                }
-                if let Some(p) = path {
-                    f(b":path", p, false);
-                }
-                if let Some(p) = protocol {
-                    f(b":protocol", p, false);
-                }
-            }
-            Head::Response { status } => {
-                let mut digits = [b'0'; 3];
+            } => [
+                Some((b":method", method.as_bytes(), false)),
+                scheme
+                    .as_ref()
+                    .map(|s| (&b":scheme"[..], s.as_bytes(), false)),
+                authority.as_deref().map(|a| (&b":authority"[..], a, false)),
+                path.as_deref().map(|p| (&b":path"[..], p, false)),
+                protocol.as_deref().map(|p| (&b":protocol"[..], p, false)),
+            ],
+            Head::Response { status: code } => {
                 // Statuses are 100..=599 when built from input; clamp so any u16 stays 3 digits.
-                let s = (*status).min(999);
-                digits[0] = b'0' + (s / 100) as u8;
-                digits[1] = b'0' + (s / 10 % 10) as u8;
-                digits[2] = b'0' + (s % 10) as u8;
-                f(b":status", &digits, false);
+                let s = (*code).min(999);
+                *status = [
+                    b'0' + (s / 100) as u8,
+                    b'0' + (s / 10 % 10) as u8,
+                    b'0' + (s % 10) as u8,
+                ];
+                let digits: &'a [u8; 3] = status;
+                [Some((b":status", digits, false)), None, None, None, None]
             }
-        }
-        for (name, value, sensitive) in self.fields.iter() {
-            f(name, value, sensitive);
-        }
+        };
+        pseudo.into_iter().flatten().chain(self.fields.iter())
     }
 
     /// The HPACK size (name + value + 32 per entry) of `for_each_h2_field`'s list, to check

@@ -114,6 +114,15 @@ impl Stream {
         !self.state.is_closed() || (self.state != State::Reset && !self.output_idle())
     }
 
+    /// Forgets everything queued for sending (the stream is reset or the connection failed).
+    pub fn drop_output(&mut self) {
+        self.send_queue.clear();
+        self.send_queued = 0;
+        self.pending.clear();
+        self.trailers = None;
+        self.send_end = false;
+    }
+
     /// Nothing left to write for this stream.
     pub fn output_idle(&self) -> bool {
         self.send_queue.is_empty()
