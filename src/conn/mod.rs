@@ -348,6 +348,25 @@ impl Connection {
         }
     }
 
+    /// Gives back the memory an idle connection no longer needs (queues keep their capacity
+    /// after use): a host with many idle connections calls it when a connection goes quiet.
+    /// Returns false, doing nothing, while the connection is busy.
+    pub fn trim(&mut self) -> bool {
+        if !self.streams.is_empty()
+            || !self.events.is_empty()
+            || self.has_output()
+            || self.hwrite.is_some()
+        {
+            return false;
+        }
+        self.events = VecDeque::new();
+        self.scratch = Vec::new();
+        self.hblock = Vec::new();
+        self.pending_resets = VecDeque::new();
+        self.goaway_pending = VecDeque::new();
+        true
+    }
+
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }

@@ -305,6 +305,11 @@ impl Vm {
         if c.relay.is_done() && !c.closed {
             c.close_wanted = true;
         }
+        // Idle connections keep no queue memory: thousands of them add up.
+        c.relay.trim();
+        if c.up_pending.is_empty() && c.up_pending.capacity() > 0 {
+            c.up_pending = Vec::new();
+        }
         let finished = c.relay.front().error().is_some()
             || (c.relay.ending().is_some() && c.relay.stream_count() == 0);
         if finished && c.finished_at.is_none() {

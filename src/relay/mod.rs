@@ -146,6 +146,15 @@ impl Relay {
         self.pairs.len() + self.waiting.len()
     }
 
+    /// Gives back queue memory once nothing is in flight (see `Connection::trim`).
+    pub fn trim(&mut self) {
+        if self.pairs.is_empty() && self.waiting.is_empty() && self.front.trim() && self.back.trim()
+        {
+            self.pairs = Vec::new();
+            self.waiting = VecDeque::new();
+        }
+    }
+
     /// Buffers this relay holds from the pool (both sides).
     pub fn buffers_held(&self) -> usize {
         self.front.buffers_held() + self.back.buffers_held()

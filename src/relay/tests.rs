@@ -593,3 +593,24 @@ fn upstream_no_error_reset_after_a_complete_answer_keeps_the_answer() {
     // And then the client is told to stop sending, without an error.
     assert!(c.client_events.iter().any(|e| matches!(e, Event::Reset { stream, code: ErrorCode::NoError, remote: true } if *stream == id)));
 }
+
+#[test]
+fn an_idle_relay_trims_its_queues() {
+    let mut c = Chain::new(Config::default());
+    let id = c.client.open_stream(req("GET", "/"), true).unwrap();
+    c.run();
+    c.serve_echo();
+    c.run();
+    assert_eq!(c.client_bodies().len(), 1);
+    let _ = id;
+    c.run();
+    assert_eq!(c.relay.stream_count(), 0);
+    c.relay.trim();
+    // Trimming changes nothing about what the relay does next.
+    let id2 = c.client.open_stream(req("GET", "/again"), true).unwrap();
+    c.run();
+    c.serve_echo();
+    c.run();
+    assert_eq!(c.client_bodies().len(), 1);
+    let _ = id2;
+}
