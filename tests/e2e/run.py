@@ -14,6 +14,8 @@ Environment:
   UPSTREAM_CMD           bash command line replacing nghttpd; may use $UPSTREAM_PORT and $E2E_WWW
                          (files the download scenarios expect at /256k.bin and /10m.bin)
   DEMO_UPSTREAM          the demo upstream binary (wasm-tests/target/release/demo-upstream)
+  SOCKET_HOST            the wasmtime socket host (wasm-tests/target/release/h2mux-socket-host;
+                         built when missing), compared with Envoy scenario by scenario
   E2E_AUTO_PORTS=1       pick free ports when 9901/10000/10443/10002 are taken
   E2E_EXPECT_STATS=a,b   wasmcustom stat names that must exist (besides "at least one")
   E2E_TRACE=1            print each lib.sh step and its duration
@@ -840,6 +842,131 @@ def upstream_not_http2():
     line = next(l for l in log.splitlines() if "upstream is not HTTP/2" in l)
     g = c.goaways[-1]
     return f"GOAWAY({g.error_code!r}); log: ...{line[line.index('upstream is not'):][:80]}"
+
+# The same scenarios through Envoy and through the wasmtime socket host (wasm-tests), with the
+# same client and the same demo upstream: what the client and the upstream saw must be equal.
+
+SOCKET_HOST = os.path.abspath(os.environ.get(
+    "SOCKET_HOST", os.path.join(ROOT, "wasm-tests", "target", "release", "h2mux-socket-host")))
+
+
+def digest(b):
+    return hashlib.sha256(bytes(b)).hexdigest()[:16]
+
+
+def seen(s):
+    """A stream as the client saw it: status, body length and hash, trailers, reset code."""
+    return (s["status"], len(s["body"]), digest(s["body"]),
+            tuple(sorted(s["trailers"] or [])), s["ended"],
+            None if s["reset"] is None else int(s["reset"]))
+
+
+def stats_delta(before, after):
+    keys = ("requests", "bodies_complete", "body_errors", "bodies_unfinished")
+    return {k: after[k] - before[k] for k in keys} | {"last_body_error": after["last_body_error"]}
+
+
+def observe(p):
+    """Runs the comparison scenarios against port p; returns what each one saw."""
+    out = {}
+    c = H2Client(p)
+    try:
+        sid = c.open("GET", "/echo", end_stream=False, headers=[("content-type", "text/plain")])
+        c.send_body(sid, b"a GET with a body\n" * 10)
+        out["GET with body"] = seen(c.finish(sid))
+
+        bodies = [(b"%02d:" % i) * (300 + 150 * i) for i in range(20)]
+        sids = [c.open("POST", "/echo", end_stream=False) for _ in bodies]
+        for sid, body in zip(sids, bodies):
+            c.send_body(sid, body)
+        out["20 concurrent /echo"] = [seen(c.finish(sid)) + (c.streams[sid]["body"] == body,)
+                                      for sid, body in zip(sids, bodies)]
+
+        out["/trailers"] = seen(c.get("/trailers"))
+
+        sid = c.open("GET", "/reset?code=8&after=1000")
+        c.wait(lambda: c.streams[sid]["reset"] is not None or c.streams[sid]["ended"], "the reset")
+        out["upstream RST_STREAM"] = seen(c.streams[sid])
+
+        one_mb = bytes(hashlib.sha256(b"%d" % i).digest()[i % 32] for i in range(1 << 20))
+        sid = c.open("POST", "/echo", end_stream=False)
+        c.send_body(sid, one_mb)
+        s = c.finish(sid)
+        out["1 MB each way"] = seen(s) + (s["body"] == one_mb,)
+        out["1 MB up, hashed"] = seen(_upload(c, one_mb))
+        s = c.get(f"/bytes/{1 << 20}")
+        out["1 MB down"] = seen(s) + (s["body"] == pattern(1 << 20),)
+        out["GOAWAY on this connection"] = c.goaway is not None
+    finally:
+        c.close()
+
+    # A client reset mid-upload: what reached the upstream.
+    before = upstream_stats("/sha256")
+    c = H2Client(p)
+    try:
+        sid = c.open("POST", "/sha256", end_stream=False, headers=[("content-length", str(1 << 20))])
+        c.send_body(sid, bytes(32768), end_stream=False)
+        poll(lambda: c.pump_briefly() or upstream_stats("/sha256"),
+             lambda r: r["requests"] > before["requests"], "the upload to reach the upstream")
+        c.conn.reset_stream(sid, ErrorCodes.CANCEL)
+        c.flush()
+        after = poll(lambda: upstream_stats("/sha256"),
+                     lambda r: r["body_errors"] + r["bodies_unfinished"]
+                     > before["body_errors"] + before["bodies_unfinished"],
+                     "the upstream to see the body cut off")
+        out["client RST mid-upload: upstream /stats"] = stats_delta(before, after)
+        out["client RST mid-upload: next request"] = seen(c.get("/"))
+    finally:
+        c.close()
+
+    # An upstream GOAWAY: the last-stream-id and code the client saw, and every stream's end.
+    c = H2Client(p)
+    try:
+        first = c.get("/")
+        bye = c.open("GET", "/goaway")
+        c.wait(lambda: c.eof, "the connection to close after the GOAWAY", eof_ok=True)
+        out["upstream GOAWAY"] = {
+            "goaways": [(g.last_stream_id, int(g.error_code)) for g in c.goaways],
+            "streams": [seen(first), seen(c.streams[bye])],
+        }
+    finally:
+        c.close()
+    return out
+
+
+def _upload(c, body):
+    sid = c.open("POST", "/sha256", end_stream=False)
+    c.send_body(sid, body)
+    return c.finish(sid)
+
+
+@scenario("demo", needs=["wasm"])
+def same_results_envoy_and_socket_host():
+    if not os.access(SOCKET_HOST, os.X_OK):
+        p = run(["cargo", "build", "--release", "--bin", "h2mux-socket-host"], timeout=900,
+                cwd=os.path.join(ROOT, "wasm-tests"))
+        check(p.returncode == 0, f"building the socket host failed: {p.stderr.decode()[-2000:]}")
+    sp = free_port()
+    lib("spawn", "socket_host", SOCKET_HOST, "--listen", f"127.0.0.1:{sp}",
+        "--upstream", f"127.0.0.1:{port('UPSTREAM_PORT')}", "--wasm", WASM,
+        "--config", os.environ.get("CONFIG_JSON", "{}"),
+        "--buffer-limit", os.environ.get("BUFFER_LIMIT", "1048576"))
+    try:
+        lib("wait_port", str(sp), "socket_host", "10")
+        envoy = observe(port("H2C_PORT"))
+        host = observe(sp)
+    finally:
+        lib("stop", "socket_host")
+    diffs = [f"{k}:\n    envoy       {envoy[k]}\n    socket host {host.get(k)}"
+             for k in envoy if envoy[k] != host.get(k)]
+    for k, v in envoy.items():
+        if envoy[k] == host.get(k):
+            if k == "20 concurrent /echo":
+                v = f"{len(v)} streams, statuses {sorted({x[0] for x in v})}, echoed {all(x[-1] for x in v)}"
+            print(f"  same: {k}: {v}")
+    check(not diffs, "the hosts differ:\n  " + "\n  ".join(diffs))
+    return f"{len(envoy)} observations identical"
+
 
 # Conformance: the httpwg suite (107 tests), sequential with 2 s frame timeouts so that a
 # slow answer cannot pass for a closed connection. Against the demo upstream: its `/` answers

@@ -551,6 +551,15 @@ impl Vm {
         self.run_deferred()
     }
 
+    /// The host closes the connection itself (a socket error, an upstream that could not be
+    /// reached): like a close by the filter, with `peer_type` (`abi::peer`) telling who.
+    pub fn close(&mut self, c: ConnId, peer_type: i32) -> Result<()> {
+        self.check()?;
+        self.conn(c)?;
+        self.close_conn(c.0, peer_type)?;
+        self.settle()
+    }
+
     /// Bytes the filter let through toward the upstream since the last call.
     pub fn take_to_upstream(&mut self, c: ConnId) -> Vec<u8> {
         self.conn_mut(c)
@@ -663,6 +672,14 @@ impl Vm {
         Ok(())
     }
 
+    /// Milliseconds of clock until the next tick falls due (None: no tick period).
+    pub fn next_tick_in_ms(&self) -> Option<u64> {
+        let p = self.tick_period_ms() as u64 * 1_000_000;
+        let now = self.store.data().now_ns;
+        let at = self.next_tick_ns.or((p > 0).then_some(now + p))?;
+        Some(at.saturating_sub(now).div_ceil(1_000_000))
+    }
+
     /// Ticks fired so far.
     pub fn ticks(&self) -> u64 {
         self.ticks
@@ -725,6 +742,17 @@ impl Vm {
     /// Pauses, resumes and closes, in order.
     pub fn events(&self) -> &[HostEvent] {
         &self.store.data().events
+    }
+
+    /// Takes the log lines, events and refusals recorded so far (a long-running host
+    /// would otherwise keep them all).
+    pub fn take_records(&mut self) -> (Vec<LogLine>, Vec<HostEvent>, Vec<Refusal>) {
+        let d = self.store.data_mut();
+        (
+            std::mem::take(&mut d.logs),
+            std::mem::take(&mut d.events),
+            std::mem::take(&mut d.refusals),
+        )
     }
 
     /// Calls to `proxy_done`.
