@@ -352,10 +352,12 @@ impl Connection {
     /// after use): a host with many idle connections calls it when a connection goes quiet.
     /// Returns false, doing nothing, while the connection is busy.
     pub fn trim(&mut self) -> bool {
+        // A header block being assembled (HEADERS seen, CONTINUATION to come) is not idle.
         if !self.streams.is_empty()
             || !self.events.is_empty()
             || self.has_output()
             || self.hwrite.is_some()
+            || self.cont.is_some()
         {
             return false;
         }

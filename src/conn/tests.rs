@@ -1970,3 +1970,21 @@ fn a_stream_reset_before_its_headers_left_is_dropped_silently() {
     b.detach(id);
     assert_eq!(b.stream_state(id), None);
 }
+
+#[test]
+fn trim_between_callbacks_keeps_a_header_block_in_progress() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    let block = c.block("/split");
+    let (a, b) = block.split_at(block.len() / 2);
+    c.raw(FrameType::Headers, flags::END_STREAM, 1, a);
+    s.feed(c.take());
+    // The host trims between callbacks: the half block must survive.
+    s.conn.trim();
+    c.raw(FrameType::Continuation, flags::END_HEADERS, 1, b);
+    s.feed(c.take());
+    assert_eq!(s.conn.error(), None);
+    assert!(s.events.iter().any(
+        |e| matches!(e, Event::Headers { message, .. } if message.path() == Some(&b"/split"[..]))
+    ));
+}

@@ -56,6 +56,9 @@ struct Conn {
     down_held: bool,
     /// The held downstream callback carried end of stream.
     down_eos: bool,
+    /// Client bytes taken out of Envoy's buffer but not yet by the relay (in order, before
+    /// anything Envoy holds).
+    down_stash: Vec<u8>,
     /// Upstream bytes Envoy gave us that the relay could not take yet (in order).
     up_pending: Vec<u8>,
     up_eos: bool,
@@ -136,6 +139,7 @@ impl Vm {
                 relay,
                 down_held: false,
                 down_eos: false,
+                down_stash: Vec::new(),
                 up_pending: Vec::new(),
                 up_eos: false,
                 http1_answered: false,
@@ -173,7 +177,12 @@ impl Vm {
 
     /// Feeds client bytes (new, or held since an earlier Pause) and decides what the
     /// downstream buffer carries on: upstream-bound bytes (Continue), or the unconsumed rest
-    /// (Pause).
+    /// (Pause). `input` is the whole downstream buffer Envoy holds right now.
+    ///
+    /// One rule keeps a connection from wedging: it never pauses while client-bound bytes
+    /// wait for an upstream callback unless a doorbell is already on its way. When one must
+    /// be rung, the filter writes it upstream (Continue) and keeps the unconsumed client bytes
+    /// itself (`down_stash`, at most one delivery of Envoy's); they go first next time.
     fn downstream_bytes(
         &mut self,
         id: u32,
@@ -182,6 +191,14 @@ impl Vm {
         eos: bool,
         now: Instant,
     ) -> Action {
+        let envoy_len = input.len();
+        let input = if c.down_stash.is_empty() {
+            input
+        } else {
+            let mut all = std::mem::take(&mut c.down_stash);
+            all.extend_from_slice(&input);
+            Bytes::from(all)
+        };
         let size = input.len();
         let n = c.relay.from_client(&mut self.pool, &input, now);
         if eos && n == size {
@@ -189,13 +206,25 @@ impl Vm {
         }
         self.retry_upstream_pending(c, now);
         if n < size || c.relay.is_waiting_for_buffer() {
-            // Hold the rest; upstream-bound output waits in the backend's tx buffer, and the
-            // tick resumes us through this held buffer.
-            if let Err(s) = host::replace(BufferType::DownstreamData, n, &[]) {
-                log::warn!(
-                    "h2mux[{id}]: draining the downstream buffer failed: {:?}",
-                    s
-                );
+            let rest = input.slice(n..);
+            if !rest.is_empty() && !eos && c.relay.has_client_output() {
+                if let Some(bell) = c.relay.upstream_doorbell() {
+                    let mut up = Vec::new();
+                    c.relay.upstream_output(&mut self.pool, &mut up);
+                    up.extend_from_slice(&bell);
+                    if let Err(s) = host::replace(BufferType::DownstreamData, envoy_len, &up) {
+                        log::warn!("h2mux[{id}]: writing upstream-bound bytes failed: {:?}", s);
+                    }
+                    c.down_stash = rest.to_vec();
+                    c.down_held = false;
+                    return Action::Continue;
+                }
+            }
+            // Hold the rest (stashed bytes first): Envoy keeps it, and stops reading the
+            // socket at its buffer limit. Upstream-bound output waits in the backend's tx
+            // buffer; the tick or the next upstream callback resumes us through this buffer.
+            if let Err(s) = host::replace(BufferType::DownstreamData, envoy_len, &rest) {
+                log::warn!("h2mux[{id}]: holding the downstream buffer failed: {:?}", s);
             }
             c.down_held = true;
             c.down_eos = eos;
@@ -207,11 +236,24 @@ impl Vm {
         if let Some(bell) = c.relay.upstream_doorbell() {
             up.extend_from_slice(&bell);
         }
-        if let Err(s) = host::replace(BufferType::DownstreamData, size, &up) {
+        if let Err(s) = host::replace(BufferType::DownstreamData, envoy_len, &up) {
             log::warn!("h2mux[{id}]: writing upstream-bound bytes failed: {:?}", s);
         }
         c.down_held = false;
         Action::Continue
+    }
+
+    /// Client bytes set aside by `downstream_bytes`, fed again from an upstream callback
+    /// (its client-bound output is written right after); what is still not taken stays.
+    fn retry_stash(&mut self, c: &mut Conn, now: Instant) {
+        if c.down_stash.is_empty() || c.down_held {
+            return;
+        }
+        let stash = Bytes::from(std::mem::take(&mut c.down_stash));
+        let n = c.relay.from_client(&mut self.pool, &stash, now);
+        if n < stash.len() {
+            c.down_stash = stash.slice(n..).to_vec();
+        }
     }
 
     /// Processes the held downstream buffer again (after a buffer came free, or from the
@@ -265,6 +307,18 @@ impl Vm {
         }
         let mut out = Vec::new();
         c.relay.client_output(&mut self.pool, &mut out);
+        // With room made, client bytes set aside can go on; their replies leave right now.
+        for _ in 0..8 {
+            if c.down_stash.is_empty() || c.down_held {
+                break;
+            }
+            let before = c.down_stash.len();
+            self.retry_stash(&mut c, now);
+            c.relay.client_output(&mut self.pool, &mut out);
+            if c.down_stash.len() == before {
+                break;
+            }
+        }
         if c.relay.front().peer_is_http1() {
             // A GOAWAY means nothing to an HTTP/1.x client: it gets an answer it can read.
             out.clear();
