@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench fuzz clean wasm upstream test-upstream
+.PHONY: all setup test test-native test-wasm-build lint run bench bench-tools fuzz clean wasm upstream test-upstream
 
 all: test
 
@@ -60,9 +60,22 @@ test: setup e2e-tools lint test-native test-wasm-build wasm test-upstream envoy
 run: wasm envoy upstream
 	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} tests/e2e/up.sh
 
-bench:
-	$(CARGO) bench --bench core
-	$(CARGO) run --release --bin h2mux-corpus-bench -- --generate 5000 --repeat 20
+# Envoy set-ups side by side (tcp_proxy, h2mux, Envoy's HTTP/2) and the core natively, in
+# wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
+bench: wasm envoy upstream bench-tools
+	$(CARGO) bench --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
+	$(CARGO) build --release --bin h2mux-corpus-bench
+	$(CARGO) build --release --target wasm32-wasip1 --bin h2mux-corpus-bench
+	$(VENV)/bin/python bench/bench.py
+
+# Optional tools: without them the script skips that part and says so.
+WASMTIME_VERSION := 48.0.8
+bench-tools:
+	@command -v valgrind >/dev/null || apt-get install -y valgrind \
+	  || { apt-get update && apt-get install -y valgrind; } || echo "valgrind unavailable"
+	@command -v wasmtime >/dev/null || test -x $$HOME/.cargo/bin/wasmtime \
+	  || $(CARGO) install wasmtime-cli --version $(WASMTIME_VERSION) --locked \
+	  || echo "wasmtime-cli did not install: the wasm core bench will be skipped"
 
 fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal

@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""Envoy benchmarks: (a) tcp_proxy alone, (b) tcp_proxy + h2mux, (c) Envoy's HTTP connection
+manager (h2c both sides), each with --concurrency 1 in front of the same upstreams (nghttpd and
+the demo upstream), driven by h2load; then the core alone (corpus replay natively, in wasmtime,
+and under callgrind).
+
+Set-ups are interleaved (a, b, c, a, b, c, ...) and every (round, workload, set-up) gets a fresh
+Envoy, so its peak RSS (VmHWM) belongs to that workload alone. Figures are medians over rounds;
+ratios are medians of the per-round ratios (same round, same machine state).
+
+Environment:
+  BENCH_ROUNDS=N      rounds (default 5; 2 with BENCH_QUICK=1)
+  BENCH_QUICK=1       fewer requests and rounds, for development
+  BENCH_WAIT_IDLE=S   first wait up to S seconds for the 1-minute load average to drop below 1.0
+  BENCH_ONLY=a,b      only these workloads (names in WORKLOADS)
+  BENCH_NO_CORE=1, BENCH_NO_PROFILE=1   skip the core benches, the perf profile of Envoy
+  ENVOY, WASM, DEMO_UPSTREAM   paths (defaults: .venv/bin/envoy, dist/h2mux.wasm,
+                               wasm-tests/target/release/demo-upstream)
+Writes target/bench/results-<date>.md and .json and prints the table. Targets are reported as
+PASS/MISS, never asserted: the exit code is non-zero only when a measurement could not be made.
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LIB = os.path.join(ROOT, "tests", "e2e", "lib.sh")
+RENDER = os.path.join(ROOT, "envoy-config", "render.sh")
+OUT = os.path.join(ROOT, "target", "bench")
+ENVOY = os.environ.get("ENVOY", os.path.join(ROOT, ".venv", "bin", "envoy"))
+WASM = os.path.abspath(os.environ.get("WASM", os.path.join(ROOT, "dist", "h2mux.wasm")))
+DEMO = os.path.abspath(os.environ.get(
+    "DEMO_UPSTREAM", os.path.join(ROOT, "wasm-tests", "target", "release", "demo-upstream")))
+CORPUS_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-corpus-bench")
+CORPUS_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "h2mux-corpus-bench.wasm")
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (2 if QUICK else 5))
+ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
+
+SETUPS = [  # key, label, template, listener port variable
+    ("a", "tcp_proxy", "plain-tcp", "H2C_PORT"),
+    ("b", "h2mux", "h2mux", "H2C_PORT"),
+    ("c", "hcm", "hcm", "HCM_PORT"),
+]
+
+ONE_MB = 1 << 20
+SMALL = b"x" * 99 + b"\n"  # a 100-byte body
+
+# name, upstream, path, h2load arguments, requests (full, quick), what it shows
+WORKLOADS = [
+    ("get_small", "nghttpd", "/small.txt", ["-c", "10", "-m", "10"], (100000, 10000),
+     "100-byte GETs, 10 connections x 10 streams"),
+    ("get_small_demo", "demo", "/", ["-c", "10", "-m", "10"], (50000, 6000),
+     "the demo greeting, 10 x 10"),
+    ("latency", "nghttpd", "/small.txt", ["-c", "1", "-m", "1"], (10000, 1000),
+     "one stream at a time on one connection"),
+    ("download_1m", "nghttpd", "/1m.bin", ["-c", "4", "-m", "4"], (500, 60),
+     "1 MiB responses, 4 x 4"),
+    ("upload_1m", "demo", "/sha256", ["-c", "4", "-m", "4", "-d", "@1m.bin"], (300, 40),
+     "1 MiB POST bodies hashed upstream, 4 x 4"),
+    ("conns_1000", "nghttpd", "/small.txt", ["-c", "1000", "-m", "1"], (5000, 1000),
+     "1000 connections, one stream each"),
+]
+WARMUP = (3000, 1000)  # small GETs on each fresh Envoy before measuring: V8 tiers up its code
+
+# Informative targets: (label, workload, metric, comparison, bound)
+TARGETS = [
+    ("small GETs h2mux/hcm req/s >= 3", "get_small", "ratio_bc", ">=", 3.0),
+    ("small GETs h2mux/tcp_proxy req/s >= 0.6", "get_small", "ratio_ba", ">=", 0.6),
+    ("h2mux Envoy CPU per small GET <= 6 us", "get_small", "cpu_us_b", "<=", 6.0),
+    ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_ratio_ba", "<=", 1.5),
+    ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
+    ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
+]
+
+ENV = dict(os.environ)
+ENV.update(ENVOY=ENVOY, ENVOY_CONCURRENCY="1", ENVOY_LOG_LEVEL="warning", WASM=WASM)
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------- processes (tests/e2e/lib.sh)
+
+def lib(step, *args, ok=(0,)):
+    p = subprocess.run(["bash", LIB, step, *args], env=ENV, capture_output=True, text=True)
+    if p.returncode not in ok:
+        raise BenchError(f"lib.sh {step} failed ({p.returncode}): {p.stderr.strip()}")
+    return p.returncode, p.stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log_tail(name, n=15):
+    try:
+        with open(os.path.join(ENV["RUN_DIR"], name + ".log"), errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""
+
+
+def child_pid(name):
+    with open(os.path.join(ENV["RUN_DIR"], name + ".cpid")) as f:
+        return int(f.read())
+
+
+def setup_run_dir():
+    os.makedirs(OUT, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = os.path.join(OUT, f"run-{stamp}-{os.getpid()}")
+    os.makedirs(os.path.join(run_dir, "pids"))
+    with open(os.path.join(run_dir, "env"), "w") as f:
+        f.write(f"export RUN_DIR={shlex.quote(run_dir)}\n")
+    ENV["RUN_DIR"] = run_dir
+    # Ports live in ENV, not in the env file, so that each render can choose its own.
+    for var in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT", "HCM_PORT", "NGHTTPD_PORT", "DEMO_PORT"):
+        ENV[var] = str(free_port())
+    runs = sorted(d for d in os.listdir(OUT) if d.startswith("run-"))
+    for old in runs[:-5]:
+        shutil.rmtree(os.path.join(OUT, old), ignore_errors=True)
+    www = os.path.join(run_dir, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "small.txt"), "wb") as f:
+        f.write(SMALL)
+    with open(os.path.join(www, "1m.bin"), "wb") as f:
+        f.write(os.urandom(ONE_MB))
+    ENV["BENCH_WWW"] = www
+    lib("cert")
+    with open(os.path.join(run_dir, "env")) as f:
+        m = re.search(r"CERT_DIR=(.*)", f.read())
+    ENV["CERT_DIR"] = shlex.split(m.group(1))[0]
+    return run_dir, stamp
+
+
+def start_upstreams():
+    env = dict(ENV)
+    env.update(UPSTREAM_PORT=ENV["NGHTTPD_PORT"],
+               UPSTREAM_CMD='exec nghttpd --no-tls -a 127.0.0.1 -d "$BENCH_WWW" "$UPSTREAM_PORT"')
+    p = subprocess.run(["bash", LIB, "start_upstream", "nghttpd"], env=env, capture_output=True,
+                       text=True)
+    if p.returncode:
+        raise BenchError(f"nghttpd did not start: {p.stderr.strip()}")
+    env.update(UPSTREAM_PORT=ENV["DEMO_PORT"], UPSTREAM_CMD=f'exec {shlex.quote(DEMO)} '
+               '--listen "127.0.0.1:$UPSTREAM_PORT" --quiet')
+    p = subprocess.run(["bash", LIB, "start_upstream", "demo"], env=env, capture_output=True,
+                       text=True)
+    if p.returncode:
+        raise BenchError(f"the demo upstream did not start: {p.stderr.strip()}")
+
+
+def start_envoy(setup, upstream):
+    key, label, template, _ = setup
+    env = dict(ENV, UPSTREAM_PORT=ENV["NGHTTPD_PORT" if upstream == "nghttpd" else "DEMO_PORT"])
+    out = os.path.join(ENV["RUN_DIR"], f"{template}-{upstream}.yaml")
+    if not os.path.exists(out):
+        p = subprocess.run([RENDER, os.path.join(ROOT, "envoy-config", template + ".yaml.in"), out],
+                           env=env, capture_output=True, text=True)
+        if p.returncode:
+            raise BenchError(f"render {template} failed: {p.stderr.strip()}")
+    code, _ = lib("start_envoy", out, "envoy", ok=(0, 1, 2))
+    if code:
+        tail = log_tail("envoy")
+        stop_envoy()  # after a timeout it may still be running
+        raise BenchError(f"Envoy ({label}) did not start:\n{tail}")
+    return child_pid("envoy")
+
+
+def stop_envoy():
+    lib("stop", "envoy")
+
+
+# ---------------------------------------------------------------- measurements
+
+def cpu_of(pid):
+    """(on-CPU ns summed over threads from schedstat, utime+stime ticks from stat)."""
+    ns = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just exited
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return ns, int(fields[11]) + int(fields[12])
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+    return int(m.group(1)) / 1024 if m else None
+
+
+def h2load(port, path, args, n, log_file=None, timeout=300):
+    args = [a.replace("@", ENV["BENCH_WWW"] + "/") if a.startswith("@") else a for a in args]
+    cmd = ["h2load", "-n", str(n), *args, f"http://127.0.0.1:{port}{path}"]
+    if log_file:
+        cmd[1:1] = ["--log-file", log_file]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"h2load timed out after {timeout}s: {' '.join(cmd)}")
+    out = p.stdout
+    fin = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if not (fin and req and codes):
+        raise BenchError(f"h2load output not understood ({p.returncode}): {' '.join(cmd)}\n"
+                         f"{out[-800:]}{p.stderr[-400:]}")
+    ok = min(int(req.group(4)), int(codes.group(1)))
+    return {"rps": float(fin.group(3)), "requests": ok,
+            "errors": n - ok, "cmd": " ".join(cmd)}
+
+
+def percentile(values, q):
+    values = sorted(values)
+    if not values:
+        return None
+    i = min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))
+    return values[i]
+
+
+def latencies_ms(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            cols = line.split("\t")
+            if len(cols) >= 3 and cols[1].startswith("2"):
+                out.append(int(cols[2]) / 1000)
+    return out
+
+
+def run_one(setup, workload, rnd):
+    key, label, _, port_var = setup
+    name, upstream, path, args, counts, _ = workload
+    n = counts[1] if QUICK else counts[0]
+    pid = start_envoy(setup, upstream)
+    try:
+        port = ENV[port_var]
+        warm_path = "/small.txt" if upstream == "nghttpd" else "/"
+        h2load(port, warm_path, ["-c", "10", "-m", "10"], WARMUP[1] if QUICK else WARMUP[0])
+        log_file = os.path.join(ENV["RUN_DIR"], f"{name}-{key}-{rnd}.log") \
+            if name == "latency" else None
+        ns0, t0 = cpu_of(pid)
+        r = h2load(port, path, args, n, log_file)
+        ns1, t1 = cpu_of(pid)
+        r["cpu_us"] = (ns1 - ns0) / 1e3 / max(r["requests"], 1)
+        r["cpu_us_ticks"] = (t1 - t0) * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["requests"], 1)
+        r["rss_mb"] = peak_rss_mb(pid)
+        if log_file:
+            lat = latencies_ms(log_file)
+            r["p50_ms"], r["p99_ms"] = percentile(lat, 50), percentile(lat, 99)
+    finally:
+        stop_envoy()
+    return r
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarise(samples):
+    """samples[workload][setup key] = list of per-round dicts (None for a failed round)."""
+    summary = {}
+    for name, per_setup in samples.items():
+        s = {}
+        for key in ("a", "b", "c"):
+            rows = [r for r in per_setup.get(key, []) if r]
+            for metric in ("rps", "cpu_us", "cpu_us_ticks", "rss_mb", "p50_ms", "p99_ms"):
+                s[f"{metric}_{key}"] = median([r.get(metric) for r in rows])
+            s[f"errors_{key}"] = sum(r["errors"] for r in rows)
+        # Ratios within a round, then their median: both sides saw the same machine state.
+        for other in ("a", "c"):
+            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
+            rr = [b["rps"] / o["rps"] for b, o in pairs if b and o and o["rps"]]
+            s[f"ratio_b{other}"] = median(rr)
+            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
+            pr = [b["p99_ms"] / o["p99_ms"] for b, o in pairs
+                  if b and o and b.get("p99_ms") and o.get("p99_ms")]
+            s[f"p99_ratio_b{other}"] = median(pr)
+        s["rounds"] = min(len([r for r in per_setup.get(k, []) if r]) for k in ("a", "b", "c"))
+        summary[name] = s
+    return summary
+
+
+def envoy_profile():
+    """perf samples of Envoy running h2mux under small GETs: where its CPU goes."""
+    if not shutil.which("perf"):
+        return {"notes": ["perf not found (Debian: linux-perf): Envoy profile skipped"]}
+    setup = SETUPS[1]
+    data = os.path.join(ENV["RUN_DIR"], "perf.data")
+    pid = start_envoy(setup, "nghttpd")
+    try:
+        port = ENV[setup[3]]
+        h2load(port, "/small.txt", ["-c", "10", "-m", "10"], WARMUP[0])
+        # perf stops by itself after the sleep: the load runs inside that window.
+        rec = subprocess.Popen(["perf", "record", "-F", "1000", "-g", "-p", str(pid), "-o", data,
+                                "--", "sleep", "4"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1)
+            r = h2load(port, "/small.txt", ["-c", "10", "-m", "10"], 30000 if QUICK else 60000)
+            log(f"  {r['requests']} requests at {r['rps']:,.0f} req/s while sampling")
+        finally:
+            err = rec.communicate(timeout=120)[1]
+    finally:
+        stop_envoy()
+    if rec.returncode or not os.path.exists(data):
+        return {"notes": [f"perf record failed: {err[-300:]}"]}
+    out = {}
+    # By DSO only: Envoy's binary is stripped and V8's code has no symbols ("[JIT]").
+    p = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso",
+                        "-g", "none", "--percent-limit", "1"],
+                       capture_output=True, text=True, timeout=300)
+    rows = []
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(.*)", line)
+        if m:
+            rows.append((float(m.group(1)), " ".join(m.group(2).split())[:110]))
+    out["by_dso"] = rows[:8]
+    return out
+
+
+# ---------------------------------------------------------------- the core alone
+
+def corpus_rate(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"rate:\s+([\d.]+) MB/s, (\d+) requests/s", p.stdout)
+    if p.returncode or not m:
+        raise BenchError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    return float(m.group(2))
+
+
+def find_wasmtime():
+    found = shutil.which("wasmtime")
+    home = os.path.expanduser("~/.cargo/bin/wasmtime")
+    return found or (home if os.access(home, os.X_OK) else None)
+
+
+def core_bench():
+    res = {"notes": []}
+    if not os.access(CORPUS_NATIVE, os.X_OK):
+        res["notes"].append(f"no {CORPUS_NATIVE} (cargo build --release --bin h2mux-corpus-bench)")
+        return res
+    n, repeat = (1000, 10) if QUICK else (5000, 20)
+    corpus_dir = os.path.join(ENV["RUN_DIR"], "corpus")
+    os.makedirs(corpus_dir, exist_ok=True)
+    corpus = os.path.join(corpus_dir, "corpus.bin")
+    p = subprocess.run([CORPUS_NATIVE, "--generate", str(n), "--write", corpus],
+                       capture_output=True, text=True)
+    m = re.search(r"stream:\s+(\d+) bytes, (\d+) requests", p.stdout)
+    if p.returncode or not m:
+        raise BenchError(f"corpus generation failed:\n{p.stdout}{p.stderr}")
+    per_replay = int(m.group(2))
+    res.update(corpus_requests=per_replay, corpus_bytes=int(m.group(1)), repeat=repeat)
+    tries = 3
+    res["native_rps"] = median([corpus_rate([CORPUS_NATIVE, "--file", corpus, "--repeat",
+                                             str(repeat)]) for _ in range(tries)])
+    log(f"  core native: {res['native_rps']:.0f} requests/s")
+
+    wasmtime = find_wasmtime()
+    if not wasmtime:
+        res["notes"].append("wasmtime CLI not found (cargo install wasmtime-cli --version 48.0.8 "
+                            "--locked): wasm core bench skipped")
+    elif not os.path.isfile(CORPUS_WASM):
+        res["notes"].append(f"no {CORPUS_WASM} (cargo build --release --target wasm32-wasip1 "
+                            "--bin h2mux-corpus-bench): wasm core bench skipped")
+    else:
+        # The binary links the whole library, filter shell included, so it imports the
+        # proxy-wasm ABI; the replay never calls it, so those imports may just trap.
+        cmd = [wasmtime, "run", "-W", "unknown-imports-trap=y", "--dir", f"{corpus_dir}::/corpus",
+               CORPUS_WASM,
+               "--file", "/corpus/corpus.bin", "--repeat", str(repeat)]
+        res["wasm_rps"] = median([corpus_rate(cmd) for _ in range(tries)])
+        res["wasm_native"] = res["wasm_rps"] / res["native_rps"]
+        v = subprocess.run([wasmtime, "--version"], capture_output=True, text=True).stdout
+        res["wasmtime"] = v.strip()
+        log(f"  core wasmtime: {res['wasm_rps']:.0f} requests/s "
+            f"({res['wasm_native']:.2f} of native)")
+
+    if not shutil.which("valgrind"):
+        res["notes"].append("valgrind not found (Debian: valgrind): instruction counts skipped")
+        return res
+    # Two runs, 1 and 3 replays: the difference leaves out start-up and reading the file.
+    irs = {}
+    for reps in (1, 3):
+        out = os.path.join(corpus_dir, f"callgrind.{reps}.out")
+        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            CORPUS_NATIVE, "--file", corpus, "--repeat", str(reps)],
+                           capture_output=True, text=True, timeout=900)
+        if p.returncode:
+            res["notes"].append(f"callgrind failed: {p.stderr[-300:]}")
+            return res
+        irs[reps] = callgrind_total(out)
+    res["ir_per_request"] = (irs[3] - irs[1]) / (2 * per_replay)
+    log(f"  core callgrind: {res['ir_per_request']:.0f} instructions per request")
+    ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100",
+                          os.path.join(corpus_dir, "callgrind.3.out")],
+                         capture_output=True, text=True)
+    res["top_functions"] = top_functions(ann.stdout, irs[3])
+    return res
+
+
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise BenchError(f"no total in {path}")
+
+
+def top_functions(text, total, k=10):
+    """Self cost per function, summed over the source files its inlined code came from."""
+    cost = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        name = m.group(2).split(" [")[0].split(":", 1)[-1]
+        cost[name] = cost.get(name, 0) + int(m.group(1).replace(",", ""))
+    top = sorted(cost.items(), key=lambda kv: -kv[1])[:k]
+    return [(round(100 * ir / total, 1), shorten(name)) for name, ir in top]
+
+
+def shorten(name):
+    name = re.sub(r"::h[0-9a-f]{16}$", "", name)
+    name = re.sub(r"<[^<>]*>", "<..>", name) if len(name) > 90 else name
+    return name[:100]
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(x, nd=0):
+    if x is None:
+        return "-"
+    if nd == 0:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def table(summary, core, wasm_size):
+    rows = ["| workload | metric | a tcp_proxy | b h2mux | c hcm | b/a | b/c |",
+            "|---|---|---|---|---|---|---|"]
+    for name, _, _, _, _, what in WORKLOADS:
+        if name not in summary:
+            continue
+        s = summary[name]
+
+        def row(metric, label, nd, ratios=None):
+            ba, bc = ratios if ratios else (None, None)
+            if ratios is None and s[f"{metric}_a"] and s[f"{metric}_b"] is not None:
+                ba = s[f"{metric}_b"] / s[f"{metric}_a"]
+                bc = s[f"{metric}_b"] / s[f"{metric}_c"] if s[f"{metric}_c"] else None
+            rows.append(f"| {name} | {label} | {fmt(s[f'{metric}_a'], nd)} | "
+                        f"{fmt(s[f'{metric}_b'], nd)} | {fmt(s[f'{metric}_c'], nd)} | "
+                        f"{fmt(ba, 2)} | {fmt(bc, 2)} |")
+
+        row("rps", "req/s", 0, (s["ratio_ba"], s["ratio_bc"]))
+        if name == "latency":
+            row("p50_ms", "p50 ms", 3)
+            row("p99_ms", "p99 ms", 3, (s["p99_ratio_ba"], s["p99_ratio_bc"]))
+        row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0)
+        row("rss_mb", "Envoy peak RSS MB", 1)
+    lines = ["\n".join(rows), ""]
+    lines.append("| core (corpus replay) | requests/s |")
+    lines.append("|---|---|")
+    lines.append(f"| native | {fmt(core.get('native_rps'))} |")
+    lines.append(f"| wasmtime | {fmt(core.get('wasm_rps'))} "
+                 f"({fmt(core.get('wasm_native'), 2)} of native) |")
+    lines.append(f"| instructions per request (callgrind, native) | "
+                 f"{fmt(core.get('ir_per_request'))} |")
+    lines.append(f"| dist/h2mux.wasm | {fmt(wasm_size)} bytes |")
+    return "\n".join(lines)
+
+
+def targets(summary, core, wasm_size):
+    out = []
+    for label, where, metric, cmp, bound in TARGETS:
+        if where == "core":
+            v = core.get(metric)
+        elif where == "size":
+            v = wasm_size / 1000 if wasm_size else None
+        else:
+            v = summary.get(where, {}).get(metric)
+        if v is None:
+            out.append((label, None, "n/a"))
+            continue
+        ok = v >= bound if cmp == ">=" else v <= bound
+        out.append((label, v, "PASS" if ok else "MISS"))
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def wait_idle(limit):
+    deadline = time.monotonic() + limit
+    while loadavg() >= 1.0 and time.monotonic() < deadline:
+        log(f"load average {loadavg():.2f} >= 1.0, waiting")
+        time.sleep(30)
+    return loadavg() < 1.0
+
+
+# ---------------------------------------------------------------- main
+
+def check_tools():
+    missing = []
+    for tool, hint in (("h2load", "Debian: nghttp2-client"), ("nghttpd", "Debian: nghttp2-server"),
+                       ("curl", "Debian: curl"), ("openssl", "Debian: openssl")):
+        if not shutil.which(tool):
+            missing.append(f"{tool} ({hint})")
+    for path, hint in ((ENVOY, "make envoy"), (WASM, "make wasm"), (DEMO, "make upstream")):
+        if not os.access(path, os.R_OK):
+            missing.append(f"{path} ({hint})")
+    if missing:
+        sys.exit("bench: missing: " + "; ".join(missing))
+
+
+def raise_nofile(need=8192):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(need, soft)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def main():
+    check_tools()
+    nofile = raise_nofile()
+    if nofile < 4096:
+        sys.exit(f"bench: open-file limit {nofile} is too low for 1000 connections (ulimit -n)")
+    idle = None
+    if os.environ.get("BENCH_WAIT_IDLE"):
+        idle = wait_idle(float(os.environ["BENCH_WAIT_IDLE"]))
+    run_dir, stamp = setup_run_dir()
+    load_start = os.getloadavg()
+    log(f"bench: {ROUNDS} rounds{' (quick)' if QUICK else ''}, run directory {run_dir}, "
+        f"load average {load_start[0]:.2f}")
+    workloads = [w for w in WORKLOADS if not ONLY or w[0] in ONLY]
+    samples = {w[0]: {k: [] for k, *_ in SETUPS} for w in workloads}
+    failures = []
+    started = time.monotonic()
+    start_upstreams()
+    for rnd in range(ROUNDS):
+        for w in workloads:
+            for setup in SETUPS:
+                try:
+                    r = run_one(setup, w, rnd)
+                except BenchError as e:
+                    failures.append(f"round {rnd} {w[0]} {setup[1]}: {e}")
+                    log(f"  FAILED {failures[-1]}")
+                    r = None
+                samples[w[0]][setup[0]].append(r)
+                if r:
+                    extra = f", p99 {r['p99_ms']:.3f} ms" if "p99_ms" in r else ""
+                    log(f"  round {rnd + 1}/{ROUNDS} {w[0]:15} {setup[1]:9} {r['rps']:10,.0f} req/s"
+                        f", {r['cpu_us']:8.1f} us CPU/req, {r['rss_mb']:6.1f} MB{extra}"
+                        + (f", {r['errors']} errors" if r["errors"] else ""))
+    envoy_secs = time.monotonic() - started
+    profile = {}
+    if os.environ.get("BENCH_NO_PROFILE") != "1":
+        log("Envoy profile (h2mux, small GETs):")
+        try:
+            profile = envoy_profile()
+        except BenchError as e:
+            profile = {"notes": [f"profile: {e}"]}
+    lib("cleanup")  # the upstreams: the core benches want the CPU to themselves
+    core = {}
+    if os.environ.get("BENCH_NO_CORE") != "1":
+        log("core:")
+        try:
+            core = core_bench()
+        except BenchError as e:
+            failures.append(f"core: {e}")
+            log(f"  FAILED {failures[-1]}")
+    wasm_size = os.path.getsize(WASM)
+    summary = summarise(samples)
+    tgt = targets(summary, core, wasm_size)
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    head = (f"h2mux benchmarks, {date}; {os.cpu_count()} cores ({platform.machine()}), "
+            f"{ROUNDS} rounds{' (quick)' if QUICK else ''}; Envoy --concurrency 1; load average "
+            f"{load_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end"
+            + ("" if idle is None else f"; idle wait {'reached' if idle else 'timed out'}"))
+    md = [f"# {head}", "", table(summary, core, wasm_size), "", "| target | value | |",
+          "|---|---|---|"]
+    md += [f"| {label} | {fmt(v, 2)} | {verdict} |" for label, v, verdict in tgt]
+    if core.get("top_functions"):
+        md += ["", "Core, callgrind self cost (native, corpus replay):", ""]
+        md += [f"- {pct}% {name}" for pct, name in core["top_functions"]]
+    if profile.get("by_dso"):
+        md += ["", "Envoy with h2mux under small GETs, perf samples by DSO ([JIT]: V8's "
+               "compiled wasm):", ""] + [f"- {pct:.1f}% {what}" for pct, what in profile["by_dso"]]
+    for name, s in summary.items():
+        for key, label, *_ in SETUPS:
+            if s[f"errors_{key}"]:
+                md.append(f"\nNote: {name} through {label}: {s[f'errors_{key}']} requests over all "
+                          "rounds got no 2xx response (counted in req/s, not in CPU per request)")
+    for note in core.get("notes", []) + profile.get("notes", []) + failures:
+        md.append(f"\nNote: {note}")
+    text = "\n".join(md) + "\n"
+    base = os.path.join(OUT, f"results-{stamp}")
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    with open(base + ".json", "w") as f:
+        json.dump({"date": date, "cores": os.cpu_count(), "rounds": ROUNDS, "quick": QUICK,
+                   "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+                   "envoy_seconds": envoy_secs, "wasm_size": wasm_size,
+                   "workloads": {w[0]: {"upstream": w[1], "path": w[2], "args": w[3],
+                                        "what": w[5]} for w in workloads},
+                   "samples": samples, "summary": summary, "core": core, "profile": profile,
+                   "targets": [{"target": t, "value": v, "verdict": x} for t, v, x in tgt],
+                   "failures": failures}, f, indent=1)
+    log("\n" + text)
+    log(f"written: {base}.md, {base}.json")
+    return 1 if failures else 0
+
+
+def on_term(signum, _frame):
+    sys.exit(128 + signum)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    try:
+        code = main()
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        if ENV.get("RUN_DIR"):
+            subprocess.run(["bash", LIB, "cleanup"], env=ENV, capture_output=True)
+    sys.exit(code)
