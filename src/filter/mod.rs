@@ -92,7 +92,8 @@ struct Vm {
     front_cfg: Arc<Config>,
     back_cfg: Arc<Config>,
     pool: BufferPool,
-    conns: BTreeMap<u32, Conn>,
+    /// Boxed: B-tree leaves fill to about half on rising ids, and a connection is large.
+    conns: BTreeMap<u32, Box<Conn>>,
     metrics: Metrics,
     ticks: u64,
     last_waits: u64,
@@ -135,7 +136,7 @@ impl Vm {
         relay.record_notes();
         self.conns.insert(
             id,
-            Conn {
+            Box::new(Conn {
                 relay,
                 down_held: false,
                 down_eos: false,
@@ -147,7 +148,7 @@ impl Vm {
                 finished_at: None,
                 closed: false,
                 reported: Reported::default(),
-            },
+            }),
         );
         host::increment(self.metrics.connections_total, 1);
         host::increment(self.metrics.connections_active, 1);
@@ -355,7 +356,7 @@ impl Vm {
     }
 
     /// Bookkeeping after every callback on a connection.
-    fn after(&mut self, id: u32, mut c: Conn) {
+    fn after(&mut self, id: u32, mut c: Box<Conn>) {
         if c.relay.is_done() && !c.closed {
             c.close_wanted = true;
         }
