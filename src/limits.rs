@@ -119,7 +119,7 @@ pub enum Glitch {
     EmptyFrame,
     /// A CONTINUATION fragment smaller than a header field could be.
     TinyContinuation,
-    /// A frame of a type we do not know, or a frame on a closed stream.
+    /// A frame of a type we do not know.
     IgnoredFrame,
     /// A PING or SETTINGS frame: legal, but each costs us an ACK.
     ControlFrame,

@@ -10,11 +10,6 @@ pub enum Side {
 }
 
 impl Side {
-    /// True when this side opens streams (the HTTP/2 client role).
-    pub fn is_client(self) -> bool {
-        matches!(self, Side::Backend)
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Side::Frontend => "frontend",

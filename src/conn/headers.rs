@@ -87,6 +87,18 @@ impl Connection {
 
     /// Decodes a whole block. HPACK state is shared by the connection, so every block is
     /// decoded, even one for a stream we are going to refuse.
+    /// Decodes a block whose fields nobody wants, only to keep HPACK in sync. False when
+    /// the connection failed on it.
+    fn decode_for_sync(&mut self, block: &[u8]) -> bool {
+        match self.decode_block(block, BlockKind::Trailers) {
+            Ok(_) => true,
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
     fn decode_block(
         &mut self,
         block: &[u8],
@@ -139,8 +151,7 @@ impl Connection {
         match self.lookup(id) {
             Lookup::Live(key) => self.on_trailer_block(key, block, end_stream),
             Lookup::Closed(gone) => {
-                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
-                    self.fail(e);
+                if !self.decode_for_sync(block) {
                     return;
                 }
                 match gone {
@@ -245,15 +256,12 @@ impl Connection {
                 return;
             }
             Lookup::Closed(_) => {
-                if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
-                    self.fail(e);
-                }
+                self.decode_for_sync(block);
                 return;
             }
         };
         if bad_priority {
-            if let Err(e) = self.decode_block(block, BlockKind::Trailers) {
-                self.fail(e);
+            if !self.decode_for_sync(block) {
                 return;
             }
             self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself");

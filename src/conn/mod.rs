@@ -283,11 +283,6 @@ impl Connection {
         &self.peer
     }
 
-    /// Glitch points currently held against the peer.
-    pub fn glitch_score(&self) -> u32 {
-        self.glitches.score()
-    }
-
     /// All glitch points ever held against the peer (for metrics).
     pub fn glitch_total(&self) -> u64 {
         self.glitches.total()
@@ -558,11 +553,7 @@ impl Connection {
             return;
         }
         if code != ErrorCode::NoError {
-            self.fail(H2Error::Connection(code, reason));
-            // fail() names the last stream processed; the caller knows better.
-            if let Some(g) = self.goaway_pending.back_mut() {
-                g.0 = last;
-            }
+            self.fail_naming(H2Error::Connection(code, reason), last);
             return;
         }
         if matches!(self.shutdown, Shutdown::Final(_)) {
@@ -648,6 +639,12 @@ impl Connection {
     /// A connection error (§5.4.1): GOAWAY with the last stream we processed, stop reading,
     /// drop all stream output.
     fn fail(&mut self, err: H2Error) {
+        self.fail_naming(err, self.last_peer_stream);
+    }
+
+    /// `fail`, with the GOAWAY naming `last` (a relay knows which streams the other side
+    /// processed).
+    fn fail_naming(&mut self, err: H2Error, last: StreamId) {
         if self.failed.is_some() {
             return;
         }
@@ -660,7 +657,7 @@ impl Connection {
         log::info!("{} connection error {}: {}", self.side.name(), code, reason);
         self.failed = Some(err);
         self.rx_state = demux::RxState::Failed;
-        self.queue_goaway(self.last_peer_stream, code, reason);
+        self.queue_goaway(last, code, reason);
         self.ping_pending = None;
         self.hwrite = None;
         self.pending_resets.clear();

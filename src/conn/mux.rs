@@ -1,7 +1,7 @@
 //! The send side: writes control frames, resets, window updates, header blocks and DATA into
 //! the tx buffer, in that order of priority, as far as room and windows allow.
 
-use super::{Connection, Event, Gone, Shutdown};
+use super::{Connection, Event, Gone};
 use crate::buffer::BufferPool;
 use crate::frame::{self, flags, setting, FrameType, HEADER_LEN, PREFACE};
 use crate::side::Side;
@@ -302,6 +302,8 @@ impl Connection {
         s.on_wire = true;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
+        // Most encoded blocks fit: one allocation after an idle trim, not a run of doublings.
+        out.reserve(256);
         let end_stream = match &block {
             PendingBlock::Head(msg, end) => {
                 encode_message(&mut self.encoder, msg, &mut out);
@@ -477,11 +479,6 @@ impl Connection {
             progressed = true;
         }
         progressed
-    }
-
-    /// True while a graceful shutdown is running.
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutdown != Shutdown::Running
     }
 }
 

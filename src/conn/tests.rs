@@ -1937,8 +1937,8 @@ fn a_server_says_nothing_before_the_client_preface() {
     assert!(s.take_out().is_empty());
     s.feed(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n"));
     let out = s.take_out();
-    // Only the GOAWAY of the failure, and no SETTINGS an HTTP/1.x client would choke on
-    // (the filter replaces it with a 505 anyway).
+    // The failure's SETTINGS and GOAWAY only (no doorbell PING); the filter sends an
+    // HTTP/1.x client a 505 instead of these frames.
     assert!(frames(&out).iter().all(|(h, _)| h.kind != FrameType::Ping));
     let mut c = RawClient::new();
     let mut s = Server::new(Config::default());

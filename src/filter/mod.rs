@@ -98,6 +98,9 @@ struct Vm {
     ticks: u64,
     last_waits: u64,
     last_resumed: u64,
+    /// Gauges as last recorded: a host call only when they move (this runs every callback).
+    last_in_use: Option<usize>,
+    last_waiters: Option<usize>,
 }
 
 impl Vm {
@@ -114,6 +117,8 @@ impl Vm {
             ticks: 0,
             last_waits: 0,
             last_resumed: 0,
+            last_in_use: None,
+            last_waiters: None,
         }
     }
 
@@ -431,11 +436,15 @@ impl Vm {
     }
 
     fn publish_pool(&mut self) {
-        host::record(
-            self.metrics.quota_bytes_in_use,
-            self.pool.in_use_bytes() as u64,
-        );
-        host::record(self.metrics.quota_waiters, self.pool.waiters() as u64);
+        let (in_use, waiters) = (self.pool.in_use_bytes(), self.pool.waiters());
+        if self.last_in_use != Some(in_use) {
+            host::record(self.metrics.quota_bytes_in_use, in_use as u64);
+            self.last_in_use = Some(in_use);
+        }
+        if self.last_waiters != Some(waiters) {
+            host::record(self.metrics.quota_waiters, waiters as u64);
+            self.last_waiters = Some(waiters);
+        }
         let st = self.pool.stats();
         if st.waits > self.last_waits {
             host::increment(

@@ -337,14 +337,6 @@ impl Relay {
         }
     }
 
-    fn pair_by_front(&self, id: StreamId) -> Option<usize> {
-        self.pairs.iter().position(|p| p.front == id)
-    }
-
-    fn pair_by_back(&self, id: StreamId) -> Option<usize> {
-        self.pairs.iter().position(|p| p.back == id)
-    }
-
     fn on_client_event(&mut self, e: Event) {
         match e {
             Event::Headers {
@@ -358,10 +350,9 @@ impl Relay {
                 end_stream,
             } => {
                 let len = data.len();
-                if let Some(i) = self.pair_by_front(stream) {
-                    let back = self.pairs[i].back;
-                    match self.back.send_data(back, data, end_stream) {
-                        Ok(()) => self.pairs[i].up_inflight += len,
+                if let Some(p) = by_front(&mut self.pairs, stream) {
+                    match self.back.send_data(p.back, data, end_stream) {
+                        Ok(()) => p.up_inflight += len,
                         Err(e) => {
                             self.front.release_capacity(stream, len);
                             self.client_stream_failed(stream, e);
@@ -378,9 +369,8 @@ impl Relay {
                 }
             }
             Event::Trailers { stream, fields } => {
-                if let Some(i) = self.pair_by_front(stream) {
-                    let back = self.pairs[i].back;
-                    if let Err(e) = self.back.send_trailers(back, fields) {
+                if let Some(p) = by_front(&mut self.pairs, stream) {
+                    if let Err(e) = self.back.send_trailers(p.back, fields) {
                         self.client_stream_failed(stream, e);
                     }
                 } else if let Some(w) = self.waiting.iter_mut().find(|w| w.front == stream) {
@@ -392,8 +382,7 @@ impl Relay {
                 code,
                 remote,
             } => {
-                if let Some(i) = self.pair_by_front(stream) {
-                    let back = self.pairs[i].back;
+                if let Some(back) = by_front(&mut self.pairs, stream).map(|p| p.back) {
                     // The client's own code travels on; our stream errors cancel upstream.
                     let up = if remote && code != ErrorCode::NoError {
                         code
@@ -416,10 +405,9 @@ impl Relay {
                 }
             }
             Event::DataSent { stream, len } => {
-                if let Some(i) = self.pair_by_front(stream) {
-                    let back = self.pairs[i].back;
-                    self.pairs[i].down_inflight = self.pairs[i].down_inflight.saturating_sub(len);
-                    self.back.release_capacity(back, len);
+                if let Some(p) = by_front(&mut self.pairs, stream) {
+                    p.down_inflight = p.down_inflight.saturating_sub(len);
+                    self.back.release_capacity(p.back, len);
                 }
             }
             Event::GoAway { .. } => {
@@ -452,14 +440,17 @@ impl Relay {
                 message,
                 end_stream,
             } => {
-                let Some(i) = self.pair_by_back(stream) else {
+                let Some(p) = by_back(&mut self.pairs, stream) else {
                     return;
                 };
-                let front = self.pairs[i].front;
                 if !message.is_informational() {
-                    self.pairs[i].responded = true;
+                    p.responded = true;
                 }
-                if self.front.send_headers(front, message, end_stream).is_err() {
+                if self
+                    .front
+                    .send_headers(p.front, message, end_stream)
+                    .is_err()
+                {
                     self.back.reset(stream, ErrorCode::Cancel);
                 }
             }
@@ -469,23 +460,21 @@ impl Relay {
                 end_stream,
             } => {
                 let len = data.len();
-                let Some(i) = self.pair_by_back(stream) else {
+                let Some(p) = by_back(&mut self.pairs, stream) else {
                     self.back.release_capacity(stream, len);
                     return;
                 };
-                let front = self.pairs[i].front;
-                if self.front.send_data(front, data, end_stream).is_ok() {
-                    self.pairs[i].down_inflight += len;
+                if self.front.send_data(p.front, data, end_stream).is_ok() {
+                    p.down_inflight += len;
                 } else {
                     self.back.release_capacity(stream, len);
                     self.back.reset(stream, ErrorCode::Cancel);
                 }
             }
             Event::Trailers { stream, fields } => {
-                let Some(i) = self.pair_by_back(stream) else {
+                let Some(front) = by_back(&mut self.pairs, stream).map(|p| p.front) else {
                     return;
                 };
-                let front = self.pairs[i].front;
                 if self.front.send_trailers(front, fields).is_err() {
                     self.back.reset(stream, ErrorCode::Cancel);
                 }
@@ -495,14 +484,14 @@ impl Relay {
                 code,
                 remote,
             } => {
-                let Some(i) = self.pair_by_back(stream) else {
+                let Some(pair) = by_back(&mut self.pairs, stream) else {
                     return;
                 };
-                let p = self.pairs[i];
+                let p = *pair;
                 if !remote && !p.responded {
                     // The upstream sent a malformed response: the client gets a 502.
+                    pair.responded = true;
                     self.stats.bad_gateway += 1;
-                    self.pairs[i].responded = true;
                     let _ = self
                         .front
                         .send_headers(p.front, Message::response(502), true);
@@ -529,10 +518,9 @@ impl Relay {
                 self.stats.resets_to_client += 1;
             }
             Event::DataSent { stream, len } => {
-                if let Some(i) = self.pair_by_back(stream) {
-                    let front = self.pairs[i].front;
-                    self.pairs[i].up_inflight = self.pairs[i].up_inflight.saturating_sub(len);
-                    self.front.release_capacity(front, len);
+                if let Some(p) = by_back(&mut self.pairs, stream) {
+                    p.up_inflight = p.up_inflight.saturating_sub(len);
+                    self.front.release_capacity(p.front, len);
                 }
             }
             Event::GoAway {
@@ -680,8 +668,7 @@ impl Relay {
     fn sweep(&mut self) {
         let mut i = 0;
         let mut freed = false;
-        while i < self.pairs.len() {
-            let p = self.pairs[i];
+        while let Some(&p) = self.pairs.get(i) {
             if finished(self.front.stream_state(p.front))
                 && finished(self.back.stream_state(p.back))
             {
@@ -714,3 +701,14 @@ fn finished(s: Option<State>) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The pair of a client stream. A free function, so that the borrow covers `pairs` only and
+/// the connections stay usable while the pair is held.
+fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
+    pairs.iter_mut().find(|p| p.front == id)
+}
+
+/// The pair of an upstream stream.
+fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
+    pairs.iter_mut().find(|p| p.back == id)
+}

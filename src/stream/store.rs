@@ -154,18 +154,6 @@ impl Inner {
         }
     }
 
-    /// Puts the stream back at the front (it was popped but could not be served).
-    pub fn requeue_front(&mut self, q: Queue, key: Key) {
-        let Some(s) = self.get_mut(key) else { return };
-        if s.queued & q.bit() != 0 {
-            return;
-        }
-        s.queued |= q.bit();
-        if let Some(dq) = self.queues.get_mut(q.index()) {
-            dq.push_front(key);
-        }
-    }
-
     pub fn pop(&mut self, q: Queue) -> Option<Key> {
         loop {
             let key = self.queues.get_mut(q.index())?.pop_front()?;
@@ -250,12 +238,6 @@ impl Store {
     pub fn enqueue(&mut self, q: Queue, key: Key) {
         if let Some(i) = self.inner.as_mut() {
             i.enqueue(q, key);
-        }
-    }
-
-    pub fn requeue_front(&mut self, q: Queue, key: Key) {
-        if let Some(i) = self.inner.as_mut() {
-            i.requeue_front(q, key);
         }
     }
 
