@@ -17,6 +17,7 @@ mod filter;
 pub mod frame;
 pub mod hpack;
 pub mod limits;
+pub mod loadgen;
 pub mod message;
 pub mod relay;
 pub mod side;

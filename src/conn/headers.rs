@@ -108,8 +108,8 @@ impl Connection {
         let max = self.cfg.max_header_list_size as usize;
         let decoded = self
             .decoder
-            .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| {
-                builder.push(n, v, s)
+            .decode_fields(block, max, &mut |n, v, s, clean| {
+                builder.push_field(n, v, s, clean)
             })
             .map_err(|e| H2Error::Connection(e.code(), e.reason()))?;
         if decoded == Decoded::ListTooLarge {

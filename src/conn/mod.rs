@@ -356,6 +356,7 @@ impl Connection {
         {
             return false;
         }
+        self.streams.trim();
         self.events = VecDeque::new();
         self.scratch = Vec::new();
         self.hblock = Vec::new();

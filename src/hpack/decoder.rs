@@ -72,6 +72,23 @@ impl Decoder {
         max_list_size: usize,
         f: &mut dyn FnMut(&[u8], &[u8], bool),
     ) -> Result<Decoded, HpackError> {
+        self.decode_fields(block, max_list_size, &mut |n, v, s, _| {
+            f(n, v, s);
+            false
+        })
+    }
+
+    /// `decode` for a consumer that validates fields and wants to do it once per table entry:
+    /// `f(name, value, sensitive, known_clean)` returns whether it accepted the field's bytes;
+    /// an entry inserted from an accepted literal is marked, and a later reference to it comes
+    /// with `known_clean` set. Static entries are all clean.
+    #[allow(clippy::type_complexity)]
+    pub fn decode_fields(
+        &mut self,
+        block: &[u8],
+        max_list_size: usize,
+        f: &mut dyn FnMut(&[u8], &[u8], bool, bool) -> bool,
+    ) -> Result<Decoded, HpackError> {
         let Decoder {
             table,
             max_allowed,
@@ -113,12 +130,12 @@ impl Decoder {
                     }
                     continue;
                 }
-                let (name, value) = lookup(table, index)?;
+                let (name, value, clean) = lookup(table, index)?;
                 list_size = list_size.saturating_add(entry_size(name.len(), value.len()));
                 if list_size > max_list_size {
                     over = true;
                 } else {
-                    f(name, value, false);
+                    f(name, value, false, clean);
                 }
                 continue;
             }
@@ -172,13 +189,14 @@ impl Decoder {
                 raw
             };
 
+            let mut clean = false;
             if !over {
                 let name_bytes = resolve(name, block, name_buf, table)?;
                 list_size = list_size.saturating_add(entry_size(name_bytes.len(), value.len()));
                 if list_size > max_list_size {
                     over = true;
                 } else {
-                    f(name_bytes, value, sensitive);
+                    clean = f(name_bytes, value, sensitive, false);
                 }
             }
             if indexing {
@@ -190,7 +208,7 @@ impl Decoder {
                     }
                     Name::Scratch => NewName::Bytes(name_buf),
                 };
-                table.insert(new_name, value, 0, 0)?;
+                table.insert(new_name, value, 0, 0, clean)?;
             }
         }
 
@@ -208,12 +226,14 @@ impl Decoder {
 }
 
 #[inline]
-fn lookup(table: &Table, index: usize) -> Result<(&[u8], &[u8]), HpackError> {
+fn lookup(table: &Table, index: usize) -> Result<(&[u8], &[u8], bool), HpackError> {
     if index <= STATIC_LEN {
-        static_table::get(index).ok_or(HpackError::BadIndex)
+        static_table::get(index)
+            .map(|(n, v)| (n, v, true))
+            .ok_or(HpackError::BadIndex)
     } else {
         table
-            .get(index - STATIC_LEN - 1)
+            .get_marked(index - STATIC_LEN - 1)
             .ok_or(HpackError::BadIndex)
     }
 }

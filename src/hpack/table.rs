@@ -18,6 +18,8 @@ struct Entry {
     /// Hashes of the name and of the name and value, for the encoder's lookups (0 otherwise).
     name_hash: u32,
     field_hash: u32,
+    /// The decoder's consumer accepted this field's bytes (see `Decoder::decode_fields`).
+    clean: bool,
 }
 
 /// Where the name of a new entry comes from.
@@ -69,6 +71,15 @@ impl Table {
     }
 
     /// Lengths of the name and value at position `i`, without touching the bytes.
+    /// `get`, and whether the entry was marked clean when inserted.
+    #[inline]
+    pub(crate) fn get_marked(&self, i: usize) -> Option<(&[u8], &[u8], bool)> {
+        let e = self.entries.get(i)?;
+        let mid = e.off.checked_add(e.name_len)?;
+        let end = mid.checked_add(e.value_len)?;
+        Some((self.buf.get(e.off..mid)?, self.buf.get(mid..end)?, e.clean))
+    }
+
     #[inline]
     pub(crate) fn lens(&self, i: usize) -> Option<(usize, usize)> {
         self.entries.get(i).map(|e| (e.name_len, e.value_len))
@@ -96,6 +107,7 @@ impl Table {
         value: &[u8],
         name_hash: u32,
         field_hash: u32,
+        clean: bool,
     ) -> Result<(), HpackError> {
         let name_len = match name {
             NewName::Bytes(n) => n.len(),
@@ -131,6 +143,7 @@ impl Table {
             value_len: value.len(),
             name_hash,
             field_hash,
+            clean,
         });
         self.size += esize;
         Ok(())

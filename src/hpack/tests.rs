@@ -1074,3 +1074,86 @@ fn throughput() {
     }
     report("huffman encode (input bytes)", text.len() * N, start);
 }
+
+// ----- Validation memo: table entries remember that their field was accepted ------------
+
+use crate::message::{BlockKind, MessageBuilder};
+
+/// The verdict of a one-field block, with the byte-level checks run or skipped.
+fn verdict(kind: BlockKind, name: &[u8], value: &[u8], known_clean: bool) -> String {
+    let mut b = MessageBuilder::new(kind);
+    b.push_field(name, value, false, known_clean);
+    format!("{:?}", b.error())
+}
+
+#[test]
+fn static_entries_are_clean_in_every_block_kind() {
+    // Skipping the byte checks for a static entry must never change the verdict.
+    for (name, value) in static_table::STATIC_TABLE {
+        for kind in [BlockKind::Request, BlockKind::Response, BlockKind::Trailers] {
+            assert_eq!(
+                verdict(kind, name, value, false),
+                verdict(kind, name, value, true),
+                "{:?}: {:?} in {kind:?}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rejected_literal_stays_rejected_when_referenced() {
+    // A literal with incremental indexing enters the table even when the message is
+    // malformed; every reference to it must be checked again.
+    let bad: [(&[u8], &[u8]); 4] = [
+        (b"x-a", b" leading space"),
+        (b"x-a", b"nul\0"),
+        (b"X-Upper", b"v"),
+        (b"host", b"a b"),
+    ];
+    for (name, value) in bad {
+        let mut block = vec![0x40, name.len() as u8];
+        block.extend_from_slice(name);
+        block.push(value.len() as u8);
+        block.extend_from_slice(value);
+        block.push(0x80 | 62); // the entry just inserted
+        let mut d = Decoder::new(4096);
+        let mut b = MessageBuilder::new(BlockKind::Request);
+        let mut marks = Vec::new();
+        d.decode_fields(&block, usize::MAX, &mut |n, v, s, clean| {
+            marks.push(clean);
+            b.push_field(n, v, s, clean)
+        })
+        .unwrap();
+        assert_eq!(marks, [false, false], "{:?}", String::from_utf8_lossy(name));
+        assert!(b.error().is_some());
+        // The same entry referenced in a later block is still not clean.
+        let mut marks = Vec::new();
+        d.decode_fields(&[0x80 | 62], usize::MAX, &mut |_, _, _, clean| {
+            marks.push(clean);
+            true
+        })
+        .unwrap();
+        assert_eq!(marks, [false]);
+    }
+}
+
+#[test]
+fn an_accepted_literal_is_marked_for_later_references() {
+    let mut d = Decoder::new(4096);
+    // Literal with indexing, then a reference to it; the consumer accepts both.
+    let block = [0x40, 3, b'x', b'-', b'a', 1, b'v', 0x80 | 62];
+    let mut marks = Vec::new();
+    d.decode_fields(&block, usize::MAX, &mut |_, _, _, clean| {
+        marks.push(clean);
+        true
+    })
+    .unwrap();
+    assert_eq!(marks, [false, true]);
+    // A host field accepted in a response skipped the authority check: not clean.
+    let mut b = MessageBuilder::new(BlockKind::Response);
+    assert!(!b.push_field(b"host", b"a b", false, false));
+    let mut b = MessageBuilder::new(BlockKind::Request);
+    assert!(b.push_field(b"host", b"example.com", false, false));
+}

@@ -93,34 +93,57 @@ impl MessageBuilder {
     }
 
     pub fn push(&mut self, name: &[u8], value: &[u8], sensitive: bool) {
+        self.push_field(name, value, sensitive, false);
+    }
+
+    /// Like `push`, for a decoder that remembers what passed: `known_clean` says this exact
+    /// field passed the byte-level checks before (an HPACK table entry whose insertion was
+    /// accepted), so only the checks that depend on its place in the block run again.
+    /// Returns whether the field is known clean now, which the decoder may store with a
+    /// table entry made from it. Skipped checks are the same whatever the block kind.
+    pub fn push_field(
+        &mut self,
+        name: &[u8],
+        value: &[u8],
+        sensitive: bool,
+        known_clean: bool,
+    ) -> bool {
         if self.error.is_some() {
-            return;
+            return false;
         }
-        if let Err(e) = self.push_inner(name, value, sensitive) {
-            self.error = Some(e);
+        match self.push_inner(name, value, sensitive, known_clean) {
+            Ok(clean) => clean,
+            Err(e) => {
+                self.error = Some(e);
+                false
+            }
         }
     }
 
+    /// Ok(clean) when the field was accepted.
     fn push_inner(
         &mut self,
         name: &[u8],
         value: &[u8],
         sensitive: bool,
-    ) -> Result<(), MessageError> {
+        skip: bool,
+    ) -> Result<bool, MessageError> {
         self.count = self.count.saturating_add(1);
         if self.count > self.max_fields {
             return Err(MessageError::TooManyFields);
         }
         if name.first() == Some(&b':') {
-            self.push_pseudo(name, value)
+            self.push_pseudo(name, value, skip).map(|()| true)
         } else {
-            self.push_regular(name, value, sensitive)
+            self.push_regular(name, value, sensitive, skip)
         }
     }
 
-    fn push_pseudo(&mut self, name: &[u8], value: &[u8]) -> Result<(), MessageError> {
-        check_pseudo_name(name)?;
-        check_value(value)?;
+    fn push_pseudo(&mut self, name: &[u8], value: &[u8], skip: bool) -> Result<(), MessageError> {
+        if !skip {
+            check_pseudo_name(name)?;
+            check_value(value)?;
+        }
         if self.kind == BlockKind::Trailers {
             return Err(MessageError::PseudoInTrailers);
         }
@@ -135,31 +158,31 @@ impl MessageBuilder {
                 Err(MessageError::RequestPseudoInResponse)
             }
             b":method" => {
-                if !is_token(value) {
+                if !skip && !is_token(value) {
                     return Err(MessageError::InvalidMethod);
                 }
                 set_once(&mut self.method, Method::from_bytes(value))
             }
             b":scheme" => {
-                if !is_scheme(value) {
+                if !skip && !is_scheme(value) {
                     return Err(MessageError::InvalidScheme);
                 }
                 set_once(&mut self.scheme, Scheme::from_bytes(value))
             }
             b":authority" => {
-                if !is_authority_chars(value) {
+                if !skip && !is_authority_chars(value) {
                     return Err(MessageError::InvalidAuthority);
                 }
                 set_once(&mut self.authority, value.to_vec())
             }
             b":path" => {
-                if !is_path_chars(value) {
+                if !skip && !is_path_chars(value) {
                     return Err(MessageError::InvalidPath);
                 }
                 set_once(&mut self.path, value.to_vec())
             }
             b":protocol" => {
-                if !is_protocol(value) {
+                if !skip && !is_protocol(value) {
                     return Err(MessageError::InvalidProtocol);
                 }
                 set_once(&mut self.protocol, value.to_vec())
@@ -168,18 +191,23 @@ impl MessageBuilder {
         }
     }
 
+    /// Ok(clean): `host` outside a request skips its authority check, so it is not clean.
     fn push_regular(
         &mut self,
         name: &[u8],
         value: &[u8],
         sensitive: bool,
-    ) -> Result<(), MessageError> {
-        check_regular_name(name)?;
-        check_value(value)?;
+        skip: bool,
+    ) -> Result<bool, MessageError> {
+        if !skip {
+            check_regular_name(name)?;
+            check_value(value)?;
+        }
         self.regular_seen = true;
         if is_connection_specific(name) {
             return Err(MessageError::ConnectionSpecificField);
         }
+        let mut clean = true;
         match name {
             b"te" if !value.eq_ignore_ascii_case(b"trailers") => {
                 return Err(MessageError::InvalidTe);
@@ -192,7 +220,7 @@ impl MessageBuilder {
                 }
             }
             b"host" if self.kind == BlockKind::Request => {
-                if !is_authority_chars(value) {
+                if !skip && !is_authority_chars(value) {
                     return Err(MessageError::InvalidAuthority);
                 }
                 // Pseudo-headers all precede this field, so :authority is final by now.
@@ -204,10 +232,11 @@ impl MessageBuilder {
                     return Err(MessageError::HostMismatch);
                 }
             }
+            b"host" => clean = skip,
             _ => {}
         }
         self.fields.push(name, value, sensitive);
-        Ok(())
+        Ok(clean)
     }
 
     pub fn finish(self) -> Result<Block, MessageError> {

@@ -2,14 +2,14 @@
 //! its wait queues.
 
 mod id;
+mod queue;
 mod state;
 mod store;
-
-use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 pub use id::StreamId;
+pub use queue::InlineQueue;
 pub use state::{Input, State};
 pub use store::{Key, Queue, Store};
 
@@ -45,12 +45,12 @@ pub struct Stream {
     /// change moves every stream's window at once (and may make it negative).
     pub send_delta: i64,
     /// DATA waiting to be written, and its total length.
-    pub send_queue: VecDeque<Bytes>,
+    pub send_queue: InlineQueue<Bytes>,
     pub send_queued: usize,
     /// END_STREAM goes after the queued DATA.
     pub send_end: bool,
     /// Header blocks waiting (a head, 1xx heads, or trailers after the DATA).
-    pub pending: VecDeque<PendingBlock>,
+    pub pending: InlineQueue<PendingBlock>,
     /// Trailers wait here until the queued DATA is out.
     pub trailers: Option<Fields>,
     pub recv_phase: RecvPhase,
@@ -85,10 +85,10 @@ impl Stream {
             recv_window: i64::from(recv_window),
             recv_released: 0,
             send_delta: 0,
-            send_queue: VecDeque::new(),
+            send_queue: InlineQueue::default(),
             send_queued: 0,
             send_end: false,
-            pending: VecDeque::new(),
+            pending: InlineQueue::default(),
             trailers: None,
             recv_phase: RecvPhase::Head,
             recv_body: BodyLength::new(None, false),

@@ -5,8 +5,8 @@
 //! memory of a connection is bounded by its concurrency, not by its history. The id index is
 //! a sorted vector: ids grow monotonically, so inserting is a push, and with at most a few
 //! hundred entries a binary search beats hashing (and needs no random seed in wasm).
-//! All of it lives in a box that exists only while there are streams: an idle connection
-//! pays one pointer for the whole machinery.
+//! All of it lives in a box that exists only while there are streams, or until the next
+//! trim: an idle connection pays one pointer for the whole machinery.
 
 use std::collections::VecDeque;
 
@@ -108,15 +108,22 @@ impl Inner {
         self.slots.get_mut(key as usize)?.as_mut()
     }
 
-    /// Frees the slot; the stream leaves every queue.
-    pub fn remove(&mut self, key: Key) -> Option<Stream> {
-        let stream = self.slots.get_mut(key as usize)?.take()?;
-        if let Ok(pos) = self.index.binary_search_by_key(&stream.id.value(), |e| e.0) {
+    /// Frees the slot (the stream is dropped where it lies, not moved out: it is large);
+    /// the stream leaves every queue.
+    pub fn remove(&mut self, key: Key) {
+        let Some(slot) = self.slots.get_mut(key as usize) else {
+            return;
+        };
+        let Some((id, queued)) = slot.as_ref().map(|s| (s.id.value(), s.queued)) else {
+            return;
+        };
+        *slot = None;
+        if let Ok(pos) = self.index.binary_search_by_key(&id, |e| e.0) {
             self.index.remove(pos);
         }
-        if stream.queued != 0 {
+        if queued != 0 {
             for q in Queue::ALL {
-                if stream.queued & q.bit() != 0 {
+                if queued & q.bit() != 0 {
                     if let Some(dq) = self.queues.get_mut(q.index()) {
                         dq.retain(|k| *k != key);
                     }
@@ -124,7 +131,6 @@ impl Inner {
             }
         }
         self.free.push(key);
-        Some(stream)
     }
 
     /// Keys of all streams, in id order (a snapshot, so the caller may mutate the store).
@@ -213,14 +219,19 @@ impl Store {
         self.inner.as_mut()?.get_mut(key)
     }
 
-    /// Frees the slot; the stream leaves every queue. The last one takes the box with it.
-    pub fn remove(&mut self, key: Key) -> Option<Stream> {
-        let inner = self.inner.as_mut()?;
-        let s = inner.remove(key);
-        if inner.is_empty() {
+    /// Frees the slot; the stream leaves every queue. The box stays for the next stream
+    /// (streams come in bursts); `trim` gives it back once the connection is idle.
+    pub fn remove(&mut self, key: Key) {
+        if let Some(i) = self.inner.as_mut() {
+            i.remove(key);
+        }
+    }
+
+    /// Drops the machinery when no stream is left.
+    pub fn trim(&mut self) {
+        if self.is_empty() {
             self.inner = None;
         }
-        s
     }
 
     pub fn keys(&self) -> Vec<Key> {
