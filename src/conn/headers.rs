@@ -107,7 +107,7 @@ impl Connection {
         let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
         let max = self.cfg.max_header_list_size as usize;
         let decoded = self
-            .decoder
+            .decoder()
             .decode(block, max, &mut |n: &[u8], v: &[u8], s: bool| {
                 builder.push(n, v, s)
             })
