@@ -156,8 +156,9 @@ pub enum GlitchVerdict {
 #[derive(Clone, Debug, Default)]
 pub struct GlitchMeter {
     score: u32,
+    /// Saturating: it only feeds a metric, and every connection carries it.
+    total: u32,
     last: Instant,
-    total: u64,
 }
 
 impl GlitchMeter {
@@ -173,7 +174,7 @@ impl GlitchMeter {
             }
         }
         self.score = self.score.saturating_add(g.points());
-        self.total = self.total.saturating_add(u64::from(g.points()));
+        self.total = self.total.saturating_add(g.points());
         if self.score >= cfg.glitch_threshold {
             GlitchVerdict::Exceeded
         } else if u64::from(self.score) * 4 >= u64::from(cfg.glitch_threshold) * 3 {
@@ -189,7 +190,7 @@ impl GlitchMeter {
 
     /// All points ever added, for metrics.
     pub fn total(&self) -> u64 {
-        self.total
+        u64::from(self.total)
     }
 }
 

@@ -16,14 +16,15 @@ impl Connection {
     // ----- Control frames ------------------------------------------------------------------
 
     pub(super) fn on_settings(&mut self, h: FrameHeader, p: &Bytes) {
-        self.stats.settings_received += 1;
+        self.stats.settings_received = self.stats.settings_received.saturating_add(1);
         if h.has(flags::ACK) {
             self.settings_unacked = self.settings_unacked.saturating_sub(1);
             self.settings_deadline = if self.settings_unacked > 0 {
                 Some(self.now.after(self.cfg.settings_timeout_ms))
             } else {
                 None
-            };
+            }
+            .into();
             return;
         }
         self.glitch(Glitch::ControlFrame);
@@ -50,7 +51,7 @@ impl Connection {
     }
 
     pub(super) fn on_ping(&mut self, h: FrameHeader, p: &Bytes) {
-        self.stats.pings_received += 1;
+        self.stats.pings_received = self.stats.pings_received.saturating_add(1);
         let Some(data) = frame::parse_ping(p) else {
             return;
         };
@@ -75,7 +76,7 @@ impl Connection {
         let Some(g) = frame::parse_goaway(p) else {
             return;
         };
-        self.stats.goaways_received += 1;
+        self.stats.goaways_received = self.stats.goaways_received.saturating_add(1);
         self.note(super::Note::GoAwayReceived(g.code));
         log::debug!(
             "{} GOAWAY received: last {} code {}",
@@ -86,7 +87,8 @@ impl Connection {
         let last = g.last_stream;
         let code = g.code;
         let debug = p.slice_ref(g.debug);
-        self.goaway_recv = Some(self.goaway_recv.map_or(last, |l| l.min(last)));
+        let recv = &mut self.cold().goaway_recv;
+        *recv = Some(recv.map_or(last, |l| l.min(last)));
         self.events.push_back(Event::GoAway {
             last_stream: last,
             code,
@@ -117,7 +119,7 @@ impl Connection {
         let Some(code) = frame::parse_rst_stream(p) else {
             return;
         };
-        self.stats.resets_received += 1;
+        self.stats.resets_received = self.stats.resets_received.saturating_add(1);
         self.note(super::Note::ResetReceived(code));
         match self.lookup(h.stream) {
             Lookup::Idle => self.fail(H2Error::Connection(

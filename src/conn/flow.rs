@@ -8,13 +8,16 @@ use crate::stream::{Key, Queue};
 
 impl Connection {
     pub(super) fn grow_conn_send_window(&mut self, inc: u32) -> Result<(), H2Error> {
-        let w = self.conn_send_window + i64::from(inc);
-        if w > i64::from(frame::MAX_WINDOW) {
+        let w = i64::from(self.conn_send_window) + i64::from(inc);
+        let Some(w) = i32::try_from(w)
+            .ok()
+            .filter(|&w| i64::from(w) <= i64::from(frame::MAX_WINDOW))
+        else {
             return Err(H2Error::Connection(
                 ErrorCode::FlowControlError,
                 "connection window above 2^31-1",
             ));
-        }
+        };
         self.conn_send_window = w;
         if w > 0 {
             self.streams.move_all(Queue::ConnWindow, Queue::Send);
@@ -51,7 +54,7 @@ impl Connection {
     }
 
     pub fn conn_send_window(&self) -> i64 {
-        self.conn_send_window
+        i64::from(self.conn_send_window)
     }
 
     /// What the peer may still send on the connection before we return credit.

@@ -107,7 +107,7 @@ impl Connection {
         let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
         let max = self.cfg.max_header_list_size as usize;
         let decoded = self
-            .decoder
+            .decoder()
             .decode_fields(block, max, &mut |n, v, s, clean| {
                 builder.push_field(n, v, s, clean)
             })

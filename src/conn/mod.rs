@@ -103,22 +103,23 @@ pub enum Note {
 /// Notes kept at most between two `take_notes` calls; older ones are dropped.
 const MAX_NOTES: usize = 1024;
 
-/// Counters for metrics and tests.
+/// Counters for metrics and tests. Every connection carries them, so those that cannot
+/// reach 2^32 are u32: streams are bounded by 31-bit ids, a block by a callback.
 #[derive(Clone, Debug, Default)]
 pub struct ConnStats {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub frames_in: u64,
-    pub streams_opened: u64,
-    pub resets_sent: u64,
-    pub resets_received: u64,
-    pub goaways_sent: u64,
-    pub goaways_received: u64,
-    pub pings_received: u64,
-    pub settings_received: u64,
-    pub refused_streams: u64,
-    pub rx_blocked: u64,
-    pub buffer_waits: u64,
+    pub rx_blocked: u32,
+    pub streams_opened: u32,
+    pub resets_sent: u32,
+    pub resets_received: u32,
+    pub goaways_sent: u32,
+    pub goaways_received: u32,
+    pub pings_received: u32,
+    pub settings_received: u32,
+    pub refused_streams: u32,
+    pub buffer_waits: u32,
 }
 
 /// The shutdown sequence (§6.8): a first GOAWAY with the largest id and a PING, then the
@@ -146,6 +147,121 @@ enum Gone {
 }
 const RECENT_GONE: usize = 16;
 
+/// The last `RECENT_GONE` stream ids gone, each with the top bit (never part of an id) set
+/// when we reset it.
+#[derive(Default)]
+struct GoneRing {
+    ids: [u32; RECENT_GONE],
+    /// Where the next id goes.
+    next: u8,
+    len: u8,
+}
+
+impl GoneRing {
+    const RESET_BY_US: u32 = 1 << 31;
+
+    fn push(&mut self, id: StreamId, how: Gone) {
+        let tag = match how {
+            Gone::ResetByUs => Self::RESET_BY_US,
+            Gone::Closed => 0,
+        };
+        if let Some(slot) = self.ids.get_mut(usize::from(self.next)) {
+            *slot = id.value() | tag;
+        }
+        self.next = ((usize::from(self.next) + 1) % RECENT_GONE) as u8;
+        self.len = (usize::from(self.len) + 1).min(RECENT_GONE) as u8;
+    }
+
+    /// The newest record of `id`.
+    fn find(&self, id: StreamId) -> Option<Gone> {
+        (1..=usize::from(self.len)).find_map(|back| {
+            let i = (usize::from(self.next) + RECENT_GONE - back) % RECENT_GONE;
+            let e = *self.ids.get(i)?;
+            (e & !Self::RESET_BY_US == id.value()).then_some(if e & Self::RESET_BY_US != 0 {
+                Gone::ResetByUs
+            } else {
+                Gone::Closed
+            })
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What a connection needs only once something unusual happened (a GOAWAY, a stream gone,
+/// a note to report): an idle connection pays a pointer, and `trim` drops it when empty.
+#[derive(Default)]
+struct Cold {
+    /// GOAWAY frames owed: at most a graceful one and a final one.
+    goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
+    goaway_recv: Option<StreamId>,
+    shutdown_deadline: Option<Instant>,
+    recent: GoneRing,
+    notes: Vec<Note>,
+}
+
+impl Cold {
+    fn is_empty(&self) -> bool {
+        self.goaway_pending.is_empty()
+            && self.goaway_recv.is_none()
+            && self.shutdown_deadline.is_none()
+            && self.recent.is_empty()
+            && self.notes.is_empty()
+    }
+}
+
+/// RST_STREAM frames owed for streams without a context; boxed, as most connections never
+/// owe one.
+#[derive(Default)]
+#[allow(clippy::box_collection)] // the box is the point: one word inline instead of four
+struct ResetQueue(Option<Box<VecDeque<(StreamId, ErrorCode)>>>);
+
+impl ResetQueue {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push_back(&mut self, e: (StreamId, ErrorCode)) {
+        self.0.get_or_insert_with(Box::default).push_back(e);
+    }
+
+    fn front(&self) -> Option<&(StreamId, ErrorCode)> {
+        self.0.as_ref()?.front()
+    }
+
+    fn pop_front(&mut self) -> Option<(StreamId, ErrorCode)> {
+        self.0.as_mut()?.pop_front()
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+/// An optional instant in one word: `Instant(u64::MAX)`, never reached, stands for none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Deadline(Instant);
+
+impl Deadline {
+    const NONE: Deadline = Deadline(Instant(u64::MAX));
+
+    fn get(self) -> Option<Instant> {
+        (self != Self::NONE).then_some(self.0)
+    }
+}
+
+impl From<Option<Instant>> for Deadline {
+    fn from(t: Option<Instant>) -> Deadline {
+        t.map_or(Deadline::NONE, Deadline)
+    }
+}
+
 pub struct Connection {
     side: Side,
     cfg: Arc<Config>,
@@ -161,51 +277,52 @@ pub struct Connection {
     /// A header block being assembled from HEADERS + CONTINUATION.
     cont: Option<demux::Continuation>,
     hblock: Vec<u8>,
-    decoder: Decoder,
+    /// Made at the first header block (`decoder()`).
+    decoder: Option<Box<Decoder>>,
 
     // Send side (mux).
     tx: Option<Buffer>,
     /// The tx buffer holds HEADERS or DATA (not only control frames).
     tx_stream_frames: bool,
-    encoder: Encoder,
+    /// Made at the first header block (`encoder()`), or when the peer lowers its table.
+    encoder: Option<Box<Encoder>>,
     hwrite: Option<mux::HeaderWrite>,
     scratch: Vec<u8>,
     preface_sent: bool,
-    /// GOAWAY frames owed: at most a graceful one and a final one.
-    goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
     ping_pending: Option<[u8; 8]>,
-    pending_resets: VecDeque<(StreamId, ErrorCode)>,
+    pending_resets: ResetQueue,
 
     // Streams and flow control.
     streams: Store,
     peer: PeerSettings,
-    conn_send_window: i64,
+    /// Never negative (SETTINGS do not move it) and at most 2^31-1.
+    conn_send_window: i32,
     conn_recv_window: i64,
     conn_recv_released: u32,
     /// Highest stream id the peer opened (or tried to).
     last_peer_stream: StreamId,
     /// Highest stream id we opened.
     last_local_stream: StreamId,
-    recent: VecDeque<(u32, Gone)>,
 
     // Lifecycle.
     shutdown: Shutdown,
-    goaway_recv: Option<StreamId>,
-    failed: Option<H2Error>,
-    settings_deadline: Option<Instant>,
+    /// The connection error (code, reason) that ended this connection.
+    failed: Option<(ErrorCode, &'static str)>,
+    settings_deadline: Deadline,
     /// SETTINGS frames we sent that the peer has not acknowledged yet.
     settings_unacked: u32,
-    shutdown_deadline: Option<Instant>,
     last_activity: Instant,
     waiting: bool,
     /// The peer spoke HTTP/1.x instead of HTTP/2.
     peer_http1: bool,
     /// The pool's reserve may be used: the other side of the relay holds buffers.
     reserve_ok: bool,
+    /// `Note`s are recorded (in `cold`).
+    record_notes: bool,
     glitches: GlitchMeter,
     events: VecDeque<Event>,
     stats: ConnStats,
-    notes: Option<Vec<Note>>,
+    cold: Option<Box<Cold>>,
 }
 
 impl Connection {
@@ -213,8 +330,6 @@ impl Connection {
     /// Nothing is written until `flush`: a backend then writes the client preface and its
     /// SETTINGS, a frontend its SETTINGS.
     pub fn new(side: Side, cfg: Arc<Config>, waiter: WaiterId, now: Instant) -> Connection {
-        let decoder = Decoder::new(cfg.header_table_size);
-        let encoder = Encoder::new(cfg.encoder_table_size);
         // Enforced from the start: a peer cannot send more before our WINDOW_UPDATE anyway.
         let conn_recv_window = i64::from(cfg.connection_window);
         Connection {
@@ -231,38 +346,35 @@ impl Connection {
             rx_blocked: None,
             cont: None,
             hblock: Vec::new(),
-            decoder,
+            decoder: None,
             tx: None,
             tx_stream_frames: false,
-            encoder,
+            encoder: None,
             hwrite: None,
             scratch: Vec::new(),
             preface_sent: false,
-            goaway_pending: VecDeque::new(),
             ping_pending: None,
-            pending_resets: VecDeque::new(),
+            pending_resets: ResetQueue::default(),
             streams: Store::default(),
             peer: PeerSettings::default(),
-            conn_send_window: i64::from(crate::frame::DEFAULT_WINDOW),
+            conn_send_window: crate::frame::DEFAULT_WINDOW as i32,
             conn_recv_window,
             conn_recv_released: 0,
             last_peer_stream: StreamId::ZERO,
             last_local_stream: StreamId::ZERO,
-            recent: VecDeque::new(),
             shutdown: Shutdown::Running,
-            goaway_recv: None,
             failed: None,
-            settings_deadline: None,
+            settings_deadline: Deadline::NONE,
             settings_unacked: 0,
-            shutdown_deadline: None,
             last_activity: now,
             waiting: false,
             peer_http1: false,
             reserve_ok: false,
+            record_notes: false,
             glitches: GlitchMeter::default(),
             events: VecDeque::new(),
             stats: ConnStats::default(),
-            notes: None,
+            cold: None,
             cfg,
         }
     }
@@ -302,6 +414,7 @@ impl Connection {
     /// The connection error that ended this connection, if any.
     pub fn error(&self) -> Option<H2Error> {
         self.failed
+            .map(|(code, reason)| H2Error::Connection(code, reason))
     }
 
     /// Streams with a context (live, or closed but still attached to the other side).
@@ -321,26 +434,61 @@ impl Connection {
 
     /// Starts recording `Note`s (for metrics by error code).
     pub fn record_notes(&mut self) {
-        if self.notes.is_none() {
-            self.notes = Some(Vec::new());
-        }
+        self.record_notes = true;
     }
 
     /// The notes recorded since the last call.
     pub fn take_notes(&mut self) -> Vec<Note> {
-        match self.notes.as_mut() {
-            Some(n) if !n.is_empty() => std::mem::take(n),
+        match self.cold.as_mut() {
+            Some(c) if !c.notes.is_empty() => std::mem::take(&mut c.notes),
             _ => Vec::new(),
         }
     }
 
     fn note(&mut self, n: Note) {
-        if let Some(notes) = self.notes.as_mut() {
-            if notes.len() >= MAX_NOTES {
-                notes.remove(0);
-            }
-            notes.push(n);
+        if !self.record_notes {
+            return;
         }
+        let notes = &mut self.cold().notes;
+        if notes.len() >= MAX_NOTES {
+            notes.remove(0);
+        }
+        notes.push(n);
+    }
+
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    fn goaway_recv(&self) -> Option<StreamId> {
+        self.cold.as_ref().and_then(|c| c.goaway_recv)
+    }
+
+    fn shutdown_deadline(&self) -> Option<Instant> {
+        self.cold.as_ref().and_then(|c| c.shutdown_deadline)
+    }
+
+    fn goaway_pending(&self) -> bool {
+        self.cold
+            .as_ref()
+            .is_some_and(|c| !c.goaway_pending.is_empty())
+    }
+
+    /// The HPACK decoder, made at the first header block.
+    fn decoder(&mut self) -> &mut Decoder {
+        let size = self.cfg.header_table_size;
+        self.decoder
+            .get_or_insert_with(|| Box::new(Decoder::new(size)))
+    }
+
+    /// The HPACK encoder, made with the peer's table size as it is now.
+    fn encoder(&mut self) -> &mut Encoder {
+        let (cap, peer) = (self.cfg.encoder_table_size, self.peer.header_table_size);
+        self.encoder.get_or_insert_with(|| {
+            let mut e = Encoder::new(cap);
+            e.set_peer_max_table_size(peer);
+            Box::new(e)
+        })
     }
 
     /// Gives back the memory an idle connection no longer needs (queues keep their capacity
@@ -360,8 +508,17 @@ impl Connection {
         self.events = VecDeque::new();
         self.scratch = Vec::new();
         self.hblock = Vec::new();
-        self.pending_resets = VecDeque::new();
-        self.goaway_pending = VecDeque::new();
+        self.pending_resets.clear();
+        if let Some(c) = self.cold.as_mut() {
+            if c.is_empty() {
+                self.cold = None;
+            } else {
+                c.goaway_pending = VecDeque::new();
+                if c.notes.is_empty() {
+                    c.notes = Vec::new();
+                }
+            }
+        }
         true
     }
 
@@ -374,7 +531,7 @@ impl Connection {
     pub fn can_open_stream(&self) -> bool {
         self.side == Side::Backend
             && self.failed.is_none()
-            && self.goaway_recv.is_none()
+            && self.goaway_recv().is_none()
             && self.shutdown == Shutdown::Running
             && self.local_streams_below(self.peer_stream_limit())
     }
@@ -445,7 +602,7 @@ impl Connection {
     /// True once nothing more will happen: the connection failed or finished its shutdown,
     /// and its output is out. The caller then closes the transport.
     pub fn is_done(&self) -> bool {
-        if !self.output().is_empty() || self.hwrite.is_some() || !self.goaway_pending.is_empty() {
+        if !self.output().is_empty() || self.hwrite.is_some() || self.goaway_pending() {
             return false;
         }
         if self.failed.is_some() {
@@ -456,12 +613,12 @@ impl Connection {
             Shutdown::Final(_) if drained => return true,
             _ => {}
         }
-        if let Some(dl) = self.shutdown_deadline {
+        if let Some(dl) = self.shutdown_deadline() {
             if self.now >= dl {
                 return true;
             }
         }
-        self.goaway_recv.is_some() && drained && self.side == Side::Backend
+        self.goaway_recv().is_some() && drained && self.side == Side::Backend
     }
 
     /// The pool has a buffer again: retry sending (tx first), then the caller feeds the bytes
@@ -496,7 +653,7 @@ impl Connection {
         if self.shutdown != Shutdown::Running || self.failed.is_some() {
             return;
         }
-        self.shutdown_deadline = Some(now.after(self.cfg.shutdown_timeout_ms));
+        self.cold().shutdown_deadline = Some(now.after(self.cfg.shutdown_timeout_ms));
         match self.side {
             Side::Frontend => {
                 self.shutdown = Shutdown::Draining;
@@ -561,7 +718,7 @@ impl Connection {
             return;
         }
         self.shutdown = Shutdown::Final(last);
-        self.shutdown_deadline = Some(self.now.after(self.cfg.shutdown_timeout_ms));
+        self.cold().shutdown_deadline = Some(self.now.after(self.cfg.shutdown_timeout_ms));
         self.ping_pending = None;
         self.queue_goaway(last, code, reason);
     }
@@ -581,8 +738,8 @@ impl Connection {
                 t = Some(t.map_or(d, |x| x.min(d)));
             }
         };
-        consider(self.settings_deadline);
-        consider(self.shutdown_deadline);
+        consider(self.settings_deadline.get());
+        consider(self.shutdown_deadline());
         consider(self.idle_deadline());
         t
     }
@@ -603,7 +760,7 @@ impl Connection {
         if self.failed.is_some() {
             return;
         }
-        if let Some(dl) = self.settings_deadline {
+        if let Some(dl) = self.settings_deadline.get() {
             if now >= dl {
                 self.fail(H2Error::Connection(
                     ErrorCode::SettingsTimeout,
@@ -623,7 +780,7 @@ impl Connection {
             }
         }
         if self.shutdown == Shutdown::Draining {
-            if let Some(dl) = self.shutdown_deadline {
+            if let Some(dl) = self.shutdown_deadline() {
                 if now >= dl {
                     self.finish_shutdown();
                 }
@@ -656,7 +813,7 @@ impl Connection {
         };
         let err = H2Error::Connection(code, reason);
         log::info!("{} connection error {}: {}", self.side.name(), code, reason);
-        self.failed = Some(err);
+        self.failed = Some((code, reason));
         self.rx_state = demux::RxState::Failed;
         self.queue_goaway(last, code, reason);
         self.ping_pending = None;
@@ -684,10 +841,11 @@ impl Connection {
     /// Queues a GOAWAY. A final one replaces a graceful one not yet written; the queue
     /// never holds more than two.
     fn queue_goaway(&mut self, last: StreamId, code: ErrorCode, reason: &'static str) {
-        while self.goaway_pending.len() >= 2 {
-            self.goaway_pending.pop_back();
+        let pending = &mut self.cold().goaway_pending;
+        while pending.len() >= 2 {
+            pending.pop_back();
         }
-        self.goaway_pending.push_back((last, code, reason));
+        pending.push_back((last, code, reason));
     }
 
     fn glitch(&mut self, g: Glitch) {
@@ -713,18 +871,11 @@ impl Connection {
     }
 
     fn remember_gone(&mut self, id: StreamId, how: Gone) {
-        if self.recent.len() >= RECENT_GONE {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((id.value(), how));
+        self.cold().recent.push(id, how);
     }
 
     fn recently_gone(&self, id: StreamId) -> Option<Gone> {
-        self.recent
-            .iter()
-            .rev()
-            .find(|e| e.0 == id.value())
-            .map(|e| e.1)
+        self.cold.as_ref()?.recent.find(id)
     }
 
     /// Frees the stream's slot once it is closed, written out and detached. Called after
@@ -786,7 +937,7 @@ impl Connection {
         if self.failed.is_some() {
             return Err(SendError::ConnectionClosed);
         }
-        if self.goaway_recv.is_some() || self.shutdown != Shutdown::Running {
+        if self.goaway_recv().is_some() || self.shutdown != Shutdown::Running {
             return Err(SendError::NoMoreStreams);
         }
         if !self.local_streams_below(self.peer_stream_limit()) {
@@ -809,7 +960,7 @@ impl Connection {
         s.pending.push_back(PendingBlock::Head(message, end_stream));
         let key = self.streams.insert(s);
         self.streams.enqueue(Queue::Headers, key);
-        self.stats.streams_opened += 1;
+        self.stats.streams_opened = self.stats.streams_opened.saturating_add(1);
         Ok(id)
     }
 
@@ -1039,7 +1190,7 @@ impl Connection {
         if self.waiting {
             return;
         }
-        self.stats.buffer_waits += 1;
+        self.stats.buffer_waits = self.stats.buffer_waits.saturating_add(1);
         if pool.register_waiter(self.waiter) {
             self.waiting = true;
         } else {

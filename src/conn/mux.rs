@@ -1,7 +1,7 @@
 //! The send side: writes control frames, resets, window updates, header blocks and DATA into
 //! the tx buffer, in that order of priority, as far as room and windows allow.
 
-use super::{Connection, Event, Gone};
+use super::{Connection, Deadline, Event, Gone};
 use crate::buffer::BufferPool;
 use crate::frame::{self, flags, setting, FrameType, HEADER_LEN, PREFACE};
 use crate::side::Side;
@@ -12,10 +12,10 @@ use crate::stream::{Key, PendingBlock, Queue, State, StreamId};
 const MIN_DATA_CHUNK: usize = 1024;
 
 /// A header block being written as HEADERS + CONTINUATION frames. Nothing else may be
-/// written between its frames (§6.10), so at most one is in progress.
+/// written between its frames (§6.10), so at most one is in progress; the encoded block
+/// is the connection's `scratch`.
 pub(super) struct HeaderWrite {
     pub(super) stream: StreamId,
-    block: Vec<u8>,
     offset: usize,
     end_stream: bool,
     first: bool,
@@ -48,7 +48,7 @@ impl Connection {
 
     pub(super) fn has_output_work(&self) -> bool {
         (!self.preface_sent && self.may_send_preface())
-            || !self.goaway_pending.is_empty()
+            || self.goaway_pending()
             || self.ping_pending.is_some()
             || (self.failed.is_none()
                 && (!self.pending_resets.is_empty()
@@ -89,8 +89,10 @@ impl Connection {
         if !self.preface_sent {
             n += PREFACE.len() + HEADER_LEN * 2 + 7 * 6 + 4;
         }
-        for (_, _, reason) in &self.goaway_pending {
-            n += HEADER_LEN + 8 + reason.len();
+        if let Some(c) = self.cold.as_ref() {
+            for (_, _, reason) in &c.goaway_pending {
+                n += HEADER_LEN + 8 + reason.len();
+            }
         }
         if self.ping_pending.is_some() {
             n += HEADER_LEN + 8;
@@ -136,7 +138,7 @@ impl Connection {
 
     pub(super) fn settings_sent(&mut self) {
         if self.settings_unacked == 0 {
-            self.settings_deadline = Some(self.now.after(self.cfg.settings_timeout_ms));
+            self.settings_deadline = Deadline(self.now.after(self.cfg.settings_timeout_ms));
         }
         self.settings_unacked += 1;
     }
@@ -144,15 +146,19 @@ impl Connection {
     /// GOAWAY and PING we owe.
     fn write_control(&mut self) -> bool {
         let mut progressed = false;
-        while let Some(&(last, code, reason)) = self.goaway_pending.front() {
+        while let Some(&(last, code, reason)) =
+            self.cold.as_ref().and_then(|c| c.goaway_pending.front())
+        {
             if self.room() < HEADER_LEN + 8 + reason.len() {
                 return false;
             }
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_goaway(tx.writer(), last, code, reason.as_bytes());
             }
-            self.goaway_pending.pop_front();
-            self.stats.goaways_sent += 1;
+            if let Some(c) = self.cold.as_mut() {
+                c.goaway_pending.pop_front();
+            }
+            self.stats.goaways_sent = self.stats.goaways_sent.saturating_add(1);
             self.note(super::Note::GoAwaySent(code));
             log::debug!(
                 "{} GOAWAY sent: last {} code {}",
@@ -185,7 +191,7 @@ impl Connection {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
             self.pending_resets.pop_front();
-            self.stats.resets_sent += 1;
+            self.stats.resets_sent = self.stats.resets_sent.saturating_add(1);
             self.note(super::Note::ResetSent(code));
             progressed = true;
         }
@@ -207,7 +213,7 @@ impl Connection {
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
-            self.stats.resets_sent += 1;
+            self.stats.resets_sent = self.stats.resets_sent.saturating_add(1);
             self.note(super::Note::ResetSent(code));
             self.remember_gone(id, Gone::ResetByUs);
             self.maybe_free(key);
@@ -306,17 +312,17 @@ impl Connection {
         out.reserve(256);
         let end_stream = match &block {
             PendingBlock::Head(msg, end) => {
-                encode_message(&mut self.encoder, msg, &mut out);
+                encode_message(self.encoder(), msg, &mut out);
                 *end
             }
             PendingBlock::Trailers(fields) => {
-                self.encoder.encode(fields.iter(), &mut out);
+                self.encoder().encode(fields.iter(), &mut out);
                 true
             }
         };
+        self.scratch = out;
         self.hwrite = Some(HeaderWrite {
             stream: id,
-            block: out,
             offset: 0,
             end_stream,
             first: true,
@@ -331,7 +337,7 @@ impl Connection {
         loop {
             let room = self.room();
             let hw = self.hwrite.as_mut()?;
-            let left = hw.block.len().saturating_sub(hw.offset);
+            let left = self.scratch.len().saturating_sub(hw.offset);
             let want = left.min(max);
             if room < HEADER_LEN + want.min(MIN_DATA_CHUNK) || room <= HEADER_LEN {
                 return None;
@@ -349,7 +355,7 @@ impl Connection {
             if last {
                 fl |= flags::END_HEADERS;
             }
-            let chunk = hw.block.get(hw.offset..hw.offset + n).unwrap_or(&[]);
+            let chunk = self.scratch.get(hw.offset..hw.offset + n).unwrap_or(&[]);
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
                 frame::write_header(w, n as u32, kind, fl, hw.stream);
@@ -360,10 +366,7 @@ impl Connection {
             hw.first = false;
             if last {
                 let stream = hw.stream;
-                if let Some(done) = self.hwrite.take() {
-                    // Keep the allocation for the next block.
-                    self.scratch = done.block;
-                }
+                self.hwrite = None;
                 return Some(self.streams.find(stream));
             }
         }
@@ -388,7 +391,7 @@ impl Connection {
         let max_frame = self.peer.max_frame_size as usize;
         while let Some(key) = self.streams.pop(Queue::Send) {
             let room = self.room();
-            let conn_window = self.conn_send_window;
+            let conn_window = i64::from(self.conn_send_window);
             let Some(s) = self.streams.get_mut(key) else {
                 continue;
             };
@@ -468,7 +471,8 @@ impl Connection {
                 s.send_end = false;
             }
             let more = s.send_queued > 0 || s.send_end || s.trailers.is_some();
-            self.conn_send_window -= n as i64;
+            // n is within the window, so this stays at or above zero.
+            self.conn_send_window -= n as i32;
             self.events
                 .push_back(Event::DataSent { stream: id, len: n });
             if more {

@@ -39,8 +39,13 @@ impl Connection {
             frame::check_setting(id, value)?;
             match id {
                 setting::HEADER_TABLE_SIZE => {
+                    let lower = value < self.peer.header_table_size;
                     self.peer.header_table_size = value;
-                    self.encoder.set_peer_max_table_size(value);
+                    // A dip must be signalled even if the size rises again before the first
+                    // block (RFC 7541 §4.2): only a live encoder remembers it.
+                    if lower || self.encoder.is_some() {
+                        self.encoder().set_peer_max_table_size(value);
+                    }
                 }
                 setting::ENABLE_PUSH => {
                     if self.side == Side::Backend && value != 0 {

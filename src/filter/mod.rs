@@ -36,6 +36,8 @@ proxy_wasm::main! {{
 /// How long a finished connection may wait for a chance to deliver its last frames.
 const FINISH_GRACE_MS: u64 = 1000;
 
+const NEVER: Instant = Instant(u64::MAX);
+
 /// What an HTTP/1.x client reads when it connects to this HTTP/2-only port.
 fn http1_answer() -> Vec<u8> {
     let body = "This port speaks HTTP/2 only (h2c with prior knowledge, or h2 over TLS).\n";
@@ -66,24 +68,33 @@ struct Conn {
     http1_answered: bool,
     /// Close from a later callback (bytes set in the closing callback are dropped).
     close_wanted: bool,
-    /// When the connection had nothing left to do but deliver its last frames.
-    finished_at: Option<Instant>,
+    /// Once the connection has nothing left to do but deliver its last frames: when it is
+    /// closed even if they could not be (`NEVER` until then; an Option would take twice
+    /// the room).
+    close_by: Instant,
     closed: bool,
     /// Figures already published as metrics.
     reported: Reported,
 }
 
+/// Counters as last published, by their low 32 bits: a connection moves far less than 4 GiB
+/// between two callbacks, so the wrapping difference is the exact increment.
 #[derive(Default, Clone, Copy)]
 struct Reported {
-    from_client: u64,
-    to_client: u64,
-    from_upstream: u64,
-    to_upstream: u64,
-    streams: u64,
-    glitches: u64,
-    doorbells: u64,
-    bad_gateway: u64,
+    from_client: u32,
+    to_client: u32,
+    from_upstream: u32,
+    to_upstream: u32,
+    streams: u32,
+    glitches: u32,
+    doorbells: u32,
+    bad_gateway: u32,
     failed: bool,
+}
+
+/// The increment of a counter since it was published as `reported` (its low 32 bits).
+fn since(now: u64, reported: u32) -> i64 {
+    i64::from((now as u32).wrapping_sub(reported))
 }
 
 /// Everything one VM shares: configuration, the buffer pool and its waiters, connections.
@@ -150,7 +161,7 @@ impl Vm {
                 up_eos: false,
                 http1_answered: false,
                 close_wanted: false,
-                finished_at: None,
+                close_by: NEVER,
                 closed: false,
                 reported: Reported::default(),
             }),
@@ -365,17 +376,18 @@ impl Vm {
         if c.relay.is_done() && !c.closed {
             c.close_wanted = true;
         }
+        let finished = c.relay.front().error().is_some()
+            || (c.relay.ending().is_some() && c.relay.stream_count() == 0);
+        if finished && c.close_by == NEVER {
+            c.close_by = host::now().after(FINISH_GRACE_MS);
+        }
+        // Notes taken first: a connection holding none can drop its cold state.
+        self.publish(id, &mut c);
         // Idle connections keep no queue memory: thousands of them add up.
         c.relay.trim();
         if c.up_pending.is_empty() && c.up_pending.capacity() > 0 {
             c.up_pending = Vec::new();
         }
-        let finished = c.relay.front().error().is_some()
-            || (c.relay.ending().is_some() && c.relay.stream_count() == 0);
-        if finished && c.finished_at.is_none() {
-            c.finished_at = Some(host::now());
-        }
-        self.publish(id, &mut c);
         self.conns.insert(id, c);
         self.publish_pool();
     }
@@ -388,26 +400,27 @@ impl Vm {
         let bs = c.relay.back().stats();
         let rs = c.relay.stats();
         let glitches = c.relay.front().glitch_total();
-        host::increment(m.bytes_from_client, (fs.bytes_in - r.from_client) as i64);
-        host::increment(m.bytes_to_client, (fs.bytes_out - r.to_client) as i64);
+        host::increment(m.bytes_from_client, since(fs.bytes_in, r.from_client));
+        host::increment(m.bytes_to_client, since(fs.bytes_out, r.to_client));
+        host::increment(m.bytes_from_upstream, since(bs.bytes_in, r.from_upstream));
+        host::increment(m.bytes_to_upstream, since(bs.bytes_out, r.to_upstream));
+        host::increment(m.streams_total, since(rs.streams.into(), r.streams));
+        host::increment(m.doorbells_total, since(rs.doorbells.into(), r.doorbells));
         host::increment(
-            m.bytes_from_upstream,
-            (bs.bytes_in - r.from_upstream) as i64,
+            m.bad_gateway_total,
+            since(rs.bad_gateway.into(), r.bad_gateway),
         );
-        host::increment(m.bytes_to_upstream, (bs.bytes_out - r.to_upstream) as i64);
-        host::increment(m.streams_total, (rs.streams - r.streams) as i64);
-        host::increment(m.doorbells_total, (rs.doorbells - r.doorbells) as i64);
-        host::increment(m.bad_gateway_total, (rs.bad_gateway - r.bad_gateway) as i64);
-        if glitches > r.glitches {
-            host::increment(m.glitch_points, (glitches - r.glitches) as i64);
+        let new_glitches = since(glitches, r.glitches);
+        if new_glitches > 0 {
+            host::increment(m.glitch_points, new_glitches);
         }
         *r = Reported {
-            from_client: fs.bytes_in,
-            to_client: fs.bytes_out,
-            from_upstream: bs.bytes_in,
-            to_upstream: bs.bytes_out,
+            from_client: fs.bytes_in as u32,
+            to_client: fs.bytes_out as u32,
+            from_upstream: bs.bytes_in as u32,
+            to_upstream: bs.bytes_out as u32,
             streams: rs.streams,
-            glitches,
+            glitches: glitches as u32,
             doorbells: rs.doorbells,
             bad_gateway: rs.bad_gateway,
             failed: r.failed,
@@ -503,8 +516,7 @@ impl Vm {
                 .filter(|(_, c)| {
                     c.close_wanted
                         || c.relay.next_timeout().is_some_and(|t| t <= now)
-                        || c.finished_at
-                            .is_some_and(|t| t.after(FINISH_GRACE_MS) <= now)
+                        || c.close_by <= now
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -518,10 +530,7 @@ impl Vm {
                 }
                 c.relay.tick(&mut self.pool, now);
                 self.resume_held(id, &mut c, now);
-                if c.finished_at
-                    .is_some_and(|t| t.after(FINISH_GRACE_MS) <= now)
-                    && !c.closed
-                {
+                if c.close_by <= now && !c.closed {
                     // Its last frames wait for a callback that is not coming (a silent
                     // upstream): close anyway.
                     log::info!("h2mux[{id}]: finished, last frames undeliverable: closing");

@@ -58,15 +58,16 @@ struct Waiting {
     trailers: Option<Fields>,
 }
 
-/// Counters for metrics.
+/// Counters for metrics. Saturating u32: streams are bounded by the client's 2^30 ids,
+/// doorbells by the callbacks that ring them, and every connection carries these.
 #[derive(Clone, Debug, Default)]
 pub struct RelayStats {
-    pub streams: u64,
-    pub queued_for_upstream: u64,
-    pub resets_to_upstream: u64,
-    pub resets_to_client: u64,
-    pub bad_gateway: u64,
-    pub doorbells: u64,
+    pub streams: u32,
+    pub queued_for_upstream: u32,
+    pub resets_to_upstream: u32,
+    pub resets_to_client: u32,
+    pub bad_gateway: u32,
+    pub doorbells: u32,
 }
 
 /// Why the relay is finishing.
@@ -78,12 +79,19 @@ pub enum Ending {
     Upstream(ErrorCode, &'static str),
 }
 
+/// What a relay needs only when the upstream makes requests wait, or once it is ending:
+/// an idle relay pays a pointer, and `trim` drops it when empty.
+#[derive(Default)]
+struct Cold {
+    waiting: VecDeque<Waiting>,
+    ending: Option<Ending>,
+}
+
 pub struct Relay {
     front: Connection,
     back: Connection,
     pairs: Vec<Pair>,
-    waiting: VecDeque<Waiting>,
-    ending: Option<Ending>,
+    cold: Option<Box<Cold>>,
     /// Our PING to the client is out and not yet answered.
     client_doorbell: bool,
     /// The host's id of this connection, for log lines.
@@ -105,8 +113,7 @@ impl Relay {
             front: Connection::new(Side::Frontend, front_cfg, waiter, now),
             back: Connection::new(Side::Backend, back_cfg, waiter, now),
             pairs: Vec::new(),
-            waiting: VecDeque::new(),
-            ending: None,
+            cold: None,
             client_doorbell: false,
             tag: waiter,
             stats: RelayStats::default(),
@@ -138,20 +145,49 @@ impl Relay {
     }
 
     pub fn ending(&self) -> Option<Ending> {
-        self.ending
+        self.cold.as_ref().and_then(|c| c.ending)
+    }
+
+    /// The first reason to end is the one reported.
+    fn end(&mut self, e: Ending) {
+        self.cold().ending.get_or_insert(e);
+    }
+
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    fn waiting_len(&self) -> usize {
+        self.cold.as_ref().map_or(0, |c| c.waiting.len())
+    }
+
+    fn waiting_for(&mut self, front: StreamId) -> Option<&mut Waiting> {
+        let c = self.cold.as_mut()?;
+        c.waiting.iter_mut().find(|w| w.front == front)
+    }
+
+    fn take_waiting(&mut self) -> VecDeque<Waiting> {
+        self.cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.waiting))
+            .unwrap_or_default()
     }
 
     /// Streams paired or waiting for the upstream.
     pub fn stream_count(&self) -> usize {
-        self.pairs.len() + self.waiting.len()
+        self.pairs.len() + self.waiting_len()
     }
 
     /// Gives back queue memory once nothing is in flight (see `Connection::trim`).
     pub fn trim(&mut self) {
-        if self.pairs.is_empty() && self.waiting.is_empty() && self.front.trim() && self.back.trim()
+        if self.pairs.is_empty() && self.waiting_len() == 0 && self.front.trim() && self.back.trim()
         {
             self.pairs = Vec::new();
-            self.waiting = VecDeque::new();
+            if self.ending().is_none() {
+                self.cold = None;
+            } else if let Some(c) = self.cold.as_mut() {
+                c.waiting = VecDeque::new();
+            }
         }
     }
 
@@ -195,12 +231,10 @@ impl Relay {
     pub fn upstream_eof(&mut self, pool: &mut BufferPool, now: Instant) {
         self.now = now;
         self.back.recv_eof(now);
-        if self.ending.is_none() {
-            self.ending = Some(Ending::Upstream(
-                ErrorCode::NoError,
-                "upstream closed the connection",
-            ));
-        }
+        self.end(Ending::Upstream(
+            ErrorCode::NoError,
+            "upstream closed the connection",
+        ));
         let last = self.last_client_stream_answered();
         self.front
             .goaway_with_last(last, ErrorCode::NoError, "upstream closed the connection");
@@ -245,7 +279,7 @@ impl Relay {
             return None;
         }
         self.back.note_settings_sent();
-        self.stats.doorbells += 1;
+        self.stats.doorbells = self.stats.doorbells.saturating_add(1);
         let mut f = Vec::with_capacity(9);
         crate::frame::write_settings(&mut f, &[]);
         f.try_into().ok()
@@ -269,7 +303,7 @@ impl Relay {
             return None;
         }
         self.client_doorbell = true;
-        self.stats.doorbells += 1;
+        self.stats.doorbells = self.stats.doorbells.saturating_add(1);
         let mut f = Vec::with_capacity(17);
         crate::frame::write_ping(&mut f, false, CLIENT_DOORBELL);
         f.try_into().ok()
@@ -358,7 +392,7 @@ impl Relay {
                             self.client_stream_failed(stream, e);
                         }
                     }
-                } else if let Some(w) = self.waiting.iter_mut().find(|w| w.front == stream) {
+                } else if let Some(w) = self.waiting_for(stream) {
                     if !data.is_empty() {
                         w.data.push_back(data);
                     }
@@ -373,7 +407,7 @@ impl Relay {
                     if let Err(e) = self.back.send_trailers(p.back, fields) {
                         self.client_stream_failed(stream, e);
                     }
-                } else if let Some(w) = self.waiting.iter_mut().find(|w| w.front == stream) {
+                } else if let Some(w) = self.waiting_for(stream) {
                     w.trailers = Some(fields);
                 }
             }
@@ -397,9 +431,10 @@ impl Relay {
                         code,
                         back
                     );
-                    self.stats.resets_to_upstream += 1;
-                } else if let Some(pos) = self.waiting.iter().position(|w| w.front == stream) {
-                    if let Some(w) = self.waiting.remove(pos) {
+                    self.stats.resets_to_upstream = self.stats.resets_to_upstream.saturating_add(1);
+                } else if let Some(c) = self.cold.as_mut() {
+                    let pos = c.waiting.iter().position(|w| w.front == stream);
+                    if let Some(w) = pos.and_then(|pos| c.waiting.remove(pos)) {
                         self.drop_waiting(w, None);
                     }
                 }
@@ -414,13 +449,11 @@ impl Relay {
                 // The client opens no more streams; the ones open go on.
             }
             Event::Failed { error } => {
-                if self.ending.is_none() {
-                    self.ending = Some(Ending::Client(error.code(), error.reason()));
-                }
+                self.end(Ending::Client(error.code(), error.reason()));
                 for p in self.pairs.clone() {
                     self.back.reset(p.back, ErrorCode::Cancel);
                 }
-                for w in std::mem::take(&mut self.waiting) {
+                for w in self.take_waiting() {
                     self.drop_waiting(w, None);
                 }
             }
@@ -491,7 +524,7 @@ impl Relay {
                 if !remote && !p.responded {
                     // The upstream sent a malformed response: the client gets a 502.
                     pair.responded = true;
-                    self.stats.bad_gateway += 1;
+                    self.stats.bad_gateway = self.stats.bad_gateway.saturating_add(1);
                     let _ = self
                         .front
                         .send_headers(p.front, Message::response(502), true);
@@ -515,7 +548,7 @@ impl Relay {
                     p.front
                 );
                 self.front.reset(p.front, down);
-                self.stats.resets_to_client += 1;
+                self.stats.resets_to_client = self.stats.resets_to_client.saturating_add(1);
             }
             Event::DataSent { stream, len } => {
                 if let Some(p) = by_back(&mut self.pairs, stream) {
@@ -535,20 +568,16 @@ impl Relay {
                     .map(|p| p.front)
                     .max()
                     .unwrap_or(StreamId::ZERO);
-                for w in std::mem::take(&mut self.waiting) {
+                for w in self.take_waiting() {
                     self.drop_waiting(w, Some(ErrorCode::RefusedStream));
                 }
-                if self.ending.is_none() {
-                    self.ending = Some(Ending::Upstream(code, "upstream sent GOAWAY"));
-                }
+                self.end(Ending::Upstream(code, "upstream sent GOAWAY"));
                 self.front
                     .goaway_with_last(last, code, "upstream going away");
             }
             Event::Failed { error } => {
                 log::warn!("upstream connection failed: {}", error);
-                if self.ending.is_none() {
-                    self.ending = Some(Ending::Upstream(error.code(), error.reason()));
-                }
+                self.end(Ending::Upstream(error.code(), error.reason()));
                 let last = self.last_client_stream_answered();
                 self.front.goaway_with_last(
                     last,
@@ -558,7 +587,7 @@ impl Relay {
                 for p in self.pairs.clone() {
                     self.front.reset(p.front, ErrorCode::InternalError);
                 }
-                for w in std::mem::take(&mut self.waiting) {
+                for w in self.take_waiting() {
                     self.drop_waiting(w, Some(ErrorCode::RefusedStream));
                 }
             }
@@ -576,8 +605,8 @@ impl Relay {
     }
 
     fn open_upstream(&mut self, front: StreamId, message: Message, end: bool) {
-        self.stats.streams += 1;
-        if !self.waiting.is_empty() || !self.back.can_open_stream() {
+        self.stats.streams = self.stats.streams.saturating_add(1);
+        if self.waiting_len() > 0 || !self.back.can_open_stream() {
             // The upstream's limit (or its SETTINGS) first; and keep the client's order.
             self.queue_for_upstream(front, message, end);
             return;
@@ -600,8 +629,8 @@ impl Relay {
     }
 
     fn queue_for_upstream(&mut self, front: StreamId, message: Message, end: bool) {
-        self.stats.queued_for_upstream += 1;
-        self.waiting.push_back(Waiting {
+        self.stats.queued_for_upstream = self.stats.queued_for_upstream.saturating_add(1);
+        self.cold().waiting.push_back(Waiting {
             front,
             message,
             end,
@@ -614,7 +643,7 @@ impl Relay {
     /// Opens queued requests while the upstream allows.
     fn open_waiting(&mut self) {
         while self.back.can_open_stream() {
-            let Some(w) = self.waiting.pop_front() else {
+            let Some(w) = self.cold.as_mut().and_then(|c| c.waiting.pop_front()) else {
                 return;
             };
             let front = w.front;
@@ -688,7 +717,7 @@ impl Relay {
                 i += 1;
             }
         }
-        if freed || !self.waiting.is_empty() {
+        if freed || self.waiting_len() > 0 {
             self.open_waiting();
         }
     }
