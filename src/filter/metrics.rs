@@ -27,6 +27,8 @@ pub struct Metrics {
     pub bad_gateway_total: Option<u32>,
     pub connection_errors_total: Option<u32>,
     by_name: BTreeMap<String, Option<u32>>,
+    /// Counter increments gathered since the last flush, by metric id.
+    pending: Vec<(u32, i64)>,
 }
 
 impl Metrics {
@@ -50,6 +52,28 @@ impl Metrics {
             bad_gateway_total: c("h2mux_bad_gateway_total"),
             connection_errors_total: c("h2mux_connection_errors_total"),
             by_name: BTreeMap::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Adds to a counter at the next `flush`: a callback costs no host call for its
+    /// figures, a tick one per counter that moved.
+    pub fn add(&mut self, id: Option<u32>, by: i64) {
+        let Some(id) = id else { return };
+        if by == 0 {
+            return;
+        }
+        match self.pending.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, n)) => *n = n.saturating_add(by),
+            // Bounded by the counters defined above (a dozen ids).
+            None => self.pending.push((id, by)),
+        }
+    }
+
+    /// Publishes what `add` gathered.
+    pub fn flush(&mut self) {
+        for (id, by) in self.pending.drain(..) {
+            host::increment(Some(id), by);
         }
     }
 

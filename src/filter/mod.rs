@@ -389,7 +389,6 @@ impl Vm {
             c.up_pending = Vec::new();
         }
         self.conns.insert(id, c);
-        self.publish_pool();
     }
 
     /// Publishes what changed on a connection since the last time.
@@ -400,20 +399,18 @@ impl Vm {
         let bs = c.relay.back().stats();
         let rs = c.relay.stats();
         let glitches = c.relay.front().glitch_total();
-        host::increment(m.bytes_from_client, since(fs.bytes_in, r.from_client));
-        host::increment(m.bytes_to_client, since(fs.bytes_out, r.to_client));
-        host::increment(m.bytes_from_upstream, since(bs.bytes_in, r.from_upstream));
-        host::increment(m.bytes_to_upstream, since(bs.bytes_out, r.to_upstream));
-        host::increment(m.streams_total, since(rs.streams.into(), r.streams));
-        host::increment(m.doorbells_total, since(rs.doorbells.into(), r.doorbells));
-        host::increment(
+        m.add(m.bytes_from_client, since(fs.bytes_in, r.from_client));
+        m.add(m.bytes_to_client, since(fs.bytes_out, r.to_client));
+        m.add(m.bytes_from_upstream, since(bs.bytes_in, r.from_upstream));
+        m.add(m.bytes_to_upstream, since(bs.bytes_out, r.to_upstream));
+        m.add(m.streams_total, since(rs.streams.into(), r.streams));
+        m.add(m.doorbells_total, since(rs.doorbells.into(), r.doorbells));
+        m.add(
             m.bad_gateway_total,
             since(rs.bad_gateway.into(), r.bad_gateway),
         );
         let new_glitches = since(glitches, r.glitches);
-        if new_glitches > 0 {
-            host::increment(m.glitch_points, new_glitches);
-        }
+        m.add(m.glitch_points, new_glitches);
         *r = Reported {
             from_client: fs.bytes_in as u32,
             to_client: fs.bytes_out as u32,
@@ -448,7 +445,9 @@ impl Vm {
         }
     }
 
+    /// Publishes the pool's figures and the counters gathered since the last tick.
     fn publish_pool(&mut self) {
+        self.metrics.flush();
         let (in_use, waiters) = (self.pool.in_use_bytes(), self.pool.waiters());
         if self.last_in_use != Some(in_use) {
             host::record(self.metrics.quota_bytes_in_use, in_use as u64);
