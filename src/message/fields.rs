@@ -1,6 +1,7 @@
 //! Ordered regular fields kept in one byte arena.
 
 use core::fmt;
+use std::cell::RefCell;
 
 /// Where one field lives in the arena. Ends are stored rather than lengths so that
 /// reading a field needs no arithmetic.
@@ -26,12 +27,14 @@ impl Fields {
         Self::default()
     }
 
-    /// Pre-sizes for `fields` fields totalling `bytes` bytes of names and values.
+    /// Pre-sizes for `fields` fields totalling `bytes` bytes of names and values, reusing the
+    /// arena of a dropped list when one is spare.
     pub fn with_capacity(fields: usize, bytes: usize) -> Self {
-        Fields {
-            buf: Vec::with_capacity(bytes),
-            entries: Vec::with_capacity(fields),
-        }
+        let spare = SPARE.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()));
+        let (mut buf, mut entries) = spare.unwrap_or_default();
+        buf.reserve(bytes);
+        entries.reserve(fields);
+        Fields { buf, entries }
     }
 
     pub fn len(&self) -> usize {
@@ -113,6 +116,36 @@ impl Fields {
             }
         }
         out
+    }
+}
+
+/// Most spare arenas kept, and the largest kept (a huge head is not worth keeping).
+const SPARE_MAX: usize = 16;
+const SPARE_BYTES_MAX: usize = 4096;
+
+thread_local! {
+    /// Arenas of dropped field lists. A relay decodes a head on one connection and drops it
+    /// once the other has encoded it, so a few arenas circulate instead of two allocations
+    /// per message. Bounded: at most `SPARE_MAX` of at most `SPARE_BYTES_MAX` bytes each.
+    static SPARE: RefCell<Vec<(Vec<u8>, Vec<Entry>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        if self.buf.capacity() == 0 || self.buf.capacity() > SPARE_BYTES_MAX {
+            return;
+        }
+        let mut buf = core::mem::take(&mut self.buf);
+        let mut entries = core::mem::take(&mut self.entries);
+        buf.clear();
+        entries.clear();
+        SPARE.with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if s.len() < SPARE_MAX {
+                    s.push((buf, entries));
+                }
+            }
+        });
     }
 }
 
