@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod byte_str;
 pub mod config;
 pub mod conn;
 pub mod corpus;

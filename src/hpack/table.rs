@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 
 use super::{entry_size, HpackError};
+use crate::byte_str::bytes_eq;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -164,10 +165,10 @@ impl Table {
                 continue;
             }
             let Some((n, v)) = self.get(i) else { continue };
-            if n != name {
+            if !bytes_eq(n, name) {
                 continue;
             }
-            if e.field_hash == field_hash && v == value {
+            if e.field_hash == field_hash && bytes_eq(v, value) {
                 return (Some(i), name_pos.or(Some(i)));
             }
             if name_pos.is_none() {
