@@ -64,8 +64,8 @@ run: wasm envoy upstream
 # wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
 bench: wasm envoy upstream bench-tools
 	$(CARGO) bench --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
-	$(CARGO) build --release --bin h2mux-corpus-bench
-	$(CARGO) build --release --target wasm32-wasip1 --bin h2mux-corpus-bench
+	$(CARGO) build --release --bin h2mux-corpus-bench --bin h2mux-relay-bench
+	$(CARGO) build --release --target wasm32-wasip1 --bin h2mux-corpus-bench --bin h2mux-relay-bench
 	$(VENV)/bin/python bench/bench.py
 
 # Optional tools: without them the script skips that part and says so.

@@ -46,6 +46,8 @@ DEMO = os.path.abspath(os.environ.get(
     "DEMO_UPSTREAM", os.path.join(ROOT, "wasm-tests", "target", "release", "demo-upstream")))
 CORPUS_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-corpus-bench")
 CORPUS_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "h2mux-corpus-bench.wasm")
+RELAY_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-relay-bench")
+RELAY_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "h2mux-relay-bench.wasm")
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (2 if QUICK else 5))
@@ -84,6 +86,7 @@ TARGETS = [
     ("h2mux Envoy CPU per small GET <= 6 us", "get_small", "cpu_us_b", "<=", 6.0),
     ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_ratio_ba", "<=", 1.5),
     ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
+    ("relay in wasmtime / native >= 0.6", "core", "relay_wasm_native", ">=", 0.6),
     ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
 ]
 
@@ -423,7 +426,50 @@ def core_bench():
                           os.path.join(corpus_dir, "callgrind.3.out")],
                          capture_output=True, text=True)
     res["top_functions"] = top_functions(ann.stdout, irs[3])
+    relay_bench(res)
     return res
+
+
+def relay_rate(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    m = re.search(r"rate:\s+(\d+) requests/s", p.stdout)
+    if p.returncode or not m:
+        raise BenchError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    return float(m.group(1))
+
+
+def relay_bench(res):
+    """The whole relay (client side, upstream side) on recorded small GETs: the h2load
+    workload without the peers' cost. Natively, in wasmtime, and instructions per request."""
+    if not os.access(RELAY_NATIVE, os.X_OK):
+        res["notes"].append(f"no {RELAY_NATIVE} (cargo build --release --bin h2mux-relay-bench)")
+        return
+    repeat = "50" if QUICK else "200"
+    res["relay_native_rps"] = median([relay_rate([RELAY_NATIVE, "--repeat", repeat])
+                                      for _ in range(3)])
+    log(f"  relay native: {res['relay_native_rps']:.0f} requests/s")
+    wasmtime = find_wasmtime()
+    if wasmtime and os.path.isfile(RELAY_WASM):
+        cmd = [wasmtime, "run", "-W", "unknown-imports-trap=y", RELAY_WASM, "--repeat", repeat]
+        res["relay_wasm_rps"] = median([relay_rate(cmd) for _ in range(3)])
+        res["relay_wasm_native"] = res["relay_wasm_rps"] / res["relay_native_rps"]
+        log(f"  relay wasmtime: {res['relay_wasm_rps']:.0f} requests/s "
+            f"({res['relay_wasm_native']:.2f} of native)")
+    if not shutil.which("valgrind"):
+        return
+    irs = {}
+    for reps in (1, 11):
+        out = os.path.join(ENV["RUN_DIR"], f"callgrind.relay.{reps}.out")
+        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                            RELAY_NATIVE, "--repeat", str(reps)],
+                           capture_output=True, text=True, timeout=900)
+        if p.returncode:
+            res["notes"].append(f"callgrind (relay) failed: {p.stderr[-300:]}")
+            return
+        irs[reps] = callgrind_total(out)
+    # 2,000 requests per replay (the binary's default).
+    res["relay_ir_per_request"] = (irs[11] - irs[1]) / (10 * 2000)
+    log(f"  relay callgrind: {res['relay_ir_per_request']:.0f} instructions per request")
 
 
 def callgrind_total(path):
@@ -494,6 +540,15 @@ def table(summary, core, wasm_size):
                  f"({fmt(core.get('wasm_native'), 2)} of native) |")
     lines.append(f"| instructions per request (callgrind, native) | "
                  f"{fmt(core.get('ir_per_request'))} |")
+    lines.append("")
+    lines.append("| relay (recorded small GETs, both connections) | |")
+    lines.append("|---|---|")
+    lines.append(f"| native requests/s | {fmt(core.get('relay_native_rps'))} |")
+    lines.append(f"| wasmtime requests/s | {fmt(core.get('relay_wasm_rps'))} "
+                 f"({fmt(core.get('relay_wasm_native'), 2)} of native) |")
+    lines.append(f"| instructions per request (callgrind, native) | "
+                 f"{fmt(core.get('relay_ir_per_request'))} |")
+    lines.append("")
     lines.append(f"| dist/h2mux.wasm | {fmt(wasm_size)} bytes |")
     return "\n".join(lines)
 
