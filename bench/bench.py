@@ -68,7 +68,7 @@ WORKLOADS = [
      "100-byte GETs, 10 connections x 10 streams"),
     ("get_small_demo", "demo", "/", ["-c", "10", "-m", "10"], (50000, 6000),
      "the demo greeting, 10 x 10"),
-    ("latency", "nghttpd", "/small.txt", ["-c", "1", "-m", "1"], (10000, 1000),
+    ("latency", "nghttpd", "/small.txt", ["-c", "1", "-m", "1"], (30000, 1000),
      "one stream at a time on one connection"),
     ("download_1m", "nghttpd", "/1m.bin", ["-c", "4", "-m", "4"], (500, 60),
      "1 MiB responses, 4 x 4"),
