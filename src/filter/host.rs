@@ -12,7 +12,13 @@ pub fn now() -> Instant {
     let ms = hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64);
+        // Not as_millis(): its u128 arithmetic is a library call in wasm, on every callback.
+        // Seconds since 1970 times 1000 stay far below 2^64.
+        .map_or(0, |d| {
+            d.as_secs()
+                .wrapping_mul(1000)
+                .wrapping_add(u64::from(d.subsec_millis()))
+        });
     Instant::from_millis(ms)
 }
 

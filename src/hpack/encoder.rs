@@ -4,6 +4,7 @@ use super::integer::encode_integer;
 use super::static_table::{self, STATIC_TABLE};
 use super::table::{NewName, Table};
 use super::{entry_size, huffman};
+use crate::byte_str::bytes_eq;
 
 /// The table size both ends assume before any SETTINGS (RFC 9113 §6.5.2).
 const DEFAULT_TABLE_SIZE: usize = 4096;
@@ -80,7 +81,10 @@ impl Encoder {
         if !sensitive {
             if let Some((first, count)) = static_name {
                 for index in first..first + count {
-                    if STATIC_TABLE.get(index - 1).is_some_and(|e| e.1 == value) {
+                    if STATIC_TABLE
+                        .get(index - 1)
+                        .is_some_and(|e| bytes_eq(e.1, value))
+                    {
                         encode_integer(out, index, 7, 0x80);
                         return;
                     }
@@ -88,14 +92,15 @@ impl Encoder {
             }
         }
 
-        let indexing = !sensitive && self.worth_indexing(name, value);
         let mut name_index = static_name.map(|(first, _)| first);
-        let (mut name_hash, mut field_hash) = (0, 0);
-        if self.table.len() > 0 || indexing {
-            name_hash = hash(0, name);
-            field_hash = hash(u64::from(name_hash) | 1 << 32, value);
-        }
+        let hashes = |name: &[u8], value: &[u8]| {
+            let name_hash = hash(0, name);
+            (name_hash, hash(u64::from(name_hash) | 1 << 32, value))
+        };
+        let mut hashed = None;
         if self.table.len() > 0 {
+            let (name_hash, field_hash) = hashes(name, value);
+            hashed = Some((name_hash, field_hash));
             let (exact, by_name) = self.table.find(name, value, name_hash, field_hash);
             if let (Some(i), false) = (exact, sensitive) {
                 encode_integer(out, STATIC_TABLE.len() + 1 + i, 7, 0x80);
@@ -105,6 +110,8 @@ impl Encoder {
                 name_index = by_name.map(|i| STATIC_TABLE.len() + 1 + i);
             }
         }
+        // Asked only on a miss: a field found in the table is not inserted again.
+        let indexing = !sensitive && self.worth_indexing(name, value);
 
         let (flags, prefix) = if sensitive {
             (0x10, 4)
@@ -122,6 +129,7 @@ impl Encoder {
         }
         self.write_string(value, out);
         if indexing {
+            let (name_hash, field_hash) = hashed.unwrap_or_else(|| hashes(name, value));
             // Cannot fail: the name is given as bytes, not as a table reference.
             let _ = self
                 .table

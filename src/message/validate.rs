@@ -310,7 +310,12 @@ fn parse_digits(s: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        // Compared rather than checked_mul: a checked u64 multiply is a 128-bit one in wasm.
+        let d = u64::from(b - b'0');
+        if n > u64::MAX / 10 || (n == u64::MAX / 10 && d > u64::MAX % 10) {
+            return None;
+        }
+        n = n * 10 + d;
     }
     Some(n)
 }
@@ -326,6 +331,15 @@ pub(crate) fn is_connection_specific(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_up_to_u64_max() {
+        assert_eq!(parse_digits(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_digits(b"18446744073709551616"), None);
+        assert_eq!(parse_digits(b"99999999999999999999"), None);
+        assert_eq!(parse_digits(b"0"), Some(0));
+        assert_eq!(parse_digits(b"007"), Some(7));
+    }
 
     #[test]
     fn status_parsing() {
