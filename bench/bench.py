@@ -77,7 +77,7 @@ WORKLOADS = [
     ("conns_1000", "nghttpd", "/small.txt", ["-c", "1000", "-m", "1"], (5000, 1000),
      "1000 connections, one stream each"),
 ]
-WARMUP = (3000, 1000)  # small GETs on each fresh Envoy before measuring: V8 tiers up its code
+WARMUP = (20000, 1000)  # small GETs on each fresh Envoy before measuring: V8 tiers up its code
 
 # Informative targets: (label, workload, metric, comparison, bound)
 TARGETS = [
@@ -351,12 +351,21 @@ def envoy_profile():
 
 # ---------------------------------------------------------------- the core alone
 
-def corpus_rate(cmd):
+def rate(cmd, pattern):
+    """Runs a bench binary; the requests/s its output reports (`pattern`'s group rps)."""
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    m = re.search(r"rate:\s+([\d.]+) MB/s, (\d+) requests/s", p.stdout)
+    m = re.search(pattern, p.stdout)
     if p.returncode or not m:
         raise BenchError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return float(m.group(2))
+    return float(m.group("rps"))
+
+
+def corpus_rate(cmd):
+    return rate(cmd, r"rate:\s+[\d.]+ MB/s, (?P<rps>\d+) requests/s")
+
+
+def relay_rate(cmd):
+    return rate(cmd, r"rate:\s+(?P<rps>\d+) requests/s")
 
 
 def find_wasmtime():
@@ -428,14 +437,6 @@ def core_bench():
     res["top_functions"] = top_functions(ann.stdout, irs[3])
     relay_bench(res)
     return res
-
-
-def relay_rate(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    m = re.search(r"rate:\s+(\d+) requests/s", p.stdout)
-    if p.returncode or not m:
-        raise BenchError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return float(m.group(1))
 
 
 def relay_bench(res):

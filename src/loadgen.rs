@@ -45,6 +45,17 @@ fn pool() -> BufferPool {
     BufferPool::new(16_384, 256 * 16_384, 64)
 }
 
+/// Makes one call on the relay: bytes consumed for input, bytes written for output.
+fn apply(relay: &mut Relay, pool: &mut BufferPool, step: &Step, out: &mut Vec<u8>) -> usize {
+    let now = Instant(0);
+    match step {
+        Step::FromClient(b) => relay.from_client(pool, b, now),
+        Step::FromUpstream(b) => relay.from_upstream(pool, b, now),
+        Step::ClientOutput => relay.client_output(pool, out),
+        Step::UpstreamOutput => relay.upstream_output(pool, out),
+    }
+}
+
 /// Records `requests` small GETs, `concurrency` streams in flight at a time.
 pub fn record(requests: u64, concurrency: usize) -> Recording {
     let cfg = Arc::new(Config::default());
@@ -60,8 +71,7 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
     let mut done = 0u64;
     for _ in 0..requests.saturating_mul(8).saturating_add(1000) {
         while in_flight < concurrency && opened < requests {
-            let m = Message::request(b"GET", b"http", b"127.0.0.1:10000", b"/small.txt");
-            let mut m = m;
+            let mut m = Message::request(b"GET", b"http", b"127.0.0.1:10000", b"/small.txt");
             m.fields
                 .push(b"user-agent", b"h2load nghttp2/1.52.0", false);
             if client.open_stream(m, true).is_err() {
@@ -73,24 +83,25 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
         client.drain_output(&mut pool, &mut c2r, usize::MAX);
         server.drain_output(&mut pool, &mut s2r, usize::MAX);
         let mut moved = false;
-        if !c2r.is_empty() {
-            let b = Bytes::from(std::mem::take(&mut c2r));
-            let n = relay.from_client(&mut pool, &b, now);
-            c2r.extend_from_slice(&b[n..]);
+        for (pending, from_upstream) in [(&mut c2r, false), (&mut s2r, true)] {
+            if pending.is_empty() {
+                continue;
+            }
+            let b = Bytes::from(std::mem::take(pending));
+            let step = if from_upstream {
+                Step::FromUpstream(b.clone())
+            } else {
+                Step::FromClient(b.clone())
+            };
+            let n = apply(&mut relay, &mut pool, &step, &mut Vec::new());
+            pending.extend_from_slice(b.get(n..).unwrap_or_default());
             moved |= n > 0;
-            rec.steps.push(Step::FromClient(b));
+            rec.steps.push(step);
         }
-        if !s2r.is_empty() {
-            let b = Bytes::from(std::mem::take(&mut s2r));
-            let n = relay.from_upstream(&mut pool, &b, now);
-            s2r.extend_from_slice(&b[n..]);
-            moved |= n > 0;
-            rec.steps.push(Step::FromUpstream(b));
-        }
+        rec.to_client += apply(&mut relay, &mut pool, &Step::ClientOutput, &mut r2c) as u64;
+        rec.to_upstream += apply(&mut relay, &mut pool, &Step::UpstreamOutput, &mut r2s) as u64;
         rec.steps.push(Step::ClientOutput);
-        rec.to_client += relay.client_output(&mut pool, &mut r2c) as u64;
         rec.steps.push(Step::UpstreamOutput);
-        rec.to_upstream += relay.upstream_output(&mut pool, &mut r2s) as u64;
         if !r2c.is_empty() {
             let n = client.recv(&mut pool, &Bytes::from(std::mem::take(&mut r2c)), now);
             moved |= n > 0;
@@ -161,21 +172,12 @@ pub fn replay(rec: &Recording) -> (u64, u64) {
     let mut out = Vec::with_capacity(64 * 1024);
     let (mut to_client, mut to_upstream) = (0u64, 0u64);
     for step in &rec.steps {
+        out.clear();
+        let n = apply(&mut relay, &mut pool, step, &mut out) as u64;
         match step {
-            Step::FromClient(b) => {
-                relay.from_client(&mut pool, b, now);
-            }
-            Step::FromUpstream(b) => {
-                relay.from_upstream(&mut pool, b, now);
-            }
-            Step::ClientOutput => {
-                out.clear();
-                to_client += relay.client_output(&mut pool, &mut out) as u64;
-            }
-            Step::UpstreamOutput => {
-                out.clear();
-                to_upstream += relay.upstream_output(&mut pool, &mut out) as u64;
-            }
+            Step::ClientOutput => to_client += n,
+            Step::UpstreamOutput => to_upstream += n,
+            _ => {}
         }
     }
     relay.release(&mut pool);
