@@ -78,13 +78,14 @@ WORKLOADS = [
      "1000 connections, one stream each"),
 ]
 WARMUP = (20000, 1000)  # small GETs on each fresh Envoy before measuring: V8 tiers up its code
+SHAPE_WARMUP = 2000  # then small GETs with the workload's -c and -m
 
 # Informative targets: (label, workload, metric, comparison, bound)
 TARGETS = [
     ("small GETs h2mux/hcm req/s >= 3", "get_small", "ratio_bc", ">=", 3.0),
     ("small GETs h2mux/tcp_proxy req/s >= 0.6", "get_small", "ratio_ba", ">=", 0.6),
     ("h2mux Envoy CPU per small GET <= 6 us", "get_small", "cpu_us_b", "<=", 6.0),
-    ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_ratio_ba", "<=", 1.5),
+    ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_pooled_ratio_ba", "<=", 1.5),
     ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
     ("relay in wasmtime / native >= 0.6", "core", "relay_wasm_native", ">=", 0.6),
     ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
@@ -257,6 +258,10 @@ def latencies_ms(path):
     return out
 
 
+# Every latency sample, by (workload, set-up key), over all rounds.
+LATENCIES = {}
+
+
 def run_one(setup, workload, rnd):
     key, label, _, port_var = setup
     name, upstream, path, args, counts, _ = workload
@@ -266,6 +271,11 @@ def run_one(setup, workload, rnd):
         port = ENV[port_var]
         warm_path = "/small.txt" if upstream == "nghttpd" else "/"
         h2load(port, warm_path, ["-c", "10", "-m", "10"], WARMUP[1] if QUICK else WARMUP[0])
+        # Then small GETs in the workload's own shape (its -c and -m), so that the code
+        # paths it needs (one stream at a time, many connections) are compiled too.
+        shape = [a for i, a in enumerate(args) if a in ("-c", "-m") or
+                 (i > 0 and args[i - 1] in ("-c", "-m"))]
+        h2load(port, warm_path, shape, SHAPE_WARMUP)
         log_file = os.path.join(ENV["RUN_DIR"], f"{name}-{key}-{rnd}.log") \
             if name == "latency" else None
         ns0, t0 = cpu_of(pid)
@@ -277,6 +287,7 @@ def run_one(setup, workload, rnd):
         if log_file:
             lat = latencies_ms(log_file)
             r["p50_ms"], r["p99_ms"] = percentile(lat, 50), percentile(lat, 99)
+            LATENCIES.setdefault((name, key), []).extend(lat)
     finally:
         stop_envoy()
     return r
@@ -306,6 +317,15 @@ def summarise(samples):
             pr = [b["p99_ms"] / o["p99_ms"] for b, o in pairs
                   if b and o and b.get("p99_ms") and o.get("p99_ms")]
             s[f"p99_ratio_b{other}"] = median(pr)
+        # The machine has bursts that push 1-2% of requests of whichever set-up runs then
+        # to ~0.35 ms, right where p99 sits: one round's p99 is bimodal. Pooled over all
+        # rounds (interleaved, so every set-up saw the same machine), p99 is steadier.
+        for key in ("a", "b", "c"):
+            lat = LATENCIES.get((name, key))
+            s[f"p99_pooled_{key}"] = percentile(lat, 99) if lat else None
+        for other in ("a", "c"):
+            b, o = s["p99_pooled_b"], s[f"p99_pooled_{other}"]
+            s[f"p99_pooled_ratio_b{other}"] = b / o if b and o else None
         s["rounds"] = min(len([r for r in per_setup.get(k, []) if r]) for k in ("a", "b", "c"))
         summary[name] = s
     return summary
@@ -530,7 +550,9 @@ def table(summary, core, wasm_size):
         row("rps", "req/s", 0, (s["ratio_ba"], s["ratio_bc"]))
         if name == "latency":
             row("p50_ms", "p50 ms", 3)
-            row("p99_ms", "p99 ms", 3, (s["p99_ratio_ba"], s["p99_ratio_bc"]))
+            row("p99_ms", "p99 ms (median of rounds)", 3, (s["p99_ratio_ba"], s["p99_ratio_bc"]))
+            row("p99_pooled", "p99 ms (all rounds pooled)", 3,
+                (s["p99_pooled_ratio_ba"], s["p99_pooled_ratio_bc"]))
         row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0)
         row("rss_mb", "Envoy peak RSS MB", 1)
     lines = ["\n".join(rows), ""]
