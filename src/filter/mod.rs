@@ -73,6 +73,9 @@ struct Conn {
     /// the room).
     close_by: Instant,
     closed: bool,
+    /// Bytes came or went since the last idle scan: the connection is in use, so its queue
+    /// memory stays (timers and quota resumptions do not count).
+    busy: bool,
     /// Figures already published as metrics.
     reported: Reported,
 }
@@ -163,6 +166,7 @@ impl Vm {
                 close_wanted: false,
                 close_by: NEVER,
                 closed: false,
+                busy: true,
                 reported: Reported::default(),
             }),
         );
@@ -186,6 +190,7 @@ impl Vm {
         let Some(mut c) = self.conns.remove(&id) else {
             return Action::Continue;
         };
+        c.busy = true;
         let input = Bytes::from(host::get(BufferType::DownstreamData, size));
         let action = self.downstream_bytes(id, &mut c, input, eos, now);
         self.after(id, c);
@@ -293,6 +298,7 @@ impl Vm {
         let Some(mut c) = self.conns.remove(&id) else {
             return Action::Continue;
         };
+        c.busy = true;
         let data = host::get(BufferType::UpstreamData, size);
         if c.up_pending.is_empty() {
             let input = Bytes::from(data);
@@ -381,10 +387,9 @@ impl Vm {
         if finished && c.close_by == NEVER {
             c.close_by = host::now().after(FINISH_GRACE_MS);
         }
-        // Notes taken first: a connection holding none can drop its cold state.
         self.publish(id, &mut c);
-        // Idle connections keep no queue memory: thousands of them add up.
-        c.relay.trim();
+        // Trimmed by the idle scan, not here: a connection between two bursts of streams
+        // would give back and take again its queue memory on every callback.
         if c.up_pending.is_empty() && c.up_pending.capacity() > 0 {
             c.up_pending = Vec::new();
         }
@@ -509,6 +514,14 @@ impl Vm {
         }
         // Timers about every 100 ms: a scan, bounded by the connections of this VM.
         if self.ticks % (100 / self.cfg.tick_ms).max(1) == 0 {
+            // Connections without a callback since the last scan give back their queue
+            // memory: thousands of idle ones add up.
+            for c in self.conns.values_mut() {
+                if !c.busy {
+                    c.relay.trim();
+                }
+                c.busy = false;
+            }
             let due: Vec<u32> = self
                 .conns
                 .iter()
