@@ -86,6 +86,7 @@ TARGETS = [
     ("small GETs h2mux/tcp_proxy req/s >= 0.6", "get_small", "ratio_ba", ">=", 0.6),
     ("h2mux Envoy CPU per small GET <= 6 us", "get_small", "cpu_us_b", "<=", 6.0),
     ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_pooled_ratio_ba", "<=", 1.5),
+    ("  the same outside the machine's stall bursts", "latency", "p99_quiet_ratio_ba", "<=", 1.5),
     ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
     ("relay in wasmtime / native >= 0.6", "core", "relay_wasm_native", ">=", 0.6),
     ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
@@ -258,8 +259,39 @@ def latencies_ms(path):
     return out
 
 
-# Every latency sample, by (workload, set-up key), over all rounds.
+def outside_bursts(path):
+    """Latencies (ms) of the requests that did not start inside a burst: five or more
+    requests slower than 3x the run's median, each starting within 2 ms of the previous
+    one. On this machine such bursts (the host taking a core for ~50 ms) hit every set-up;
+    the figure without them shows what the set-up itself adds to the tail."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            cols = line.split("\t")
+            if len(cols) >= 3 and cols[1].startswith("2"):
+                rows.append((int(cols[0]), int(cols[2])))
+    if not rows:
+        return []
+    rows.sort()
+    slow_at = 3 * statistics.median(us for _, us in rows)
+    windows, run = [], []
+    for start, us in rows:
+        if us <= slow_at:
+            continue
+        if run and start - run[-1] > 2000:
+            if len(run) >= 5:
+                windows.append((run[0], run[-1]))
+            run = []
+        run.append(start)
+    if len(run) >= 5:
+        windows.append((run[0], run[-1]))
+    return [us / 1000 for start, us in rows
+            if not any(lo <= start <= hi for lo, hi in windows)]
+
+
+# Every latency sample, by (workload, set-up key), over all rounds; and those outside bursts.
 LATENCIES = {}
+QUIET = {}
 
 
 def run_one(setup, workload, rnd):
@@ -288,6 +320,7 @@ def run_one(setup, workload, rnd):
             lat = latencies_ms(log_file)
             r["p50_ms"], r["p99_ms"] = percentile(lat, 50), percentile(lat, 99)
             LATENCIES.setdefault((name, key), []).extend(lat)
+            QUIET.setdefault((name, key), []).extend(outside_bursts(log_file))
     finally:
         stop_envoy()
     return r
@@ -323,9 +356,12 @@ def summarise(samples):
         for key in ("a", "b", "c"):
             lat = LATENCIES.get((name, key))
             s[f"p99_pooled_{key}"] = percentile(lat, 99) if lat else None
+            quiet = QUIET.get((name, key))
+            s[f"p99_quiet_{key}"] = percentile(quiet, 99) if quiet else None
         for other in ("a", "c"):
-            b, o = s["p99_pooled_b"], s[f"p99_pooled_{other}"]
-            s[f"p99_pooled_ratio_b{other}"] = b / o if b and o else None
+            for kind in ("pooled", "quiet"):
+                b, o = s[f"p99_{kind}_b"], s[f"p99_{kind}_{other}"]
+                s[f"p99_{kind}_ratio_b{other}"] = b / o if b and o else None
         s["rounds"] = min(len([r for r in per_setup.get(k, []) if r]) for k in ("a", "b", "c"))
         summary[name] = s
     return summary
@@ -553,6 +589,8 @@ def table(summary, core, wasm_size):
             row("p99_ms", "p99 ms (median of rounds)", 3, (s["p99_ratio_ba"], s["p99_ratio_bc"]))
             row("p99_pooled", "p99 ms (all rounds pooled)", 3,
                 (s["p99_pooled_ratio_ba"], s["p99_pooled_ratio_bc"]))
+            row("p99_quiet", "p99 ms (pooled, outside machine bursts)", 3,
+                (s["p99_quiet_ratio_ba"], s["p99_quiet_ratio_bc"]))
         row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0)
         row("rss_mb", "Envoy peak RSS MB", 1)
     lines = ["\n".join(rows), ""]
