@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -289,6 +290,21 @@ def outside_bursts(path):
             if not any(lo <= start <= hi for lo, hi in windows)]
 
 
+def wait_connections_closed(limit_s=5.0):
+    """Waits until the Envoy on ADMIN_PORT has no connection open (server.total_connections)."""
+    deadline = time.time() + limit_s
+    url = f"http://127.0.0.1:{ENV['ADMIN_PORT']}/stats?filter=^server.total_connections$"
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                m = re.search(rb"server.total_connections: (\d+)", r.read())
+        except OSError:
+            return
+        if not m or int(m.group(1)) == 0:
+            return
+        time.sleep(0.05)
+
+
 # Every latency sample, by (workload, set-up key), over all rounds; and those outside bursts.
 LATENCIES = {}
 QUIET = {}
@@ -308,6 +324,9 @@ def run_one(setup, workload, rnd):
         shape = [a for i, a in enumerate(args) if a in ("-c", "-m") or
                  (i > 0 and args[i - 1] in ("-c", "-m"))]
         h2load(port, warm_path, shape, SHAPE_WARMUP)
+        # A thousand connections just closed must be gone before a thousand new ones come:
+        # back to back, some new ones fail on this machine, through tcp_proxy too.
+        wait_connections_closed()
         log_file = os.path.join(ENV["RUN_DIR"], f"{name}-{key}-{rnd}.log") \
             if name == "latency" else None
         ns0, t0 = cpu_of(pid)
