@@ -388,8 +388,8 @@ impl Vm {
             c.close_by = host::now().after(FINISH_GRACE_MS);
         }
         self.publish(id, &mut c);
-        // Trimmed by the idle scan, not here: a connection between two bursts of streams
-        // would give back and take again its queue memory on every callback.
+        // Queue memory is given back by the idle scan in `on_tick`, not here: between two
+        // bursts of streams it would be freed and taken again on every callback.
         if c.up_pending.is_empty() && c.up_pending.capacity() > 0 {
             c.up_pending = Vec::new();
         }
@@ -414,8 +414,7 @@ impl Vm {
             m.bad_gateway_total,
             since(rs.bad_gateway.into(), r.bad_gateway),
         );
-        let new_glitches = since(glitches, r.glitches);
-        m.add(m.glitch_points, new_glitches);
+        m.add(m.glitch_points, since(glitches, r.glitches));
         *r = Reported {
             from_client: fs.bytes_in as u32,
             to_client: fs.bytes_out as u32,

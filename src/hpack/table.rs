@@ -65,13 +65,9 @@ impl Table {
     /// The entry at 0-based dynamic position `i` (0 is the newest, HPACK index 62).
     #[inline]
     pub(crate) fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        let e = self.entries.get(i)?;
-        let mid = e.off.checked_add(e.name_len)?;
-        let end = mid.checked_add(e.value_len)?;
-        Some((self.buf.get(e.off..mid)?, self.buf.get(mid..end)?))
+        self.get_marked(i).map(|(n, v, _)| (n, v))
     }
 
-    /// Lengths of the name and value at position `i`, without touching the bytes.
     /// `get`, and whether the entry was marked clean when inserted.
     #[inline]
     pub(crate) fn get_marked(&self, i: usize) -> Option<(&[u8], &[u8], bool)> {
@@ -81,6 +77,7 @@ impl Table {
         Some((self.buf.get(e.off..mid)?, self.buf.get(mid..end)?, e.clean))
     }
 
+    /// Lengths of the name and value at position `i`, without touching the bytes.
     #[inline]
     pub(crate) fn lens(&self, i: usize) -> Option<(usize, usize)> {
         self.entries.get(i).map(|e| (e.name_len, e.value_len))
