@@ -417,6 +417,14 @@ impl Connection {
             .map(|(code, reason)| H2Error::Connection(code, reason))
     }
 
+    /// Receive credit taken by the peer's DATA and not given back yet (released or not):
+    /// zero once every stream is gone and no DATA frame is half read.
+    pub fn recv_credit_outstanding(&self) -> i64 {
+        i64::from(self.cfg.connection_window)
+            - self.conn_recv_window
+            - i64::from(self.conn_recv_released)
+    }
+
     /// Streams with a context (live, or closed but still attached to the other side).
     pub fn stream_count(&self) -> usize {
         self.streams.len()
@@ -1202,5 +1210,7 @@ impl Connection {
     }
 }
 
+#[cfg(test)]
+mod regressions;
 #[cfg(test)]
 mod tests;

@@ -729,6 +729,8 @@ fn finished(s: Option<State>) -> bool {
 }
 
 #[cfg(test)]
+mod regressions;
+#[cfg(test)]
 mod tests;
 
 /// The pair of a client stream. A free function, so that the borrow covers `pairs` only and
