@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::buffer::BufferPool;
 use crate::conn::{Connection, Event, RxBlocked, SendError};
-use crate::error::{ErrorCode, H2Error};
+use crate::error::{ConnError, ErrorCode};
 use crate::frame::{self, flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::limits::Config;
 use crate::message::Message;
@@ -100,7 +100,7 @@ pub struct ReplayReport {
     /// Bytes the frontend wrote back (SETTINGS, ACKs, responses).
     pub bytes_out: u64,
     /// The connection error, if the frontend failed.
-    pub error: Option<H2Error>,
+    pub error: Option<ConnError>,
     /// Input bytes left unread because the frontend stopped reading for good.
     pub stalled: u64,
 }
@@ -168,7 +168,7 @@ impl Replay {
             // Draining output and detaching streams lifts the TxRoom and Streams blocks.
             self.pump();
             if blocked == Some(RxBlocked::Buffer) {
-                self.conn.on_buffer_available(&mut self.pool);
+                self.conn.on_buffer_available(&mut self.pool, Instant(0));
             }
             if pos >= input.len() {
                 return true;
@@ -185,7 +185,8 @@ impl Replay {
             self.out.clear();
             self.report.bytes_out +=
                 self.conn
-                    .drain_output(&mut self.pool, &mut self.out, usize::MAX) as u64;
+                    .drain_output(&mut self.pool, &mut self.out, usize::MAX, Instant(0))
+                    as u64;
             let mut any = false;
             while let Some(e) = self.conn.poll_event() {
                 any = true;
@@ -223,7 +224,7 @@ struct Responder {
     requests: u64,
     body_bytes: u64,
     resets: u64,
-    failed: Option<H2Error>,
+    failed: Option<ConnError>,
     /// Response body bytes not yet written, per stream id. Detaching only after the last
     /// `DataSent`: a stream detached while its DATA is still queued loses that DATA.
     unsent: BTreeMap<u32, usize>,
@@ -687,7 +688,7 @@ struct ClientSide {
     responses: u64,
     body_mismatches: u64,
     resets: u64,
-    failed: Option<H2Error>,
+    failed: Option<ConnError>,
 }
 
 /// A client and a server in memory; only the client's bytes are kept.
@@ -765,7 +766,7 @@ impl Sim {
         self.now = self.now.after(1);
         let start = self.c2s.len();
         self.client
-            .drain_output(&mut self.pool, &mut self.c2s, usize::MAX);
+            .drain_output(&mut self.pool, &mut self.c2s, usize::MAX, Instant(0));
         self.log.extend_from_slice(&self.c2s[start..]);
         if !self.c2s.is_empty() {
             let b = Bytes::from(std::mem::take(&mut self.c2s));
@@ -776,7 +777,7 @@ impl Sim {
             self.responder.on_event(&mut self.server, e);
         }
         self.server
-            .drain_output(&mut self.pool, &mut self.s2c, usize::MAX);
+            .drain_output(&mut self.pool, &mut self.s2c, usize::MAX, Instant(0));
         if !self.s2c.is_empty() {
             let b = Bytes::from(std::mem::take(&mut self.s2c));
             let n = self.client.recv(&mut self.pool, &b, self.now);

@@ -15,8 +15,10 @@ pub mod corpus;
 pub mod error;
 #[cfg(target_arch = "wasm32")]
 mod filter;
+pub mod flow;
 pub mod frame;
 pub mod hpack;
+mod invariant;
 pub mod limits;
 pub mod loadgen;
 pub mod message;
@@ -25,7 +27,7 @@ pub mod side;
 pub mod stream;
 pub mod time;
 
-pub use error::{ErrorCode, H2Error};
+pub use error::{ConnError, ErrorCode, H2Error, Violation};
 pub use side::Side;
 pub use stream::StreamId;
 pub use time::Instant;

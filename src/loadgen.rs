@@ -51,8 +51,8 @@ fn apply(relay: &mut Relay, pool: &mut BufferPool, step: &Step, out: &mut Vec<u8
     match step {
         Step::FromClient(b) => relay.from_client(pool, b, now),
         Step::FromUpstream(b) => relay.from_upstream(pool, b, now),
-        Step::ClientOutput => relay.client_output(pool, out),
-        Step::UpstreamOutput => relay.upstream_output(pool, out),
+        Step::ClientOutput => relay.client_output(pool, out, now),
+        Step::UpstreamOutput => relay.upstream_output(pool, out, now),
     }
 }
 
@@ -80,8 +80,8 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
             opened += 1;
             in_flight += 1;
         }
-        client.drain_output(&mut pool, &mut c2r, usize::MAX);
-        server.drain_output(&mut pool, &mut s2r, usize::MAX);
+        client.drain_output(&mut pool, &mut c2r, usize::MAX, now);
+        server.drain_output(&mut pool, &mut s2r, usize::MAX, now);
         let mut moved = false;
         for (pending, from_upstream) in [(&mut c2r, false), (&mut s2r, true)] {
             if pending.is_empty() {

@@ -5,12 +5,13 @@
 use bytes::Bytes;
 
 use super::demux::Lookup;
-use super::{Connection, Event, Gone, Shutdown, SHUTDOWN_PING};
-use crate::error::{ErrorCode, H2Error};
+use super::lifecycle::SHUTDOWN_PING;
+use super::{Connection, Event, Gone, Lifecycle, Note};
+use crate::error::{ErrorCode, Violation};
 use crate::frame::{self, flags, FrameHeader};
 use crate::limits::Glitch;
 use crate::side::Side;
-use crate::stream::State;
+use crate::stream::{ResetBy, State};
 
 impl Connection {
     // ----- Control frames ------------------------------------------------------------------
@@ -18,28 +19,19 @@ impl Connection {
     pub(super) fn on_settings(&mut self, h: FrameHeader, p: &Bytes) {
         self.stats.settings_received = self.stats.settings_received.saturating_add(1);
         if h.has(flags::ACK) {
-            self.settings_unacked = self.settings_unacked.saturating_sub(1);
-            self.settings_deadline = if self.settings_unacked > 0 {
-                Some(self.now.after(self.cfg.settings_timeout_ms))
-            } else {
-                None
-            }
-            .into();
+            self.settings_acked();
             return;
         }
         self.glitch(Glitch::ControlFrame);
-        if self.failed.is_some() {
+        if self.lifecycle.is_failed() {
             return;
         }
         if p.len() / 6 > self.cfg.max_settings_entries {
-            self.fail(H2Error::Connection(
-                ErrorCode::EnhanceYourCalm,
-                "too many SETTINGS entries",
-            ));
+            self.fail(Violation::TooManySettingsEntries.into());
             return;
         }
-        if let Err(e) = self.apply_peer_settings(p) {
-            self.fail(e);
+        if let Err(v) = self.apply_peer_settings(p) {
+            self.fail(v.into());
             return;
         }
         if let Some(tx) = self.tx.as_mut() {
@@ -53,10 +45,11 @@ impl Connection {
     pub(super) fn on_ping(&mut self, h: FrameHeader, p: &Bytes) {
         self.stats.pings_received = self.stats.pings_received.saturating_add(1);
         let Some(data) = frame::parse_ping(p) else {
+            self.broken("a validated PING has 8 bytes");
             return;
         };
         if h.has(flags::ACK) {
-            if data == SHUTDOWN_PING && self.shutdown == Shutdown::Draining {
+            if data == SHUTDOWN_PING && self.lifecycle == Lifecycle::Draining {
                 self.finish_shutdown();
             } else {
                 self.events.push_back(Event::PingAck { payload: data });
@@ -64,7 +57,7 @@ impl Connection {
             return;
         }
         self.glitch(Glitch::ControlFrame);
-        if self.failed.is_some() {
+        if self.lifecycle.is_failed() {
             return;
         }
         if let Some(tx) = self.tx.as_mut() {
@@ -74,10 +67,11 @@ impl Connection {
 
     pub(super) fn on_goaway(&mut self, p: &Bytes) {
         let Some(g) = frame::parse_goaway(p) else {
+            self.broken("a validated GOAWAY has 8 bytes or more");
             return;
         };
         self.stats.goaways_received = self.stats.goaways_received.saturating_add(1);
-        self.note(super::Note::GoAwayReceived(g.code));
+        self.note(Note::GoAwayReceived(g.code));
         log::debug!(
             "{} GOAWAY received: last {} code {}",
             self.side.name(),
@@ -87,8 +81,7 @@ impl Connection {
         let last = g.last_stream;
         let code = g.code;
         let debug = p.slice_ref(g.debug);
-        let recv = &mut self.cold().goaway_recv;
-        *recv = Some(recv.map_or(last, |l| l.min(last)));
+        self.peer_going_away(last);
         self.events.push_back(Event::GoAway {
             last_stream: last,
             code,
@@ -97,15 +90,15 @@ impl Connection {
         if self.side == Side::Backend {
             // Streams above the last id were not processed: safe to retry elsewhere.
             for k in self.streams.keys() {
-                let Some(s) = self.streams.get_mut(k) else {
-                    continue;
-                };
-                if s.id > last && !matches!(s.state, State::Reset) {
-                    s.state = State::Reset;
-                    s.drop_output();
-                    let id = s.id;
+                let refused = k.id() > last
+                    && self
+                        .streams
+                        .get(k)
+                        .is_some_and(|s| !matches!(s.state(), State::Reset(_)));
+                if refused {
+                    self.mark_reset(k, ResetBy::Local);
                     self.events.push_back(Event::Reset {
-                        stream: id,
+                        stream: k.id(),
                         code: ErrorCode::RefusedStream,
                         remote: true,
                     });
@@ -117,28 +110,25 @@ impl Connection {
 
     pub(super) fn on_rst_stream(&mut self, h: FrameHeader, p: &Bytes) {
         let Some(code) = frame::parse_rst_stream(p) else {
+            self.broken("a validated RST_STREAM has 4 bytes");
             return;
         };
         self.stats.resets_received = self.stats.resets_received.saturating_add(1);
-        self.note(super::Note::ResetReceived(code));
+        self.note(Note::ResetReceived(code));
         match self.lookup(h.stream) {
-            Lookup::Idle => self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "RST_STREAM on an idle stream",
-            )),
+            Lookup::Idle => self.fail(Violation::RstStreamOnIdleStream.into()),
             Lookup::Closed(_) => {}
             Lookup::Live(key) => {
-                let Some(s) = self.streams.get_mut(key) else {
+                let frontend = self.side == Side::Frontend;
+                let Some(s) = self.stream_of(key, "a live stream is in the store") else {
                     return;
                 };
-                if s.state == State::Reset {
+                if matches!(s.state(), State::Reset(_)) {
                     return;
                 }
-                let early = self.side == Side::Frontend && !s.responded;
-                s.state = State::Reset;
-                s.peer_reset = true;
-                s.drop_output();
-                let id = s.id;
+                let early = frontend && !s.responded;
+                self.mark_reset(key, ResetBy::Peer);
+                let id = key.id();
                 self.events.push_back(Event::Reset {
                     stream: id,
                     code,
@@ -155,30 +145,23 @@ impl Connection {
 
     pub(super) fn on_window_update(&mut self, h: FrameHeader, p: &Bytes) {
         let Some(inc) = frame::parse_window_update(p) else {
+            self.broken("a validated WINDOW_UPDATE has 4 bytes");
             return;
         };
         if h.stream.is_zero() {
             if inc == 0 {
-                self.fail(H2Error::Connection(
-                    ErrorCode::ProtocolError,
-                    "WINDOW_UPDATE of 0 on the connection",
-                ));
+                self.fail(Violation::ZeroConnectionWindowUpdate.into());
                 return;
             }
-            if let Err(e) = self.grow_conn_send_window(inc) {
-                self.fail(e);
-            }
+            self.grow_conn_send_window(inc);
             return;
         }
         match self.lookup(h.stream) {
-            Lookup::Idle => self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "WINDOW_UPDATE on an idle stream",
-            )),
+            Lookup::Idle => self.fail(Violation::WindowUpdateOnIdleStream.into()),
             Lookup::Closed(_) => {}
             Lookup::Live(key) => {
                 if inc == 0 {
-                    self.stream_error(key, ErrorCode::ProtocolError, "WINDOW_UPDATE of 0");
+                    self.stream_error(key, Violation::ZeroWindowUpdate);
                     return;
                 }
                 if inc < 32 {
@@ -192,23 +175,15 @@ impl Connection {
     pub(super) fn on_priority(&mut self, h: FrameHeader, p: &Bytes) {
         // Priorities are ignored (RFC 9113 §5.3.2), but a self-dependency is still an error.
         let Some(pr) = frame::parse_priority(p) else {
+            self.broken("a validated PRIORITY has 5 bytes");
             return;
         };
         if pr.dependency == h.stream {
             match self.lookup(h.stream) {
-                Lookup::Live(key) => {
-                    self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself")
-                }
-                Lookup::Closed(_) => self.stream_error_id(
-                    h.stream,
-                    ErrorCode::ProtocolError,
-                    "stream depends on itself",
-                ),
+                Lookup::Live(key) => self.stream_error(key, Violation::SelfDependency),
+                Lookup::Closed(_) => self.stream_error_id(h.stream, Violation::SelfDependency),
                 // RST_STREAM may not be sent on an idle stream (§6.4): the connection pays.
-                Lookup::Idle => self.fail(H2Error::Connection(
-                    ErrorCode::ProtocolError,
-                    "idle stream depends on itself",
-                )),
+                Lookup::Idle => self.fail(Violation::SelfDependency.into()),
             }
         }
     }

@@ -7,13 +7,13 @@
 
 use bytes::Bytes;
 
-use super::{Connection, Event, Gone, Shutdown};
+use super::{Connection, Event, Gone, Note};
 use crate::buffer::BufferPool;
-use crate::error::{ErrorCode, H2Error};
+use crate::error::{ErrorCode, Violation};
 use crate::frame::{self, flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::limits::Glitch;
 use crate::side::Side;
-use crate::stream::{Input, Key, Queue, RecvPhase, State, StreamId};
+use crate::stream::{Input, Key, Queue, RecvPhase, ResetBy, State, StreamId};
 use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,8 @@ pub(super) enum RxState {
     Payload(FrameHeader),
     /// A padded DATA frame: waiting for its pad-length byte.
     DataPad(FrameHeader),
-    /// Moving a DATA payload piecewise; `key` is None when it is discarded.
+    /// Moving a DATA payload piecewise; `key` is None when it is discarded. The key may go
+    /// stale between calls (the owner can free the stream): it is checked at every use.
     Data {
         stream: StreamId,
         key: Option<Key>,
@@ -101,11 +102,21 @@ impl Connection {
         }
         self.stats.bytes_in += pos as u64;
         if pos > 0 {
-            self.last_activity = now;
+            self.activity(now);
         }
         self.release_rx_if_empty(pool);
-        self.flush(pool);
+        self.flush(pool, now);
+        self.debug_audit();
         pos
+    }
+
+    /// In debug builds, the audit runs after every call that takes bytes.
+    pub(super) fn debug_audit(&mut self) {
+        if cfg!(debug_assertions) {
+            if let Err(rule) = self.audit() {
+                self.broken(rule);
+            }
+        }
     }
 
     /// The peer closed its side of the transport: every stream still open ends with a reset
@@ -113,21 +124,20 @@ impl Connection {
     pub fn recv_eof(&mut self, now: Instant) {
         self.now = now;
         for k in self.streams.keys() {
-            let Some(s) = self.streams.get_mut(k) else {
+            let Some(state) = self.streams.get(k).map(|s| s.state()) else {
                 continue;
             };
-            if matches!(s.state, State::Reset | State::Closed) {
+            if matches!(state, State::Reset(_) | State::Closed) {
                 continue;
             }
-            s.state = State::Reset;
-            let id = s.id;
+            self.mark_reset(k, ResetBy::Local);
             self.events.push_back(Event::Reset {
-                stream: id,
+                stream: k.id(),
                 code: ErrorCode::Cancel,
                 remote: true,
             });
         }
-        if self.failed.is_none() {
+        if !self.lifecycle.is_failed() {
             self.rx_state = RxState::Failed;
         }
     }
@@ -151,14 +161,14 @@ impl Connection {
                 match frame::data_padding(&h, b) {
                     Ok(pad) => {
                         // Pad length byte and padding count against flow control but carry
-                        // nothing: return their credit now.
-                        self.conn_recv_released = self.conn_recv_released.saturating_add(pad + 1);
+                        // nothing: their credit goes back now, on the stream too.
+                        self.release_capacity(h.stream, pad as usize + 1);
                         let data_left = h.len.saturating_sub(pad + 1);
                         self.start_data(h, data_left, pad);
                         Step::Advanced(1)
                     }
                     Err(e) => {
-                        self.fail(e);
+                        self.fail(Violation::Frame(e).into());
                         Step::Advanced(1)
                     }
                 }
@@ -189,17 +199,18 @@ impl Connection {
         if input.is_empty() {
             return Step::NeedInput;
         }
-        let want = PREFACE.get(matched as usize..).unwrap_or(&[]);
+        let Some(want) = PREFACE.get(matched as usize..) else {
+            self.broken("the preface match stays within the preface");
+            return Step::Advanced(input.len());
+        };
         let n = want.len().min(input.len());
         if input.get(..n) != want.get(..n) {
-            let http1 = matched == 0 && looks_like_http1_request(input);
-            self.peer_http1 = http1;
-            let reason = if http1 {
-                "not HTTP/2: the client sent an HTTP/1.x request"
+            let v = if matched == 0 && looks_like_http1_request(input) {
+                Violation::Http1Request
             } else {
-                "invalid connection preface"
+                Violation::InvalidPreface
             };
-            self.fail(H2Error::Connection(ErrorCode::ProtocolError, reason));
+            self.fail(v.into());
             return Step::Advanced(input.len());
         }
         let matched = matched as usize + n;
@@ -219,11 +230,13 @@ impl Connection {
                 return Step::NeedInput;
             }
             used = (HEADER_LEN - have).min(input.len());
-            if let (Some(dst), Some(src)) =
+            let (Some(dst), Some(src)) =
                 (self.hdr_buf.get_mut(have..have + used), input.get(..used))
-            {
-                dst.copy_from_slice(src);
-            }
+            else {
+                self.broken("a frame header fits its 9-byte array");
+                return Step::Advanced(input.len());
+            };
+            dst.copy_from_slice(src);
             self.hdr_have = (have + used) as u8;
             if (self.hdr_have as usize) < HEADER_LEN {
                 return Step::Advanced(used);
@@ -254,7 +267,7 @@ impl Connection {
             && self.cont.is_none()
             && h.stream > self.last_peer_stream
             && h.stream.is_client_initiated()
-            && self.shutdown == Shutdown::Running
+            && self.lifecycle.is_running()
             && self.streams.len() >= self.cfg.max_concurrent_streams as usize
             && !self.peer_streams_at(self.cfg.max_concurrent_streams as usize)
         {
@@ -297,39 +310,29 @@ impl Connection {
         if self.rx_state == RxState::FirstSettings
             && (h.kind != FrameType::Settings || h.has(flags::ACK))
         {
-            let reason = match self.side {
-                Side::Backend if self.hdr_buf.starts_with(b"HTTP/") => {
-                    self.peer_http1 = true;
-                    "upstream is not HTTP/2: it answered with HTTP/1.x"
-                }
-                Side::Backend => "upstream is not HTTP/2: its first frame is not SETTINGS",
-                Side::Frontend => "the first frame after the preface must be SETTINGS",
+            let v = match self.side {
+                Side::Backend if self.hdr_buf.starts_with(b"HTTP/") => Violation::Http1Response,
+                Side::Backend => Violation::UpstreamNotHttp2,
+                Side::Frontend => Violation::FirstFrameNotSettings,
             };
-            self.fail(H2Error::Connection(ErrorCode::ProtocolError, reason));
+            self.fail(v.into());
             return;
         }
         if let Some(c) = self.cont {
             if h.kind != FrameType::Continuation || h.stream != c.stream {
-                self.fail(H2Error::Connection(
-                    ErrorCode::ProtocolError,
-                    "header block interrupted by another frame",
-                ));
+                self.fail(Violation::HeaderBlockInterrupted.into());
                 return;
             }
         } else if h.kind == FrameType::Continuation {
-            self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "CONTINUATION without a header block",
-            ));
+            self.fail(Violation::ContinuationWithoutHeaders.into());
             return;
         }
         if let Err(e) = frame::validate(&h, self.cfg.max_frame_size) {
-            match e {
-                H2Error::Stream(id, code, reason) => {
-                    self.stream_error_id(id, code, reason);
-                    self.rx_state = RxState::Skip(h.len);
-                }
-                H2Error::Connection(..) => self.fail(e),
+            if e.stream_scoped() {
+                self.stream_error_id(h.stream, Violation::Frame(e));
+                self.rx_state = RxState::Skip(h.len);
+            } else {
+                self.fail(Violation::Frame(e).into());
             }
             return;
         }
@@ -346,7 +349,7 @@ impl Connection {
     }
 
     fn skip(&mut self, len: u32) {
-        if self.failed.is_none() {
+        if !self.lifecycle.is_failed() {
             self.rx_state = RxState::Skip(len);
         }
     }
@@ -382,15 +385,15 @@ impl Connection {
                 return Step::Blocked(RxBlocked::Buffer);
             };
             let take = (need - held).min(input.len()).min(rx.room());
-            used = rx.extend(input.get(..take).unwrap_or(&[]));
+            let Some(part) = input.get(..take) else {
+                self.broken("a payload part is within the input");
+                return Step::Advanced(input.len());
+            };
+            used = rx.extend(part);
             if rx.len() < need {
                 if used == 0 {
-                    // A payload larger than a buffer cannot be gathered: the configuration
-                    // must keep max_frame_size within the buffer size.
-                    self.fail(H2Error::Connection(
-                        ErrorCode::InternalError,
-                        "frame larger than the rx buffer",
-                    ));
+                    // The configuration keeps max_frame_size within the buffer size.
+                    self.broken("a frame fits in an rx buffer");
                     return Step::Advanced(input.len());
                 }
                 return Step::Advanced(used);
@@ -404,9 +407,15 @@ impl Connection {
             };
         }
         let Some(mut rx) = self.rx.take() else {
+            self.broken("a gathered payload is in the rx buffer");
             return Step::Advanced(used);
         };
-        let payload = Bytes::copy_from_slice(rx.data().get(..need).unwrap_or(&[]));
+        let Some(gathered) = rx.data().get(..need) else {
+            self.rx = Some(rx);
+            self.broken("the rx buffer holds the whole payload");
+            return Step::Advanced(used);
+        };
+        let payload = Bytes::copy_from_slice(gathered);
         rx.consume(need);
         self.rx = Some(rx);
         self.release_rx_if_empty(pool);
@@ -422,7 +431,7 @@ impl Connection {
             FrameType::Settings if !h.has(flags::ACK) => HEADER_LEN,
             _ => return None,
         };
-        if self.failed.is_some() {
+        if self.lifecycle.is_failed() {
             return None;
         }
         // Through take_tx: our preface and SETTINGS must precede any reply.
@@ -455,55 +464,43 @@ impl Connection {
     // ----- DATA ----------------------------------------------------------------------------
 
     fn data_header(&mut self, h: FrameHeader) {
-        let len = i64::from(h.len);
-        if len > self.conn_recv_window {
-            self.fail(H2Error::Connection(
-                ErrorCode::FlowControlError,
-                "DATA beyond the connection window",
-            ));
+        if !self.conn_recv_window.take(h.len) {
+            self.fail(Violation::ConnectionWindowExceeded.into());
             return;
         }
-        self.conn_recv_window -= len;
         if h.len == 0 && !h.has(flags::END_STREAM) {
             self.glitch(Glitch::EmptyFrame);
         }
         let key = match self.lookup(h.stream) {
             Lookup::Idle => {
-                self.fail(H2Error::Connection(
-                    ErrorCode::ProtocolError,
-                    "DATA on an idle stream",
-                ));
+                self.fail(Violation::DataOnIdleStream.into());
                 return;
             }
             Lookup::Closed(gone) => {
-                self.conn_recv_released = self.conn_recv_released.saturating_add(h.len);
+                self.release_capacity(h.stream, h.len as usize);
                 if gone != Some(Gone::ResetByUs) {
-                    self.stream_error_id(
-                        h.stream,
-                        ErrorCode::StreamClosed,
-                        "DATA on a closed stream",
-                    );
+                    self.stream_error_id(h.stream, Violation::DataOnClosedStream);
                 }
                 self.skip(h.len);
                 return;
             }
             Lookup::Live(k) => k,
         };
-        let Some(s) = self.streams.get_mut(key) else {
+        let Some(s) = self.stream_of(key, "a live stream is in the store") else {
             return;
         };
-        let verdict: Result<(), (ErrorCode, &'static str)> = if s.peer_reset {
-            Err((ErrorCode::StreamClosed, "DATA after RST_STREAM"))
-        } else if matches!(s.state, State::Reset | State::ErrorPending(_)) {
-            Err((ErrorCode::NoError, ""))
-        } else if !s.state.can_recv() {
-            Err((ErrorCode::StreamClosed, "DATA after END_STREAM"))
+        let state = s.state();
+        let verdict: Result<(), Option<Violation>> = if state == State::Reset(ResetBy::Peer) {
+            Err(Some(Violation::DataAfterReset))
+        } else if state.is_reset() {
+            Err(None)
+        } else if !state.can_recv() {
+            Err(Some(Violation::DataAfterEndStream))
         } else if s.recv_phase != RecvPhase::Body {
-            Err((ErrorCode::ProtocolError, "DATA outside a message body"))
-        } else if len > s.recv_window {
-            Err((ErrorCode::FlowControlError, "DATA beyond the stream window"))
+            Err(Some(Violation::DataOutsideBody))
+        } else if !s.recv_window.take(h.len) {
+            Err(Some(Violation::StreamWindowExceeded))
         } else {
-            s.recv_window -= len;
             Ok(())
         };
         match verdict {
@@ -514,13 +511,21 @@ impl Connection {
                     self.start_data(h, h.len, 0);
                 }
             }
-            Err((code, reason)) => {
-                self.conn_recv_released = self.conn_recv_released.saturating_add(h.len);
-                if code != ErrorCode::NoError {
-                    self.stream_error(key, code, reason);
+            Err(v) => {
+                // The stream window was not taken: only the connection's comes back.
+                self.release_conn_credit(h.len);
+                if let Some(v) = v {
+                    self.stream_error(key, v);
                 }
                 self.skip(h.len);
             }
+        }
+    }
+
+    /// Gives back connection credit for bytes nobody will read.
+    fn release_conn_credit(&mut self, n: u32) {
+        if !self.conn_recv_window.release(n) {
+            self.broken("dropped bytes were taken from the connection window");
         }
     }
 
@@ -534,7 +539,7 @@ impl Connection {
             end: h.has(flags::END_STREAM),
         };
         if data_left == 0 && pad_left == 0 {
-            self.end_data(h.stream, key, h.has(flags::END_STREAM));
+            self.end_data(key, h.has(flags::END_STREAM));
         }
     }
 
@@ -555,32 +560,33 @@ impl Connection {
             return Step::NeedInput;
         }
         let mut used = 0;
-        let mut key = key;
+        // The stream may have been freed since the frame began (the owner let go of it):
+        // then its key finds nothing and the rest of the frame is dropped.
+        let mut key = key.filter(|&k| self.streams.get(k).is_some());
         let mut data_left = data_left;
         let mut pad_left = pad_left;
         if data_left > 0 {
             let n = (data_left as usize).min(input.len());
             data_left -= n as u32;
             used = n;
-            if let Some(k) = key {
-                let check = self.streams.get_mut(k).map(|s| s.recv_body.on_data(n));
-                match check {
-                    Some(Ok(())) => self.events.push_back(Event::Data {
-                        stream,
-                        data: input.slice(..n),
-                        end_stream: false,
-                    }),
-                    Some(Err(e)) => {
-                        self.conn_recv_released = self
-                            .conn_recv_released
-                            .saturating_add((n as u32) + data_left);
-                        self.stream_error(k, e.code(), e.reason());
-                        key = None;
-                    }
-                    None => key = None,
+            let check = key.and_then(|k| self.streams.get_mut(k).map(|s| s.recv_body.on_data(n)));
+            match (key, check) {
+                (Some(_), Some(Ok(()))) => self.events.push_back(Event::Data {
+                    stream,
+                    data: input.slice(..n),
+                    end_stream: false,
+                }),
+                (Some(k), Some(Err(e))) => {
+                    // These bytes and the rest of the frame are dropped; each part gives
+                    // its credit back as it arrives.
+                    self.release_capacity(stream, n);
+                    self.stream_error(k, Violation::Message(e));
+                    key = None;
                 }
-            } else {
-                self.conn_recv_released = self.conn_recv_released.saturating_add(n as u32);
+                _ => {
+                    self.release_conn_credit(n as u32);
+                    key = None;
+                }
             }
         }
         if data_left == 0 && pad_left > 0 {
@@ -596,13 +602,13 @@ impl Connection {
             end,
         };
         if data_left == 0 && pad_left == 0 {
-            self.end_data(stream, key, end);
+            self.end_data(key, end);
         }
         Step::Advanced(used)
     }
 
-    fn end_data(&mut self, stream: StreamId, key: Option<Key>, end: bool) {
-        if self.failed.is_none() {
+    fn end_data(&mut self, key: Option<Key>, end: bool) {
+        if !self.lifecycle.is_failed() {
             self.rx_state = RxState::Header;
         }
         if !end {
@@ -610,13 +616,15 @@ impl Connection {
         }
         let Some(key) = key else { return };
         let Some(s) = self.streams.get_mut(key) else {
+            // Freed meanwhile: nothing to end.
             return;
         };
         if let Err(e) = s.recv_body.on_end() {
-            self.stream_error(key, e.code(), e.reason());
+            self.stream_error(key, Violation::Message(e));
             return;
         }
         self.recv_end(key);
+        let stream = key.id();
         // Put END_STREAM on the last chunk when it is still queued, else an empty chunk.
         if let Some(Event::Data {
             stream: s,
@@ -636,67 +644,48 @@ impl Connection {
         });
     }
 
-    /// The peer's END_STREAM arrived on a live stream.
-    pub(super) fn recv_end(&mut self, key: Key) {
-        if let Some(s) = self.streams.get_mut(key) {
-            s.state = s.state.next(Input::Recv { end: true }).unwrap_or(s.state);
-            s.recv_phase = RecvPhase::Done;
-        }
-        self.maybe_free(key);
-    }
-
     // ----- Stream errors -------------------------------------------------------------------
 
     /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
-    pub(super) fn stream_error(&mut self, key: Key, code: ErrorCode, reason: &'static str) {
+    pub(super) fn stream_error(&mut self, key: Key, v: Violation) {
         let Some(s) = self.streams.get_mut(key) else {
             return;
         };
-        if s.state == State::Reset && s.peer_reset {
+        let state = s.state();
+        if state == State::Reset(ResetBy::Peer) {
             // A frame after the peer's own RST_STREAM: answered, but the stream is gone.
-            let id = s.id;
-            self.pending_resets.push_back((id, code));
+            self.pending_resets.push_back((key.id(), v.code()));
+            self.note(Note::Violation(v));
             self.glitch(Glitch::OwnReset);
             return;
         }
-        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+        if state.is_reset() {
             return;
         }
-        log::debug!(
-            "{} stream {} error {}: {}",
-            self.side.name(),
-            s.id,
-            code,
-            reason
-        );
-        s.state = State::ErrorPending(code);
+        log::debug!("{} stream {} error: {}", self.side.name(), key.id(), v);
         s.drop_output();
-        let id = s.id;
+        let _ = s.apply(Input::Fail(v.code()));
         self.streams.enqueue(Queue::Reset, key);
         self.events.push_back(Event::Reset {
-            stream: id,
-            code,
+            stream: key.id(),
+            code: v.code(),
             remote: false,
         });
+        self.note(Note::Violation(v));
         self.glitch(Glitch::OwnReset);
     }
 
     /// A stream error on a stream without a context (refused, malformed head, closed).
-    pub(super) fn stream_error_id(&mut self, id: StreamId, code: ErrorCode, reason: &'static str) {
+    pub(super) fn stream_error_id(&mut self, id: StreamId, v: Violation) {
         if let Some(key) = self.streams.find(id) {
-            self.stream_error(key, code, reason);
+            self.stream_error(key, v);
             return;
         }
-        log::debug!(
-            "{} stream {} error {}: {}",
-            self.side.name(),
-            id,
-            code,
-            reason
-        );
-        self.pending_resets.push_back((id, code));
+        log::debug!("{} stream {} error: {}", self.side.name(), id, v);
+        self.pending_resets.push_back((id, v.code()));
         self.remember_gone(id, Gone::ResetByUs);
-        self.glitch(if code == ErrorCode::RefusedStream {
+        self.note(Note::Violation(v));
+        self.glitch(if v == Violation::OverMaxConcurrentStreams {
             Glitch::RefusedStream
         } else {
             Glitch::OwnReset

@@ -5,14 +5,14 @@
 use bytes::Bytes;
 
 use super::demux::{Continuation, Lookup};
-use super::{Connection, Event, Gone, Shutdown};
-use crate::error::{ErrorCode, H2Error};
+use super::{Connection, Event, Gone, Lifecycle};
+use crate::error::Violation;
 use crate::frame::{self, flags, FrameHeader};
 use crate::hpack::Decoded;
 use crate::limits::Glitch;
 use crate::message::{Block, BlockKind, BodyLength, MessageBuilder};
 use crate::side::Side;
-use crate::stream::{Input, Key, RecvPhase, State, Stream, StreamId};
+use crate::stream::{Input, Key, RecvPhase, ResetBy, State, Stream, StreamId};
 
 impl Connection {
     // ----- Header blocks -------------------------------------------------------------------
@@ -21,7 +21,7 @@ impl Connection {
         let (fragment, prio) = match frame::headers_fragment(&h, p) {
             Ok(v) => v,
             Err(e) => {
-                self.fail(e);
+                self.fail(Violation::Frame(e).into());
                 return;
             }
         };
@@ -35,10 +35,7 @@ impl Connection {
             return;
         }
         if fragment.len() > self.cfg.max_header_block {
-            self.fail(H2Error::Connection(
-                ErrorCode::EnhanceYourCalm,
-                "header block too large",
-            ));
+            self.fail(Violation::HeaderBlockTooLarge.into());
             return;
         }
         self.hblock.clear();
@@ -52,20 +49,18 @@ impl Connection {
     }
 
     pub(super) fn on_continuation(&mut self, h: FrameHeader, p: &Bytes) {
-        let Some(mut c) = self.cont else { return };
+        let Some(mut c) = self.cont else {
+            // The frame header was checked against an open block.
+            self.broken("CONTINUATION reaches its payload only inside a block");
+            return;
+        };
         c.frames += 1;
         if c.frames > self.cfg.max_continuation_frames {
-            self.fail(H2Error::Connection(
-                ErrorCode::EnhanceYourCalm,
-                "too many CONTINUATION frames",
-            ));
+            self.fail(Violation::TooManyContinuations.into());
             return;
         }
         if self.hblock.len() + p.len() > self.cfg.max_header_block {
-            self.fail(H2Error::Connection(
-                ErrorCode::EnhanceYourCalm,
-                "header block too large",
-            ));
+            self.fail(Violation::HeaderBlockTooLarge.into());
             return;
         }
         if !h.has(flags::END_HEADERS) {
@@ -85,25 +80,26 @@ impl Connection {
         self.on_header_block(c.stream, &block, c.end_stream, c.bad_priority);
     }
 
-    /// Decodes a whole block. HPACK state is shared by the connection, so every block is
-    /// decoded, even one for a stream we are going to refuse.
-    /// Decodes a block whose fields nobody wants, only to keep HPACK in sync. False when
-    /// the connection failed on it.
+    /// Decodes a block whose fields nobody wants, only to keep HPACK in sync (the HPACK
+    /// state is shared by the connection, so every block is decoded, even one for a
+    /// stream we are going to refuse). False when the connection failed on it.
     fn decode_for_sync(&mut self, block: &[u8]) -> bool {
         match self.decode_block(block, BlockKind::Trailers) {
             Ok(_) => true,
-            Err(e) => {
-                self.fail(e);
+            Err(v) => {
+                self.fail(v.into());
                 false
             }
         }
     }
 
+    /// Decodes and validates a whole block. The outer error is a connection error (HPACK),
+    /// the inner one a stream error (the fields).
     fn decode_block(
         &mut self,
         block: &[u8],
         kind: BlockKind,
-    ) -> Result<Result<Block, (ErrorCode, &'static str)>, H2Error> {
+    ) -> Result<Result<Block, Violation>, Violation> {
         let mut builder = MessageBuilder::with_max_fields(kind, self.cfg.max_header_fields);
         let max = self.cfg.max_header_list_size as usize;
         let decoded = self
@@ -111,14 +107,11 @@ impl Connection {
             .decode_fields(block, max, &mut |n, v, s, clean| {
                 builder.push_field(n, v, s, clean)
             })
-            .map_err(|e| H2Error::Connection(e.code(), e.reason()))?;
+            .map_err(Violation::Hpack)?;
         if decoded == Decoded::ListTooLarge {
-            return Ok(Err((
-                ErrorCode::ProtocolError,
-                "header list larger than advertised",
-            )));
+            return Ok(Err(Violation::HeaderListTooLarge));
         }
-        Ok(builder.finish().map_err(|e| (e.code(), e.reason())))
+        Ok(builder.finish().map_err(Violation::Message))
     }
 
     pub(super) fn on_header_block(
@@ -142,10 +135,7 @@ impl Connection {
         bad_priority: bool,
     ) {
         if !id.is_client_initiated() {
-            self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "client used an even stream id",
-            ));
+            self.fail(Violation::EvenStreamId.into());
             return;
         }
         match self.lookup(id) {
@@ -156,30 +146,24 @@ impl Connection {
                 }
                 match gone {
                     Some(Gone::ResetByUs) => {}
-                    Some(Gone::Closed) => self.fail(H2Error::Connection(
-                        ErrorCode::StreamClosed,
-                        "HEADERS on a closed stream",
-                    )),
-                    None => self.fail(H2Error::Connection(
-                        ErrorCode::ProtocolError,
-                        "stream id lower than a previous one",
-                    )),
+                    Some(Gone::Closed) => self.fail(Violation::HeadersOnClosedStream.into()),
+                    None => self.fail(Violation::StreamIdRegression.into()),
                 }
             }
             Lookup::Idle => {
                 self.last_peer_stream = id;
                 let decoded = match self.decode_block(block, BlockKind::Request) {
                     Ok(d) => d,
-                    Err(e) => {
-                        self.fail(e);
+                    Err(v) => {
+                        self.fail(v.into());
                         return;
                     }
                 };
                 if bad_priority {
-                    self.stream_error_id(id, ErrorCode::ProtocolError, "stream depends on itself");
+                    self.stream_error_id(id, Violation::SelfDependency);
                     return;
                 }
-                if let Shutdown::Final(last) = self.shutdown {
+                if let Lifecycle::Closing(last) = self.lifecycle {
                     if id > last {
                         // After our final GOAWAY: ignored, the client retries elsewhere.
                         return;
@@ -188,40 +172,40 @@ impl Connection {
                 let msg = match decoded {
                     Ok(Block::Request(m)) => m,
                     Ok(_) => {
-                        self.stream_error_id(id, ErrorCode::ProtocolError, "not a request");
+                        self.stream_error_id(id, Violation::NotARequest);
                         return;
                     }
-                    Err((code, reason)) => {
-                        self.stream_error_id(id, code, reason);
+                    Err(v) => {
+                        self.stream_error_id(id, v);
                         return;
                     }
                 };
                 if self.peer_streams_at(self.cfg.max_concurrent_streams as usize) {
                     self.stats.refused_streams += 1;
-                    self.stream_error_id(
-                        id,
-                        ErrorCode::RefusedStream,
-                        "over MAX_CONCURRENT_STREAMS",
-                    );
+                    self.stream_error_id(id, Violation::OverMaxConcurrentStreams);
                     return;
                 }
                 let mut s = Stream::new(id, self.cfg.initial_window_size);
                 s.recv_body = BodyLength::new(msg.content_length, false);
                 if end_stream {
                     if let Err(e) = s.recv_body.on_end() {
-                        self.stream_error_id(id, e.code(), e.reason());
+                        self.stream_error_id(id, Violation::Message(e));
                         return;
                     }
                 }
-                s.state = State::Idle
-                    .next(Input::Recv { end: end_stream })
-                    .unwrap_or(State::Open);
+                if s.apply(Input::Recv { end: end_stream }).is_err() {
+                    self.broken("a new stream accepts its request head");
+                    return;
+                }
                 s.recv_phase = if end_stream {
                     RecvPhase::Done
                 } else {
                     RecvPhase::Body
                 };
-                self.streams.insert(s);
+                if self.streams.insert(s).is_none() {
+                    self.broken("an idle stream id is not in the store");
+                    return;
+                }
                 self.stats.streams_opened += 1;
                 self.events.push_back(Event::Headers {
                     stream: id,
@@ -240,19 +224,13 @@ impl Connection {
         bad_priority: bool,
     ) {
         if !id.is_client_initiated() {
-            self.fail(H2Error::Connection(
-                ErrorCode::ProtocolError,
-                "server-initiated stream (push is disabled)",
-            ));
+            self.fail(Violation::PushedStream.into());
             return;
         }
         let key = match self.lookup(id) {
             Lookup::Live(k) => k,
             Lookup::Idle => {
-                self.fail(H2Error::Connection(
-                    ErrorCode::ProtocolError,
-                    "HEADERS on a stream we never opened",
-                ));
+                self.fail(Violation::HeadersOnUnopenedStream.into());
                 return;
             }
             Lookup::Closed(_) => {
@@ -264,53 +242,47 @@ impl Connection {
             if !self.decode_for_sync(block) {
                 return;
             }
-            self.stream_error(key, ErrorCode::ProtocolError, "stream depends on itself");
+            self.stream_error(key, Violation::SelfDependency);
             return;
         }
-        let phase = self.streams.get(key).map(|s| s.recv_phase);
-        if phase != Some(RecvPhase::Head) {
+        let Some(phase) = self.streams.get(key).map(|s| s.recv_phase) else {
+            self.broken("a live stream is in the store");
+            return;
+        };
+        if phase != RecvPhase::Head {
             self.on_trailer_block(key, block, end_stream);
             return;
         }
         let decoded = match self.decode_block(block, BlockKind::Response) {
             Ok(d) => d,
-            Err(e) => {
-                self.fail(e);
+            Err(v) => {
+                self.fail(v.into());
                 return;
             }
         };
-        let Some(s) = self.streams.get_mut(key) else {
+        let Some(s) = self.stream_of(key, "a live stream is in the store") else {
             return;
         };
-        if !s.state.can_recv() {
-            let code = if matches!(s.state, State::Reset | State::ErrorPending(_)) {
-                None
-            } else {
-                Some(ErrorCode::StreamClosed)
-            };
-            if let Some(code) = code {
-                self.stream_error(key, code, "HEADERS after END_STREAM");
+        if !s.state().can_recv() {
+            if !s.state().is_reset() {
+                self.stream_error(key, Violation::HeadersAfterEndStream);
             }
             return;
         }
         let msg = match decoded {
             Ok(Block::Response(m)) => m,
             Ok(_) => {
-                self.stream_error(key, ErrorCode::ProtocolError, "not a response");
+                self.stream_error(key, Violation::NotAResponse);
                 return;
             }
-            Err((code, reason)) => {
-                self.stream_error(key, code, reason);
+            Err(v) => {
+                self.stream_error(key, v);
                 return;
             }
         };
         if msg.is_informational() {
             if end_stream {
-                self.stream_error(
-                    key,
-                    ErrorCode::ProtocolError,
-                    "1xx response with END_STREAM",
-                );
+                self.stream_error(key, Violation::InformationalWithEndStream);
                 return;
             }
             self.events.push_back(Event::Headers {
@@ -327,7 +299,7 @@ impl Connection {
         s.recv_phase = RecvPhase::Body;
         if end_stream {
             if let Err(e) = s.recv_body.on_end() {
-                self.stream_error(key, e.code(), e.reason());
+                self.stream_error(key, Violation::Message(e));
                 return;
             }
         }
@@ -345,50 +317,49 @@ impl Connection {
     pub(super) fn on_trailer_block(&mut self, key: Key, block: &[u8], end_stream: bool) {
         let decoded = match self.decode_block(block, BlockKind::Trailers) {
             Ok(d) => d,
-            Err(e) => {
-                self.fail(e);
+            Err(v) => {
+                self.fail(v.into());
                 return;
             }
         };
         let Some(s) = self.streams.get(key) else {
+            self.broken("a live stream is in the store");
             return;
         };
         let id = s.id;
-        if s.peer_reset {
-            self.fail(H2Error::Connection(
-                ErrorCode::StreamClosed,
-                "HEADERS after RST_STREAM",
-            ));
+        let state = s.state();
+        if state == State::Reset(ResetBy::Peer) {
+            self.fail(Violation::HeadersAfterReset.into());
             return;
         }
-        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+        if state.is_reset() {
             return;
         }
-        if !s.state.can_recv() {
-            self.stream_error(key, ErrorCode::StreamClosed, "HEADERS after END_STREAM");
+        if !state.can_recv() {
+            self.stream_error(key, Violation::HeadersAfterEndStream);
             return;
         }
         if s.recv_phase != RecvPhase::Body {
-            self.stream_error(key, ErrorCode::ProtocolError, "unexpected header block");
+            self.stream_error(key, Violation::UnexpectedHeaderBlock);
             return;
         }
         if !end_stream {
-            self.stream_error(key, ErrorCode::ProtocolError, "trailers without END_STREAM");
+            self.stream_error(key, Violation::TrailersWithoutEndStream);
             return;
         }
         let fields = match decoded {
             Ok(Block::Trailers(f)) => f,
             Ok(_) => {
-                self.stream_error(key, ErrorCode::ProtocolError, "not trailers");
+                self.stream_error(key, Violation::NotTrailers);
                 return;
             }
-            Err((code, reason)) => {
-                self.stream_error(key, code, reason);
+            Err(v) => {
+                self.stream_error(key, v);
                 return;
             }
         };
-        if let Some(Err(e)) = self.streams.get(key).map(|s| s.recv_body.on_end()) {
-            self.stream_error(key, e.code(), e.reason());
+        if let Err(e) = s.recv_body.on_end() {
+            self.stream_error(key, Violation::Message(e));
             return;
         }
         self.events

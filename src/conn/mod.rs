@@ -7,12 +7,16 @@
 //! get one registers once in the pool's wait queue and is resumed by
 //! `on_buffer_available`.
 
+mod audit;
 mod control;
 mod demux;
 mod flow;
 mod headers;
+mod lifecycle;
 mod mux;
 mod settings;
+mod streams;
+mod timer;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,16 +24,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::buffer::{Buffer, BufferPool, WaiterId};
-use crate::error::{ErrorCode, H2Error};
+use crate::error::{ConnError, ErrorCode, Violation};
+use crate::flow::{ConnSendWindow, RecvWindow};
 use crate::hpack::{Decoder, Encoder};
-use crate::limits::{Config, Glitch, GlitchMeter, GlitchVerdict};
+use crate::limits::{Config, GlitchMeter};
 use crate::message::{Fields, Message};
 use crate::side::Side;
-use crate::stream::{Input, Key, PendingBlock, Queue, State, Store, Stream, StreamId};
+use crate::stream::{Key, Store, StreamId};
 use crate::time::Instant;
 
 pub use demux::RxBlocked;
+pub use lifecycle::Lifecycle;
 pub use settings::PeerSettings;
+
+use timer::Timers;
 
 /// What a connection tells its owner.
 #[derive(Debug)]
@@ -67,8 +75,9 @@ pub enum Event {
     PeerSettings { max_concurrent_streams: u32 },
     /// A PING we sent was answered.
     PingAck { payload: [u8; 8] },
-    /// A connection error: GOAWAY is written (or will be); nothing else will happen.
-    Failed { error: H2Error },
+    /// The connection ended with an error: GOAWAY is written (or will be); nothing else
+    /// will happen.
+    Failed { error: ConnError },
 }
 
 /// Why a send call was refused. These are the caller's mistakes or back-pressure, never the
@@ -91,13 +100,31 @@ pub enum SendError {
     WrongSide,
 }
 
-/// A protocol event worth a metric by error code, recorded when `record_notes` is on.
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SendError::UnknownStream => "no live stream with that id",
+            SendError::NotSendable => "the stream cannot carry that now",
+            SendError::QueueFull => "the stream's send queue is full",
+            SendError::ConcurrencyLimit => "the peer's MAX_CONCURRENT_STREAMS is reached",
+            SendError::NoMoreStreams => "no new stream on this connection",
+            SendError::ConnectionClosed => "the connection is closed",
+            SendError::WrongSide => "not possible in this polarity",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A protocol event worth a metric, recorded when `record_notes` is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Note {
     ResetSent(ErrorCode),
     ResetReceived(ErrorCode),
     GoAwaySent(ErrorCode),
     GoAwayReceived(ErrorCode),
+    /// The peer broke this rule (a stream or a connection error followed).
+    Violation(Violation),
 }
 
 /// Notes kept at most between two `take_notes` calls; older ones are dropped.
@@ -120,21 +147,9 @@ pub struct ConnStats {
     pub settings_received: u32,
     pub refused_streams: u32,
     pub buffer_waits: u32,
+    /// Broken invariants of our own (each one failed this connection).
+    pub internal_errors: u32,
 }
-
-/// The shutdown sequence (§6.8): a first GOAWAY with the largest id and a PING, then the
-/// real last id once the PING comes back (one round trip later), then close when streams end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shutdown {
-    Running,
-    /// First GOAWAY and PING queued or sent, waiting for the PING ACK.
-    Draining,
-    /// Final GOAWAY queued or sent with this last id.
-    Final(StreamId),
-}
-
-/// The opaque data of our shutdown PING.
-const SHUTDOWN_PING: [u8; 8] = *b"h2mux-sd";
 
 /// How our own recent resets and closes are remembered (bounded), to tell late frames in
 /// flight from a peer talking on a stream it knows is gone.
@@ -196,19 +211,13 @@ impl GoneRing {
 struct Cold {
     /// GOAWAY frames owed: at most a graceful one and a final one.
     goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
-    goaway_recv: Option<StreamId>,
-    shutdown_deadline: Option<Instant>,
     recent: GoneRing,
     notes: Vec<Note>,
 }
 
 impl Cold {
     fn is_empty(&self) -> bool {
-        self.goaway_pending.is_empty()
-            && self.goaway_recv.is_none()
-            && self.shutdown_deadline.is_none()
-            && self.recent.is_empty()
-            && self.notes.is_empty()
+        self.goaway_pending.is_empty() && self.recent.is_empty() && self.notes.is_empty()
     }
 }
 
@@ -244,28 +253,13 @@ impl ResetQueue {
     }
 }
 
-/// An optional instant in one word: `Instant(u64::MAX)`, never reached, stands for none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Deadline(Instant);
-
-impl Deadline {
-    const NONE: Deadline = Deadline(Instant(u64::MAX));
-
-    fn get(self) -> Option<Instant> {
-        (self != Self::NONE).then_some(self.0)
-    }
-}
-
-impl From<Option<Instant>> for Deadline {
-    fn from(t: Option<Instant>) -> Deadline {
-        t.map_or(Deadline::NONE, Deadline)
-    }
-}
-
+/// One end of one HTTP/2 connection (see the module docs).
 pub struct Connection {
     side: Side,
     cfg: Arc<Config>,
     waiter: WaiterId,
+    /// The time of the call in progress (or of the last one): every public call that can
+    /// arm a timer takes `now` and sets it.
     now: Instant,
 
     // Receive side (demux).
@@ -295,26 +289,19 @@ pub struct Connection {
     // Streams and flow control.
     streams: Store,
     peer: PeerSettings,
-    /// Never negative (SETTINGS do not move it) and at most 2^31-1.
-    conn_send_window: i32,
-    conn_recv_window: i64,
-    conn_recv_released: u32,
+    conn_send_window: ConnSendWindow,
+    conn_recv_window: RecvWindow,
     /// Highest stream id the peer opened (or tried to).
     last_peer_stream: StreamId,
     /// Highest stream id we opened.
     last_local_stream: StreamId,
 
     // Lifecycle.
-    shutdown: Shutdown,
-    /// The connection error (code, reason) that ended this connection.
-    failed: Option<(ErrorCode, &'static str)>,
-    settings_deadline: Deadline,
+    lifecycle: Lifecycle,
+    timers: Timers,
     /// SETTINGS frames we sent that the peer has not acknowledged yet.
     settings_unacked: u32,
-    last_activity: Instant,
     waiting: bool,
-    /// The peer spoke HTTP/1.x instead of HTTP/2.
-    peer_http1: bool,
     /// The pool's reserve may be used: the other side of the relay holds buffers.
     reserve_ok: bool,
     /// `Note`s are recorded (in `cold`).
@@ -331,7 +318,11 @@ impl Connection {
     /// SETTINGS, a frontend its SETTINGS.
     pub fn new(side: Side, cfg: Arc<Config>, waiter: WaiterId, now: Instant) -> Connection {
         // Enforced from the start: a peer cannot send more before our WINDOW_UPDATE anyway.
-        let conn_recv_window = i64::from(cfg.connection_window);
+        let conn_recv_window = RecvWindow::new(cfg.connection_window);
+        let mut timers = Timers::default();
+        if cfg.idle_timeout_ms > 0 {
+            timers.arm(timer::Timer::Idle, now.after(cfg.idle_timeout_ms));
+        }
         Connection {
             side,
             waiter,
@@ -357,18 +348,14 @@ impl Connection {
             pending_resets: ResetQueue::default(),
             streams: Store::default(),
             peer: PeerSettings::default(),
-            conn_send_window: crate::frame::DEFAULT_WINDOW as i32,
+            conn_send_window: ConnSendWindow::new(crate::frame::DEFAULT_WINDOW),
             conn_recv_window,
-            conn_recv_released: 0,
             last_peer_stream: StreamId::ZERO,
             last_local_stream: StreamId::ZERO,
-            shutdown: Shutdown::Running,
-            failed: None,
-            settings_deadline: Deadline::NONE,
+            lifecycle: Lifecycle::Open,
+            timers,
             settings_unacked: 0,
-            last_activity: now,
             waiting: false,
-            peer_http1: false,
             reserve_ok: false,
             record_notes: false,
             glitches: GlitchMeter::default(),
@@ -405,26 +392,6 @@ impl Connection {
         self.rx_blocked
     }
 
-    /// The peer spoke HTTP/1.x (a client without the preface, or an upstream answering
-    /// HTTP/1.x): the host may answer in kind instead of with a GOAWAY it cannot read.
-    pub fn peer_is_http1(&self) -> bool {
-        self.peer_http1
-    }
-
-    /// The connection error that ended this connection, if any.
-    pub fn error(&self) -> Option<H2Error> {
-        self.failed
-            .map(|(code, reason)| H2Error::Connection(code, reason))
-    }
-
-    /// Receive credit taken by the peer's DATA and not given back yet (released or not):
-    /// zero once every stream is gone and no DATA frame is half read.
-    pub fn recv_credit_outstanding(&self) -> i64 {
-        i64::from(self.cfg.connection_window)
-            - self.conn_recv_window
-            - i64::from(self.conn_recv_released)
-    }
-
     /// Streams with a context (live, or closed but still attached to the other side).
     pub fn stream_count(&self) -> usize {
         self.streams.len()
@@ -440,7 +407,7 @@ impl Connection {
         usize::from(self.rx.is_some()) + usize::from(self.tx.is_some())
     }
 
-    /// Starts recording `Note`s (for metrics by error code).
+    /// Starts recording `Note`s (for metrics by error code and by rule).
     pub fn record_notes(&mut self) {
         self.record_notes = true;
     }
@@ -466,14 +433,6 @@ impl Connection {
 
     fn cold(&mut self) -> &mut Cold {
         self.cold.get_or_insert_with(Box::default)
-    }
-
-    fn goaway_recv(&self) -> Option<StreamId> {
-        self.cold.as_ref().and_then(|c| c.goaway_recv)
-    }
-
-    fn shutdown_deadline(&self) -> Option<Instant> {
-        self.cold.as_ref().and_then(|c| c.shutdown_deadline)
     }
 
     fn goaway_pending(&self) -> bool {
@@ -534,33 +493,6 @@ impl Connection {
         !self.events.is_empty()
     }
 
-    /// True when `open_stream` would open a stream now: a backend that has the upstream's
-    /// SETTINGS, below its MAX_CONCURRENT_STREAMS, and not going away.
-    pub fn can_open_stream(&self) -> bool {
-        self.side == Side::Backend
-            && self.failed.is_none()
-            && self.goaway_recv().is_none()
-            && self.shutdown == Shutdown::Running
-            && self.local_streams_below(self.peer_stream_limit())
-    }
-
-    /// Fewer than `limit` of our streams count as open; scans only when the store is full.
-    fn local_streams_below(&self, limit: u32) -> bool {
-        let limit = limit as usize;
-        self.streams.len() < limit
-            || self.streams.iter().filter(|s| s.counts_as_open()).count() < limit
-    }
-
-    /// The peer's MAX_CONCURRENT_STREAMS; before its SETTINGS arrive, the 100 that RFC 9113
-    /// §6.5.2 recommends as a floor, so a first flight can carry requests.
-    fn peer_stream_limit(&self) -> u32 {
-        if matches!(self.rx_state, demux::RxState::FirstSettings) {
-            self.peer.max_concurrent_streams.min(100)
-        } else {
-            self.peer.max_concurrent_streams
-        }
-    }
-
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -579,7 +511,8 @@ impl Connection {
             self.stats.bytes_out += n as u64;
         }
         self.release_tx_if_empty(pool);
-        self.streams.move_all(Queue::TxRoom, Queue::Send);
+        self.streams
+            .move_all(crate::stream::Queue::TxRoom, crate::stream::Queue::Send);
         if self.rx_blocked == Some(RxBlocked::TxRoom) {
             self.rx_blocked = None;
         }
@@ -592,10 +525,11 @@ impl Connection {
         pool: &mut BufferPool,
         out: &mut Vec<u8>,
         limit: usize,
+        now: Instant,
     ) -> usize {
         let start = out.len();
         loop {
-            self.flush(pool);
+            self.flush(pool, now);
             let o = self.output();
             if o.is_empty() || out.len() - start >= limit {
                 break;
@@ -607,36 +541,14 @@ impl Connection {
         out.len() - start
     }
 
-    /// True once nothing more will happen: the connection failed or finished its shutdown,
-    /// and its output is out. The caller then closes the transport.
-    pub fn is_done(&self) -> bool {
-        if !self.output().is_empty() || self.hwrite.is_some() || self.goaway_pending() {
-            return false;
-        }
-        if self.failed.is_some() {
-            return true;
-        }
-        let drained = self.streams.is_empty();
-        match self.shutdown {
-            Shutdown::Final(_) if drained => return true,
-            _ => {}
-        }
-        if let Some(dl) = self.shutdown_deadline() {
-            if self.now >= dl {
-                return true;
-            }
-        }
-        self.goaway_recv().is_some() && drained && self.side == Side::Backend
-    }
-
     /// The pool has a buffer again: retry sending (tx first), then the caller feeds the bytes
     /// it held back to `recv`.
-    pub fn on_buffer_available(&mut self, pool: &mut BufferPool) {
+    pub fn on_buffer_available(&mut self, pool: &mut BufferPool, now: Instant) {
         self.waiting = false;
         if self.rx_blocked == Some(RxBlocked::Buffer) {
             self.rx_blocked = None;
         }
-        self.flush(pool);
+        self.flush(pool, now);
     }
 
     /// The connection goes away (transport closed): give buffers back, leave the wait queue.
@@ -651,40 +563,6 @@ impl Connection {
             pool.cancel_waiter(self.waiter);
             self.waiting = false;
         }
-    }
-
-    // ----- Lifecycle -------------------------------------------------------------------
-
-    /// Starts a graceful shutdown: no new streams, open ones finish (§6.8).
-    pub fn shutdown(&mut self, now: Instant) {
-        self.now = now;
-        if self.shutdown != Shutdown::Running || self.failed.is_some() {
-            return;
-        }
-        self.cold().shutdown_deadline = Some(now.after(self.cfg.shutdown_timeout_ms));
-        match self.side {
-            Side::Frontend => {
-                self.shutdown = Shutdown::Draining;
-                self.queue_goaway(StreamId::MAX, ErrorCode::NoError, "shutting down");
-                self.ping_pending = Some(SHUTDOWN_PING);
-            }
-            Side::Backend => {
-                // A client has no peer-initiated streams to wait for.
-                self.shutdown = Shutdown::Final(StreamId::ZERO);
-                self.queue_goaway(StreamId::ZERO, ErrorCode::NoError, "shutting down");
-            }
-        }
-    }
-
-    /// Ends the connection now with GOAWAY carrying `code` (an immediate shutdown).
-    pub fn goaway(&mut self, code: ErrorCode, reason: &'static str) {
-        self.fail(H2Error::Connection(code, reason));
-    }
-
-    /// The host wrote an empty SETTINGS frame on this connection's behalf (a doorbell that
-    /// needs no buffer): its ACK must be expected like ours.
-    pub fn note_settings_sent(&mut self) {
-        self.settings_sent();
     }
 
     /// Our preface (and first SETTINGS) is written: from now on whole frames may be added
@@ -705,458 +583,18 @@ impl Connection {
 
     /// Stream frames (HEADERS, DATA) wait to be written or taken: more than control replies.
     pub fn has_stream_output(&self) -> bool {
+        use crate::stream::Queue;
         (self.tx_stream_frames && !self.output().is_empty())
             || self.hwrite.is_some()
             || self.streams.queue_len(Queue::Headers) > 0
             || self.streams.queue_len(Queue::Send) > 0
     }
 
-    /// Ends the connection with a single GOAWAY naming `last` (a relay knows which streams
-    /// the other side processed). NO_ERROR lets streams up to `last` finish; any other code
-    /// is a connection error.
-    pub fn goaway_with_last(&mut self, last: StreamId, code: ErrorCode, reason: &'static str) {
-        if self.failed.is_some() {
-            return;
-        }
-        if code != ErrorCode::NoError {
-            self.fail_naming(H2Error::Connection(code, reason), last);
-            return;
-        }
-        if matches!(self.shutdown, Shutdown::Final(_)) {
-            return;
-        }
-        self.shutdown = Shutdown::Final(last);
-        self.cold().shutdown_deadline = Some(self.now.after(self.cfg.shutdown_timeout_ms));
-        self.ping_pending = None;
-        self.queue_goaway(last, code, reason);
-    }
-
     /// Sends a PING (the host uses it to get an answer from the peer soon).
     pub fn ping(&mut self, payload: [u8; 8]) {
-        if self.failed.is_none() && self.ping_pending.is_none() {
+        if !self.lifecycle.is_failed() && self.ping_pending.is_none() {
             self.ping_pending = Some(payload);
         }
-    }
-
-    /// The earliest time `handle_timeout` has something to do.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        let mut t: Option<Instant> = None;
-        let mut consider = |d: Option<Instant>| {
-            if let Some(d) = d {
-                t = Some(t.map_or(d, |x| x.min(d)));
-            }
-        };
-        consider(self.settings_deadline.get());
-        consider(self.shutdown_deadline());
-        consider(self.idle_deadline());
-        t
-    }
-
-    fn idle_deadline(&self) -> Option<Instant> {
-        if self.cfg.idle_timeout_ms == 0
-            || !self.streams.is_empty()
-            || self.shutdown != Shutdown::Running
-            || self.failed.is_some()
-        {
-            return None;
-        }
-        Some(self.last_activity.after(self.cfg.idle_timeout_ms))
-    }
-
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        if self.failed.is_some() {
-            return;
-        }
-        if let Some(dl) = self.settings_deadline.get() {
-            if now >= dl {
-                self.fail(H2Error::Connection(
-                    ErrorCode::SettingsTimeout,
-                    "SETTINGS not acknowledged in time",
-                ));
-                return;
-            }
-        }
-        if let Some(dl) = self.idle_deadline() {
-            if now >= dl {
-                log::debug!(
-                    "{} idle for {} ms: shutting down",
-                    self.side.name(),
-                    self.cfg.idle_timeout_ms
-                );
-                self.shutdown(now);
-            }
-        }
-        if self.shutdown == Shutdown::Draining {
-            if let Some(dl) = self.shutdown_deadline() {
-                if now >= dl {
-                    self.finish_shutdown();
-                }
-            }
-        }
-    }
-
-    fn finish_shutdown(&mut self) {
-        let last = self.last_peer_stream;
-        self.shutdown = Shutdown::Final(last);
-        self.queue_goaway(last, ErrorCode::NoError, "shutting down");
-    }
-
-    /// A connection error (§5.4.1): GOAWAY with the last stream we processed, stop reading,
-    /// drop all stream output.
-    fn fail(&mut self, err: H2Error) {
-        self.fail_naming(err, self.last_peer_stream);
-    }
-
-    /// `fail`, with the GOAWAY naming `last` (a relay knows which streams the other side
-    /// processed).
-    fn fail_naming(&mut self, err: H2Error, last: StreamId) {
-        if self.failed.is_some() {
-            return;
-        }
-        let (code, reason) = match err {
-            H2Error::Connection(c, r) => (c, r),
-            // A stream error escalated: the connection pays for it.
-            H2Error::Stream(_, c, r) => (c, r),
-        };
-        let err = H2Error::Connection(code, reason);
-        log::info!("{} connection error {}: {}", self.side.name(), code, reason);
-        self.failed = Some((code, reason));
-        self.rx_state = demux::RxState::Failed;
-        self.queue_goaway(last, code, reason);
-        self.ping_pending = None;
-        self.hwrite = None;
-        self.pending_resets.clear();
-        for k in self.streams.keys() {
-            if let Some(s) = self.streams.get_mut(k) {
-                s.drop_output();
-                s.state = State::Reset;
-            }
-        }
-        for q in [
-            Queue::Headers,
-            Queue::Send,
-            Queue::TxRoom,
-            Queue::ConnWindow,
-            Queue::Reset,
-            Queue::WindowUpdate,
-        ] {
-            while self.streams.pop(q).is_some() {}
-        }
-        self.events.push_back(Event::Failed { error: err });
-    }
-
-    /// Queues a GOAWAY. A final one replaces a graceful one not yet written; the queue
-    /// never holds more than two.
-    fn queue_goaway(&mut self, last: StreamId, code: ErrorCode, reason: &'static str) {
-        let pending = &mut self.cold().goaway_pending;
-        while pending.len() >= 2 {
-            pending.pop_back();
-        }
-        pending.push_back((last, code, reason));
-    }
-
-    fn glitch(&mut self, g: Glitch) {
-        match self.glitches.add(g, self.now, &self.cfg) {
-            GlitchVerdict::Fine => {}
-            GlitchVerdict::Warn => {
-                if self.shutdown == Shutdown::Running {
-                    log::info!(
-                        "{} glitch score {}: asking the peer to go",
-                        self.side.name(),
-                        self.glitches.score()
-                    );
-                    self.shutdown(self.now);
-                }
-            }
-            GlitchVerdict::Exceeded => {
-                self.fail(H2Error::Connection(
-                    ErrorCode::EnhanceYourCalm,
-                    "too many glitches",
-                ));
-            }
-        }
-    }
-
-    fn remember_gone(&mut self, id: StreamId, how: Gone) {
-        self.cold().recent.push(id, how);
-    }
-
-    fn recently_gone(&self, id: StreamId) -> Option<Gone> {
-        self.cold.as_ref()?.recent.find(id)
-    }
-
-    /// Frees the stream's slot once it is closed, written out and detached. Called after
-    /// every write that may have finished a stream, so it also fires a deferred reset.
-    fn maybe_free(&mut self, key: Key) {
-        if let Some(s) = self.streams.get_mut(key) {
-            if let Some(code) = s.reset_after_end {
-                if s.output_idle() && matches!(s.state, State::HalfClosedLocal) {
-                    s.reset_after_end = None;
-                    s.state = State::ErrorPending(code);
-                    self.streams.enqueue(Queue::Reset, key);
-                    return;
-                }
-                if matches!(s.state, State::Closed | State::Reset) {
-                    s.reset_after_end = None;
-                }
-            }
-        }
-        let Some(s) = self.streams.get(key) else {
-            return;
-        };
-        if !s.state.is_closed() || s.attached {
-            return;
-        }
-        if matches!(s.state, State::ErrorPending(_))
-            || self.hwrite.as_ref().is_some_and(|h| h.stream == s.id)
-        {
-            return;
-        }
-        // Closed for the protocol can still mean output queued (our END_STREAM counts as
-        // sent once queued): the slot stays until it is written.
-        if s.state != State::Reset && !s.output_idle() {
-            return;
-        }
-        let id = s.id;
-        let how = if s.state == State::Reset {
-            Gone::ResetByUs
-        } else {
-            Gone::Closed
-        };
-        // Receive credit the consumer never returned belongs to the connection again.
-        self.streams.remove(key);
-        if how == Gone::Closed {
-            self.remember_gone(id, Gone::Closed);
-        }
-    }
-
-    // ----- Streams: what the owner does --------------------------------------------------
-
-    /// Opens a stream and queues its request head (backend only).
-    pub fn open_stream(
-        &mut self,
-        message: Message,
-        end_stream: bool,
-    ) -> Result<StreamId, SendError> {
-        if self.side != Side::Backend {
-            return Err(SendError::WrongSide);
-        }
-        if self.failed.is_some() {
-            return Err(SendError::ConnectionClosed);
-        }
-        if self.goaway_recv().is_some() || self.shutdown != Shutdown::Running {
-            return Err(SendError::NoMoreStreams);
-        }
-        if !self.local_streams_below(self.peer_stream_limit()) {
-            return Err(SendError::ConcurrencyLimit);
-        }
-        let id = if self.last_local_stream.is_zero() {
-            StreamId::new(1)
-        } else {
-            self.last_local_stream
-                .next()
-                .ok_or(SendError::NoMoreStreams)?
-        };
-        self.last_local_stream = id;
-        let mut s = Stream::new(id, self.cfg.initial_window_size);
-        s.on_wire = false;
-        s.head_request = message.method() == Some(b"HEAD".as_slice());
-        s.state = State::Idle
-            .next(Input::Send { end: end_stream })
-            .unwrap_or(State::Open);
-        s.pending.push_back(PendingBlock::Head(message, end_stream));
-        let key = self.streams.insert(s);
-        self.streams.enqueue(Queue::Headers, key);
-        self.stats.streams_opened = self.stats.streams_opened.saturating_add(1);
-        Ok(id)
-    }
-
-    /// Queues a response head (frontend; 1xx heads may come first). A frontend only.
-    pub fn send_headers(
-        &mut self,
-        stream: StreamId,
-        message: Message,
-        end_stream: bool,
-    ) -> Result<(), SendError> {
-        if self.side != Side::Frontend {
-            return Err(SendError::WrongSide);
-        }
-        let key = self.sendable(stream)?;
-        let informational = message.is_informational();
-        let Some(s) = self.streams.get_mut(key) else {
-            return Err(SendError::UnknownStream);
-        };
-        if s.responded || (informational && end_stream) || s.send_end {
-            return Err(SendError::NotSendable);
-        }
-        if !informational {
-            s.responded = true;
-            if end_stream {
-                s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
-            }
-        }
-        s.pending.push_back(PendingBlock::Head(message, end_stream));
-        self.streams.enqueue(Queue::Headers, key);
-        Ok(())
-    }
-
-    /// Queues body bytes; `end_stream` ends our side after them.
-    pub fn send_data(
-        &mut self,
-        stream: StreamId,
-        data: Bytes,
-        end_stream: bool,
-    ) -> Result<(), SendError> {
-        let key = self.sendable(stream)?;
-        let max = self.cfg.max_stream_send_queue;
-        let side = self.side;
-        let Some(s) = self.streams.get_mut(key) else {
-            return Err(SendError::UnknownStream);
-        };
-        if s.send_end || (side == Side::Frontend && !s.responded) {
-            return Err(SendError::NotSendable);
-        }
-        if s.send_queued.saturating_add(data.len()) > max {
-            return Err(SendError::QueueFull);
-        }
-        if !data.is_empty() {
-            s.send_queued += data.len();
-            s.send_queue.push_back(data);
-        }
-        if end_stream {
-            s.send_end = true;
-            s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
-        }
-        if s.pending.is_empty() {
-            self.streams.enqueue(Queue::Send, key);
-        }
-        Ok(())
-    }
-
-    /// Queues trailers: they go after the queued DATA and end the stream.
-    pub fn send_trailers(&mut self, stream: StreamId, fields: Fields) -> Result<(), SendError> {
-        let key = self.sendable(stream)?;
-        let side = self.side;
-        let Some(s) = self.streams.get_mut(key) else {
-            return Err(SendError::UnknownStream);
-        };
-        if s.send_end || (side == Side::Frontend && !s.responded) {
-            return Err(SendError::NotSendable);
-        }
-        s.trailers = Some(fields);
-        s.send_end = true;
-        s.state = s.state.next(Input::Send { end: true }).unwrap_or(s.state);
-        if s.pending.is_empty() {
-            self.streams.enqueue(Queue::Send, key);
-        }
-        Ok(())
-    }
-
-    /// Resets a stream from our side (the other side of the relay gave up on it).
-    pub fn reset(&mut self, stream: StreamId, code: ErrorCode) {
-        let Some(key) = self.streams.find(stream) else {
-            return;
-        };
-        let Some(s) = self.streams.get_mut(key) else {
-            return;
-        };
-        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
-            return;
-        }
-        if s.state == State::Closed {
-            return;
-        }
-        s.drop_output();
-        if !s.on_wire && self.hwrite.as_ref().is_none_or(|h| h.stream != stream) {
-            // The peer never heard of it: nothing to reset on the wire.
-            s.state = State::Reset;
-            self.maybe_free(key);
-            return;
-        }
-        s.state = State::ErrorPending(code);
-        self.streams.enqueue(Queue::Reset, key);
-    }
-
-    /// Resets the stream once our END_STREAM is written, keeping what is queued: the other
-    /// side finished its answer and no longer wants the rest of ours (RFC 9113 §8.1, a
-    /// complete response followed by RST_STREAM(NO_ERROR)). Without an END_STREAM queued,
-    /// this is a plain `reset`.
-    pub fn reset_after_end(&mut self, stream: StreamId, code: ErrorCode) {
-        let Some(key) = self.streams.find(stream) else {
-            return;
-        };
-        let Some(s) = self.streams.get_mut(key) else {
-            return;
-        };
-        if matches!(
-            s.state,
-            State::Closed | State::Reset | State::ErrorPending(_)
-        ) {
-            return;
-        }
-        let end_queued = s.send_end
-            || s.trailers.is_some()
-            || matches!(s.state, State::HalfClosedLocal)
-            || s.pending
-                .iter()
-                .any(|p| matches!(p, PendingBlock::Head(_, true) | PendingBlock::Trailers(_)));
-        if !end_queued {
-            self.reset(stream, code);
-            return;
-        }
-        s.reset_after_end = Some(code);
-        self.maybe_free(key);
-    }
-
-    /// The consumer passed on `n` bytes of this stream's DATA: the peer may send that much
-    /// more. WINDOW_UPDATEs are batched until half a window is owed.
-    pub fn release_capacity(&mut self, stream: StreamId, n: usize) {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.conn_recv_released = self.conn_recv_released.saturating_add(n);
-        if let Some(key) = self.streams.find(stream) {
-            let half = self.cfg.initial_window_size / 2;
-            if let Some(s) = self.streams.get_mut(key) {
-                s.recv_released = s.recv_released.saturating_add(n);
-                if s.state.can_recv() && s.recv_released >= half.max(1) {
-                    self.streams.enqueue(Queue::WindowUpdate, key);
-                }
-            }
-        }
-    }
-
-    /// The other side of the relay is done with this stream: once closed here too, its
-    /// slot is freed and it stops counting against concurrency.
-    pub fn detach(&mut self, stream: StreamId) {
-        let Some(key) = self.streams.find(stream) else {
-            return;
-        };
-        if let Some(s) = self.streams.get_mut(key) {
-            s.attached = false;
-        }
-        self.maybe_free(key);
-        if self.rx_blocked == Some(RxBlocked::Streams) {
-            self.rx_blocked = None;
-        }
-    }
-
-    /// The stream's state, or None when it has no context (idle or closed and freed).
-    pub fn stream_state(&self, stream: StreamId) -> Option<State> {
-        let key = self.streams.find(stream)?;
-        self.streams.get(key).map(|s| s.state)
-    }
-
-    fn sendable(&self, stream: StreamId) -> Result<Key, SendError> {
-        if self.failed.is_some() {
-            return Err(SendError::ConnectionClosed);
-        }
-        let key = self.streams.find(stream).ok_or(SendError::UnknownStream)?;
-        let s = self.streams.get(key).ok_or(SendError::UnknownStream)?;
-        if !s.state.can_send() && !(s.state == State::Idle) {
-            // Our END_STREAM may be queued already; anything after it is refused.
-            return Err(SendError::NotSendable);
-        }
-        Ok(key)
     }
 
     fn release_tx_if_empty(&mut self, pool: &mut BufferPool) {
@@ -1202,11 +640,17 @@ impl Connection {
         if pool.register_waiter(self.waiter) {
             self.waiting = true;
         } else {
-            self.fail(H2Error::Connection(
-                ErrorCode::EnhanceYourCalm,
-                "buffer wait queue full",
-            ));
+            self.fail(Violation::BufferWaitQueueFull.into());
         }
+    }
+
+    /// The stream of a key found a moment ago: a miss is a bug of ours.
+    fn stream_of(&mut self, key: Key, rule: &'static str) -> Option<&mut crate::stream::Stream> {
+        if self.streams.get(key).is_none() {
+            self.broken(rule);
+            return None;
+        }
+        self.streams.get_mut(key)
     }
 }
 

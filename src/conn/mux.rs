@@ -1,11 +1,14 @@
 //! The send side: writes control frames, resets, window updates, header blocks and DATA into
 //! the tx buffer, in that order of priority, as far as room and windows allow.
 
-use super::{Connection, Deadline, Event, Gone};
+use bytes::Buf;
+
+use super::{Connection, Event, Gone, Note};
 use crate::buffer::BufferPool;
 use crate::frame::{self, flags, setting, FrameType, HEADER_LEN, PREFACE};
 use crate::side::Side;
-use crate::stream::{Key, PendingBlock, Queue, State, StreamId};
+use crate::stream::{Input, Key, PendingBlock, Queue, State, StreamId};
+use crate::time::Instant;
 
 /// Below this much room, DATA waits for the tx buffer to drain rather than going out in
 /// tiny frames (tiny frames cost the peer and us more than the wait).
@@ -23,7 +26,8 @@ pub(super) struct HeaderWrite {
 
 impl Connection {
     /// Writes whatever is due into the tx buffer (taking one from the pool if needed).
-    pub fn flush(&mut self, pool: &mut BufferPool) {
+    pub fn flush(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
         if !self.has_output_work() {
             self.release_tx_if_empty(pool);
             return;
@@ -33,7 +37,7 @@ impl Connection {
         }
         loop {
             let mut progressed = self.write_control();
-            if self.failed.is_none() {
+            if !self.lifecycle.is_failed() {
                 progressed |= self.write_resets();
                 progressed |= self.write_window_updates();
                 progressed |= self.write_headers();
@@ -50,7 +54,7 @@ impl Connection {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()
-            || (self.failed.is_none()
+            || (!self.lifecycle.is_failed()
                 && (!self.pending_resets.is_empty()
                     || self.hwrite.is_some()
                     || self.streams.queue_len(Queue::Headers) > 0
@@ -136,13 +140,6 @@ impl Connection {
         self.settings_sent();
     }
 
-    pub(super) fn settings_sent(&mut self) {
-        if self.settings_unacked == 0 {
-            self.settings_deadline = Deadline(self.now.after(self.cfg.settings_timeout_ms));
-        }
-        self.settings_unacked += 1;
-    }
-
     /// GOAWAY and PING we owe.
     fn write_control(&mut self) -> bool {
         let mut progressed = false;
@@ -159,7 +156,7 @@ impl Connection {
                 c.goaway_pending.pop_front();
             }
             self.stats.goaways_sent = self.stats.goaways_sent.saturating_add(1);
-            self.note(super::Note::GoAwaySent(code));
+            self.note(Note::GoAwaySent(code));
             log::debug!(
                 "{} GOAWAY sent: last {} code {}",
                 self.side.name(),
@@ -192,7 +189,7 @@ impl Connection {
             }
             self.pending_resets.pop_front();
             self.stats.resets_sent = self.stats.resets_sent.saturating_add(1);
-            self.note(super::Note::ResetSent(code));
+            self.note(Note::ResetSent(code));
             progressed = true;
         }
         while self.streams.queue_len(Queue::Reset) > 0 {
@@ -205,16 +202,17 @@ impl Connection {
             let Some(s) = self.streams.get_mut(key) else {
                 continue;
             };
-            let State::ErrorPending(code) = s.state else {
+            let State::ErrorPending(code) = s.state() else {
+                // Reset meanwhile by the peer, or dropped: nothing to write.
                 continue;
             };
             let id = s.id;
-            s.state = State::Reset;
+            let _ = s.apply(Input::ResetSent);
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
             self.stats.resets_sent = self.stats.resets_sent.saturating_add(1);
-            self.note(super::Note::ResetSent(code));
+            self.note(Note::ResetSent(code));
             self.remember_gone(id, Gone::ResetByUs);
             self.maybe_free(key);
             progressed = true;
@@ -222,8 +220,13 @@ impl Connection {
         progressed
     }
 
+    /// Connection credit is announced once half the window is owed.
+    fn conn_update_threshold(&self) -> u32 {
+        (self.cfg.connection_window / 2).max(1)
+    }
+
     fn conn_update_due(&self) -> bool {
-        self.conn_recv_released > 0 && self.conn_recv_released >= self.cfg.connection_window / 2
+        self.conn_recv_window.released() >= self.conn_update_threshold()
     }
 
     fn write_window_updates(&mut self) -> bool {
@@ -232,13 +235,13 @@ impl Connection {
             if self.room() < HEADER_LEN + 4 {
                 return false;
             }
-            let inc = self.conn_recv_released;
-            if let Some(tx) = self.tx.as_mut() {
-                frame::write_window_update(tx.writer(), StreamId::ZERO, inc);
+            let threshold = self.conn_update_threshold();
+            if let Some(inc) = self.conn_recv_window.announce(threshold) {
+                if let Some(tx) = self.tx.as_mut() {
+                    frame::write_window_update(tx.writer(), StreamId::ZERO, inc);
+                }
+                progressed = true;
             }
-            self.conn_recv_window += i64::from(inc);
-            self.conn_recv_released = 0;
-            progressed = true;
         }
         while self.streams.queue_len(Queue::WindowUpdate) > 0 {
             if self.room() < HEADER_LEN + 4 {
@@ -250,12 +253,12 @@ impl Connection {
             let Some(s) = self.streams.get_mut(key) else {
                 continue;
             };
-            if !s.state.can_recv() || s.recv_released == 0 {
+            if !s.state().can_recv() {
                 continue;
             }
-            let inc = s.recv_released;
-            s.recv_window += i64::from(inc);
-            s.recv_released = 0;
+            let Some(inc) = s.recv_window.announce(1) else {
+                continue;
+            };
             let id = s.id;
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_window_update(tx.writer(), id, inc);
@@ -296,7 +299,7 @@ impl Connection {
         let Some(s) = self.streams.get_mut(key) else {
             return false;
         };
-        if matches!(s.state, State::Reset | State::ErrorPending(_)) {
+        if s.state().is_reset() {
             s.pending.clear();
             return false;
         }
@@ -355,7 +358,10 @@ impl Connection {
             if last {
                 fl |= flags::END_HEADERS;
             }
-            let chunk = self.scratch.get(hw.offset..hw.offset + n).unwrap_or(&[]);
+            let Some(chunk) = self.scratch.get(hw.offset..hw.offset + n) else {
+                self.broken("a header block part is within the encoded block");
+                return None;
+            };
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
                 frame::write_header(w, n as u32, kind, fl, hw.stream);
@@ -391,11 +397,11 @@ impl Connection {
         let max_frame = self.peer.max_frame_size as usize;
         while let Some(key) = self.streams.pop(Queue::Send) {
             let room = self.room();
-            let conn_window = i64::from(self.conn_send_window);
+            let conn_window = self.conn_send_window.available();
             let Some(s) = self.streams.get_mut(key) else {
                 continue;
             };
-            if !s.pending.is_empty() || matches!(s.state, State::Reset | State::ErrorPending(_)) {
+            if !s.pending.is_empty() || s.state().is_reset() {
                 continue;
             }
             let id = s.id;
@@ -421,7 +427,7 @@ impl Connection {
                 }
                 continue;
             }
-            let stream_window = s.send_window(initial);
+            let stream_window = s.send_window.available(initial);
             if stream_window <= 0 {
                 s.window_blocked = true;
                 continue;
@@ -441,6 +447,7 @@ impl Connection {
             let n = max_n.min(room - HEADER_LEN);
             let end = n == s.send_queued && s.send_end && s.trailers.is_none();
             self.tx_stream_frames = true;
+            let mut short = false;
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
                 frame::write_header(
@@ -453,26 +460,33 @@ impl Connection {
                 let mut left = n;
                 while left > 0 {
                     let Some(front) = s.send_queue.front_mut() else {
+                        short = true;
                         break;
                     };
                     let take = left.min(front.len());
-                    w.extend_from_slice(front.get(..take).unwrap_or(&[]));
+                    let Some(part) = front.get(..take) else {
+                        short = true;
+                        break;
+                    };
+                    w.extend_from_slice(part);
                     if take == front.len() {
                         s.send_queue.pop_front();
                     } else {
-                        let _ = front.split_to(take);
+                        front.advance(take);
                     }
                     left -= take;
                 }
             }
+            let windows_ok = s.send_window.consume(n, initial) && self.conn_send_window.consume(n);
+            if short || !windows_ok {
+                self.broken("queued DATA matches its count and fits the windows");
+                return progressed;
+            }
             s.send_queued -= n;
-            s.send_delta -= n as i64;
             if end {
                 s.send_end = false;
             }
             let more = s.send_queued > 0 || s.send_end || s.trailers.is_some();
-            // n is within the window, so this stays at or above zero.
-            self.conn_send_window -= n as i32;
             self.events
                 .push_back(Event::DataSent { stream: id, len: n });
             if more {

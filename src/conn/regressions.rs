@@ -32,7 +32,7 @@ fn feed(c: &mut Connection, pool: &mut BufferPool, bytes: &[u8]) -> Vec<Event> {
     let n = c.recv(pool, &Bytes::copy_from_slice(bytes), Instant(0));
     assert_eq!(n, bytes.len());
     let mut out = Vec::new();
-    c.drain_output(pool, &mut out, usize::MAX);
+    c.drain_output(pool, &mut out, usize::MAX, Instant(0));
     events(c)
 }
 
@@ -52,7 +52,7 @@ fn backend_mid_data() -> (Connection, BufferPool, Encoder, Vec<u8>) {
         .unwrap();
     assert_eq!(id, sid(1));
     let mut out = Vec::new();
-    b.drain_output(&mut pool, &mut out, usize::MAX);
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     let mut enc = Encoder::new(4096);
     let mut up = Vec::new();
     frame::write_settings(&mut up, &[]);
@@ -79,7 +79,7 @@ fn backend_mid_data() -> (Connection, BufferPool, Encoder, Vec<u8>) {
 fn reset_and_detach(c: &mut Connection, pool: &mut BufferPool, id: StreamId) {
     c.reset(id, ErrorCode::Cancel);
     let mut out = Vec::new();
-    c.drain_output(pool, &mut out, usize::MAX);
+    c.drain_output(pool, &mut out, usize::MAX, Instant(0));
     c.detach(id);
     assert_eq!(c.stream_state(id), None, "the stream's slot is free");
 }
@@ -93,7 +93,7 @@ fn late_data_of_a_freed_stream_never_reaches_the_stream_in_its_slot() {
         .open_stream(Message::request(b"GET", b"https", b"x", b"/next"), true)
         .unwrap();
     let mut out = Vec::new();
-    b.drain_output(&mut pool, &mut out, usize::MAX);
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     // The rest of stream 1's frame: discarded, it belongs to no live stream.
     let ev = feed(&mut b, &mut pool, &tail);
     assert!(
@@ -171,4 +171,30 @@ fn late_data_of_a_freed_stream_returns_its_connection_credit_frontend() {
     );
     assert_eq!(s.error(), None);
     assert_eq!(s.recv_credit_outstanding(), 0, "connection credit leaked");
+}
+
+#[test]
+fn a_broken_invariant_fails_only_its_connection_in_release_builds() {
+    let mut pool = pool();
+    let mut b = Connection::new(Side::Backend, Arc::new(Config::default()), 1, Instant(0));
+    let mut out = Vec::new();
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
+    crate::invariant::contained(|| b.broken("a rule of ours"));
+    assert_eq!(
+        b.error(),
+        Some(crate::error::ConnError::Internal("a rule of ours"))
+    );
+    assert_eq!(b.stats().internal_errors, 1);
+    out.clear();
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
+    let g = frame::parse_goaway(&out[9..]).expect("a GOAWAY");
+    assert_eq!(g.code, ErrorCode::InternalError);
+    assert_eq!(g.debug, b"a rule of ours");
+}
+
+#[test]
+#[should_panic(expected = "h2mux invariant broken: a rule of ours")]
+fn a_broken_invariant_is_loud_in_debug_builds() {
+    let mut b = Connection::new(Side::Backend, Arc::new(Config::default()), 1, Instant(0));
+    b.broken("a rule of ours");
 }

@@ -1,7 +1,7 @@
 //! The peer's SETTINGS (RFC 9113 §6.5) and what applying them changes.
 
 use super::Connection;
-use crate::error::{ErrorCode, H2Error};
+use crate::error::Violation;
 use crate::frame::{self, setting};
 use crate::side::Side;
 use crate::stream::Queue;
@@ -34,7 +34,7 @@ impl Default for PeerSettings {
 }
 
 impl Connection {
-    pub(super) fn apply_peer_settings(&mut self, payload: &[u8]) -> Result<(), H2Error> {
+    pub(super) fn apply_peer_settings(&mut self, payload: &[u8]) -> Result<(), Violation> {
         for (id, value) in frame::settings_entries(payload) {
             frame::check_setting(id, value)?;
             match id {
@@ -49,10 +49,7 @@ impl Connection {
                 }
                 setting::ENABLE_PUSH => {
                     if self.side == Side::Backend && value != 0 {
-                        return Err(H2Error::Connection(
-                            ErrorCode::ProtocolError,
-                            "a server cannot enable push",
-                        ));
+                        return Err(Violation::ServerEnabledPush);
                     }
                     self.peer.enable_push = value == 1;
                 }
@@ -69,17 +66,13 @@ impl Connection {
 
     /// A new SETTINGS_INITIAL_WINDOW_SIZE moves every stream's send window by the difference
     /// (§6.9.2); windows may go negative, and one pushed past 2^31-1 is a connection error.
-    fn set_peer_initial_window(&mut self, value: u32) -> Result<(), H2Error> {
-        let max = i64::from(frame::MAX_WINDOW);
+    fn set_peer_initial_window(&mut self, value: u32) -> Result<(), Violation> {
         if self
             .streams
             .iter()
-            .any(|s| i64::from(value) + s.send_delta > max)
+            .any(|s| s.send_window.overflows_with(value))
         {
-            return Err(H2Error::Connection(
-                ErrorCode::FlowControlError,
-                "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window",
-            ));
+            return Err(Violation::InitialWindowOverflow);
         }
         let grew = value > self.peer.initial_window_size;
         self.peer.initial_window_size = value;
@@ -87,7 +80,7 @@ impl Connection {
             for k in self.streams.keys() {
                 let unblock = self.streams.get_mut(k).is_some_and(|s| {
                     let was = s.window_blocked;
-                    if s.send_window(value) > 0 {
+                    if s.send_window.available(value) > 0 {
                         s.window_blocked = false;
                     }
                     was && !s.window_blocked

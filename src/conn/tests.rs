@@ -7,13 +7,13 @@ use bytes::Bytes;
 
 use super::{Connection, Event, RxBlocked, SendError};
 use crate::buffer::BufferPool;
-use crate::error::{ErrorCode, H2Error};
+use crate::error::{ConnError, ErrorCode, Violation};
 use crate::frame::{self, flags, setting, FrameHeader, FrameType, PREFACE};
 use crate::hpack::Encoder;
 use crate::limits::Config;
 use crate::message::{Fields, Message};
 use crate::side::Side;
-use crate::stream::{State, StreamId};
+use crate::stream::{ResetBy, State, StreamId};
 use crate::time::Instant;
 
 pub(crate) fn pool() -> BufferPool {
@@ -145,7 +145,7 @@ impl Server {
 
     pub fn pump(&mut self) {
         self.conn
-            .drain_output(&mut self.pool, &mut self.out, usize::MAX);
+            .drain_output(&mut self.pool, &mut self.out, usize::MAX, self.now);
         while let Some(e) = self.conn.poll_event() {
             self.events.push(e);
         }
@@ -191,10 +191,10 @@ impl Pair {
             let mut moved = false;
             let before = self.c2s.len();
             self.client
-                .drain_output(&mut self.pool, &mut self.c2s, usize::MAX);
+                .drain_output(&mut self.pool, &mut self.c2s, usize::MAX, self.now);
             self.c2s_log.extend_from_slice(&self.c2s[before..]);
             self.server
-                .drain_output(&mut self.pool, &mut self.s2c, usize::MAX);
+                .drain_output(&mut self.pool, &mut self.s2c, usize::MAX, self.now);
             if !self.c2s.is_empty() {
                 let b = Bytes::from(std::mem::take(&mut self.c2s));
                 let n = self.server.recv(&mut self.pool, &b, self.now);
@@ -425,7 +425,7 @@ fn peer_reset_reaches_the_owner_and_is_never_answered() {
     assert!(p.server_events.iter().any(|e| matches!(e, Event::Reset { stream, code: ErrorCode::Cancel, remote: true } if *stream == id)));
     assert_eq!(p.client.stats().resets_sent, 1);
     assert_eq!(p.server.stats().resets_sent, 0);
-    assert_eq!(p.server.stream_state(id), Some(State::Reset));
+    assert_eq!(p.server.stream_state(id), Some(State::Reset(ResetBy::Peer)));
 }
 
 #[test]
@@ -437,7 +437,8 @@ fn goaway_from_server_refuses_later_streams_on_client() {
     // The server goes away before it sees stream b.
     p.server.shutdown(p.now);
     let mut out = Vec::new();
-    p.server.drain_output(&mut p.pool, &mut out, usize::MAX);
+    p.server
+        .drain_output(&mut p.pool, &mut out, usize::MAX, p.now);
     let n = p.client.recv(&mut p.pool, &Bytes::from(out), p.now);
     assert!(n > 0);
     p.run();
@@ -1096,7 +1097,7 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
         .map(|i| Connection::new(Side::Backend, cfg.clone(), i, Instant(0)))
         .collect();
     for c in conns.iter_mut() {
-        c.flush(&mut pool);
+        c.flush(&mut pool, Instant(0));
     }
     assert!(!conns[0].output().is_empty());
     assert!(!conns[1].output().is_empty());
@@ -1107,7 +1108,7 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
 
     // A fourth connection gets in line behind the third.
     let mut c3 = Connection::new(Side::Backend, cfg.clone(), 3, Instant(0));
-    c3.flush(&mut pool);
+    c3.flush(&mut pool, Instant(0));
     assert!(c3.is_waiting_for_buffer());
     conns.push(c3);
 
@@ -1117,7 +1118,7 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
     assert_eq!(conns[0].buffers_held(), 0);
     let w = pool.pop_waiter().unwrap();
     assert_eq!(w, 2);
-    conns[w as usize].on_buffer_available(&mut pool);
+    conns[w as usize].on_buffer_available(&mut pool, Instant(0));
     assert!(!conns[2].output().is_empty());
     assert!(!conns[2].is_waiting_for_buffer());
     assert_eq!(pool.pop_waiter(), None);
@@ -1125,7 +1126,7 @@ fn exhausted_pool_makes_connections_wait_and_resume_in_order() {
     let n = conns[1].output().len();
     conns[1].consume_output(n, &mut pool);
     assert_eq!(pool.pop_waiter(), Some(3));
-    conns[3].on_buffer_available(&mut pool);
+    conns[3].on_buffer_available(&mut pool, Instant(0));
     assert!(!conns[3].output().is_empty());
     assert_eq!(pool.in_use(), 2);
 }
@@ -1152,7 +1153,7 @@ fn rx_waits_for_a_buffer_and_nothing_is_lost() {
     let out = s.output().len();
     s.consume_output(out, &mut pool);
     assert_eq!(pool.pop_waiter(), Some(9));
-    s.on_buffer_available(&mut pool);
+    s.on_buffer_available(&mut pool, Instant(0));
     let rest = b.slice(n..);
     assert_eq!(s.recv(&mut pool, &rest, Instant(0)), rest.len());
     let tail = Bytes::copy_from_slice(&g[12..]);
@@ -1448,12 +1449,14 @@ fn glitches_warn_with_a_graceful_goaway_first() {
 fn http1_request_is_refused_clearly() {
     let mut s = Server::new(Config::default());
     s.feed(Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-    match s.conn.error() {
-        Some(H2Error::Connection(ErrorCode::ProtocolError, reason)) => {
-            assert!(reason.contains("HTTP/1"))
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        s.conn.error(),
+        Some(ConnError::Violation(Violation::Http1Request))
+    );
+    assert_eq!(
+        s.conn.error().map(|e| e.code()),
+        Some(ErrorCode::ProtocolError)
+    );
     assert!(s.conn.peer_is_http1());
     // Garbage that is not a request line is just an invalid preface.
     let mut s = Server::new(Config::default());
@@ -1530,7 +1533,7 @@ fn arbitrary_bytes_never_panic() {
             let end = (pos + step).min(b.len());
             let n = conn.recv(&mut pool, &b.slice(pos..end), Instant(round));
             let mut out = Vec::new();
-            conn.drain_output(&mut pool, &mut out, usize::MAX);
+            conn.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
             while conn.poll_event().is_some() {}
             pos += n.max(if conn.rx_blocked().is_some() {
                 0
@@ -1615,7 +1618,7 @@ fn blocked_streams_wait_in_their_queue_and_are_woken_by_the_right_event() {
     s.conn
         .send_data(sid(5), Bytes::from(vec![5u8; 100_000]), true)
         .unwrap();
-    s.conn.flush(&mut s.pool);
+    s.conn.flush(&mut s.pool, Instant(0));
     let k5 = s.conn.streams.find(sid(5)).unwrap();
     assert!(s.conn.streams.is_queued(Queue::TxRoom, k5));
     assert!(s.conn.output().len() <= 16_384);
@@ -1652,7 +1655,7 @@ fn backend_with_streams(n: u32, heads: &[u32]) -> (Connection, BufferPool, Encod
         b.open_stream(m, true).unwrap();
     }
     let mut out = Vec::new();
-    b.drain_output(&mut pool, &mut out, usize::MAX);
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     assert!(out.starts_with(PREFACE));
     let mut s = Vec::new();
     frame::write_settings(&mut s, &[]);
@@ -1676,7 +1679,7 @@ fn feed_backend(
     let n = b.recv(pool, &Bytes::from(bytes.clone()), Instant(0));
     assert_eq!(n, bytes.len());
     let mut out = Vec::new();
-    b.drain_output(pool, &mut out, usize::MAX);
+    b.drain_output(pool, &mut out, usize::MAX, Instant(0));
     let mut ev = Vec::new();
     while let Some(e) = b.poll_event() {
         ev.push(e);
@@ -1835,7 +1838,7 @@ fn backend_respects_peer_concurrency_and_frame_size() {
     b.send_data(sid(3), Bytes::from(vec![0u8; 40_000]), true)
         .unwrap();
     let mut out = Vec::new();
-    b.drain_output(&mut pool, &mut out, usize::MAX);
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     let f = frames(&out);
     assert!(f.iter().all(|(h, _)| h.len <= 16_384));
     let sent: usize = f
@@ -1953,7 +1956,7 @@ fn a_stream_reset_before_its_headers_left_is_dropped_silently() {
     b.reset(id, ErrorCode::Cancel);
     let id2 = b.open_stream(req("/next"), true).unwrap();
     let mut out = Vec::new();
-    b.drain_output(&mut pool, &mut out, usize::MAX);
+    b.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     let f = frames(&out);
     // No RST_STREAM for a stream the peer never saw, and no HEADERS for it either.
     assert!(
@@ -1966,7 +1969,7 @@ fn a_stream_reset_before_its_headers_left_is_dropped_silently() {
         .map(|(h, _)| h.stream.value())
         .collect();
     assert_eq!(heads, vec![id2.value()]);
-    assert_eq!(b.stream_state(id), Some(State::Reset));
+    assert_eq!(b.stream_state(id), Some(State::Reset(ResetBy::Local)));
     b.detach(id);
     assert_eq!(b.stream_state(id), None);
 }

@@ -95,6 +95,12 @@ impl Metrics {
             Note::ResetReceived(c) => ("resets_received", c),
             Note::GoAwaySent(c) => ("goaways_sent", c),
             Note::GoAwayReceived(c) => ("goaways_received", c),
+            Note::Violation(v) => {
+                // Bounded by the rules: one counter per rule and side.
+                let id = self.named(format!("h2mux_{side}_violations_{}", v.name()));
+                host::increment(id, 1);
+                return;
+            }
         };
         let code = match code {
             ErrorCode::Other(_) => "unknown",

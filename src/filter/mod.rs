@@ -230,9 +230,9 @@ impl Vm {
         if n < size || c.relay.is_waiting_for_buffer() {
             let rest = input.slice(n..);
             if !rest.is_empty() && !eos && c.relay.has_client_output() {
-                if let Some(bell) = c.relay.upstream_doorbell() {
+                if let Some(bell) = c.relay.upstream_doorbell(now) {
                     let mut up = Vec::new();
-                    c.relay.upstream_output(&mut self.pool, &mut up);
+                    c.relay.upstream_output(&mut self.pool, &mut up, now);
                     up.extend_from_slice(&bell);
                     if let Err(s) = host::replace(BufferType::DownstreamData, envoy_len, &up) {
                         log::warn!("h2mux[{id}]: writing upstream-bound bytes failed: {:?}", s);
@@ -254,8 +254,8 @@ impl Vm {
         }
         // Writing releases credit and creates replies: decide on the doorbell after it.
         let mut up = Vec::new();
-        c.relay.upstream_output(&mut self.pool, &mut up);
-        if let Some(bell) = c.relay.upstream_doorbell() {
+        c.relay.upstream_output(&mut self.pool, &mut up, now);
+        if let Some(bell) = c.relay.upstream_doorbell(now) {
             up.extend_from_slice(&bell);
         }
         if let Err(s) = host::replace(BufferType::DownstreamData, envoy_len, &up) {
@@ -329,7 +329,7 @@ impl Vm {
             self.resume_held(id, &mut c, now);
         }
         let mut out = Vec::new();
-        c.relay.client_output(&mut self.pool, &mut out);
+        c.relay.client_output(&mut self.pool, &mut out, now);
         // With room made, client bytes set aside can go on; their replies leave right now.
         for _ in 0..8 {
             if c.down_stash.is_empty() || c.down_held {
@@ -337,7 +337,7 @@ impl Vm {
             }
             let before = c.down_stash.len();
             self.retry_stash(&mut c, now);
-            c.relay.client_output(&mut self.pool, &mut out);
+            c.relay.client_output(&mut self.pool, &mut out, now);
             if c.down_stash.len() == before {
                 break;
             }
@@ -505,7 +505,7 @@ impl Vm {
                 continue;
             };
             if host::set_effective_context(id).is_ok() {
-                c.relay.on_buffer_available(&mut self.pool);
+                c.relay.on_buffer_available(&mut self.pool, now);
                 self.retry_upstream_pending(&mut c, now);
                 self.resume_held(id, &mut c, now);
             }

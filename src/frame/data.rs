@@ -1,34 +1,27 @@
 //! DATA (§6.1). Payloads are moved piecewise by the caller, so only the padding rule and
 //! the encoder live here.
 
-use crate::error::{ErrorCode, H2Error};
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::header::wire_len;
-use super::{flags, write_header, FrameHeader, FrameType};
+use super::{flags, write_header, FrameError, FrameHeader, FrameType};
 
 /// For DATA moved piecewise: given the first payload byte when PADDED, the number of
 /// padding bytes at the end of the payload (0 when not PADDED; the first byte is then
 /// data). The caller skips that first byte itself: the data is `len - 1 - padding` bytes.
 ///
 /// §6.1: padding as long as the payload or longer is a connection PROTOCOL_ERROR.
-pub fn data_padding(h: &FrameHeader, first_byte: u8) -> Result<u32, H2Error> {
+pub fn data_padding(h: &FrameHeader, first_byte: u8) -> Result<u32, FrameError> {
     if !h.has(flags::PADDED) {
         return Ok(0);
     }
     if h.len == 0 {
         // validate() already refuses this; kept so the function stands on its own.
-        return Err(H2Error::Connection(
-            ErrorCode::FrameSizeError,
-            "PADDED DATA without a pad length",
-        ));
+        return Err(FrameError::BadLength(FrameType::Data));
     }
     let pad = u32::from(first_byte);
     if pad >= h.len {
-        return Err(H2Error::Connection(
-            ErrorCode::ProtocolError,
-            "DATA padding as long as the payload",
-        ));
+        return Err(FrameError::PaddingTooLong(FrameType::Data));
     }
     Ok(pad)
 }
@@ -44,6 +37,7 @@ pub fn write_data(out: &mut Vec<u8>, stream: StreamId, data: &[u8], end_stream: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::ErrorCode;
     use crate::frame::{validate, HEADER_LEN};
 
     fn padded(len: u32) -> FrameHeader {
@@ -64,7 +58,8 @@ mod tests {
         // Pad >= len: the pad length byte itself leaves no room.
         for (len, pad) in [(10, 10), (10, 11), (1, 1), (1, 255), (255, 255)] {
             let e = data_padding(&padded(len), pad).unwrap_err();
-            assert_eq!(e, H2Error::Connection(ErrorCode::ProtocolError, e.reason()));
+            assert_eq!(e.code(), ErrorCode::ProtocolError);
+            assert!(!e.stream_scoped());
         }
         assert_eq!(
             data_padding(&padded(0), 0).unwrap_err().code(),

@@ -1,9 +1,9 @@
 //! Random headers and payloads through validate and every parser: nothing may panic, and
 //! what validate accepts the parsers must be able to read.
 
+use super::ErrorCode;
+use super::StreamId;
 use super::*;
-use crate::error::ErrorCode;
-use crate::stream::StreamId;
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);

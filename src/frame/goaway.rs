@@ -1,7 +1,7 @@
 //! GOAWAY (§6.8).
 
-use crate::error::ErrorCode;
-use crate::stream::StreamId;
+use super::ErrorCode;
+use super::StreamId;
 
 use super::header::wire_len;
 use super::{frame_len, write_header, FrameType};

@@ -1,6 +1,6 @@
 //! The 9-byte frame header (§4.1) and frame types (§6, §11.2).
 
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::HEADER_LEN;
 

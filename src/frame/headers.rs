@@ -1,13 +1,12 @@
 //! HEADERS (§6.2) and CONTINUATION (§6.10): stripping padding and priority on receipt,
 //! splitting a header block into frames on send.
 
-use crate::error::{ErrorCode, H2Error};
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::header::wire_len;
 use super::priority::parse_priority;
 use super::MAX_MAX_FRAME_SIZE;
-use super::{flags, write_header, FrameHeader, FrameType, Priority, HEADER_LEN};
+use super::{flags, write_header, FrameError, FrameHeader, FrameType, Priority, HEADER_LEN};
 
 /// Strips padding and the priority block from a HEADERS payload, returning the field
 /// block fragment. Any other frame type (CONTINUATION) is returned whole: PADDED and
@@ -20,14 +19,11 @@ use super::{flags, write_header, FrameHeader, FrameType, Priority, HEADER_LEN};
 pub fn headers_fragment<'a>(
     h: &FrameHeader,
     p: &'a [u8],
-) -> Result<(&'a [u8], Option<Priority>), H2Error> {
+) -> Result<(&'a [u8], Option<Priority>), FrameError> {
     if h.kind != FrameType::Headers {
         return Ok((p, None));
     }
-    let too_short = H2Error::Connection(
-        ErrorCode::FrameSizeError,
-        "HEADERS too short for pad length or priority",
-    );
+    let too_short = FrameError::BadLength(FrameType::Headers);
     let mut rest = p;
     let mut pad = 0usize;
     if h.has(flags::PADDED) {
@@ -41,10 +37,10 @@ pub fn headers_fragment<'a>(
         priority = parse_priority(block);
         rest = tail;
     }
-    let fragment_len = rest.len().checked_sub(pad).ok_or(H2Error::Connection(
-        ErrorCode::ProtocolError,
-        "HEADERS padding exceeds the field block fragment",
-    ))?;
+    let fragment_len = rest
+        .len()
+        .checked_sub(pad)
+        .ok_or(FrameError::PaddingTooLong(FrameType::Headers))?;
     let fragment = rest.get(..fragment_len).unwrap_or_default();
     Ok((fragment, priority))
 }
@@ -95,6 +91,7 @@ pub fn header_block_len(block_len: usize, max_frame_size: u32) -> usize {
 mod tests {
     use super::*;
     use crate::frame::validate;
+    use crate::frame::ErrorCode;
 
     fn hdr(fl: u8, len: usize) -> FrameHeader {
         FrameHeader {
@@ -132,7 +129,8 @@ mod tests {
         // Pad one past the end, and the largest pad on the smallest frame.
         for p in [&[5u8, 0, 0, 0, 0][..], &[255u8][..]] {
             let e = headers_fragment(&hdr(flags::PADDED, p.len()), p).unwrap_err();
-            assert_eq!(e, H2Error::Connection(ErrorCode::ProtocolError, e.reason()));
+            assert_eq!(e.code(), ErrorCode::ProtocolError);
+            assert!(!e.stream_scoped());
         }
         let e = headers_fragment(&hdr(flags::PADDED, 0), &[]).unwrap_err();
         assert_eq!(e.code(), ErrorCode::FrameSizeError);

@@ -1,10 +1,13 @@
 //! The HTTP/2 wire format (RFC 9113 §4, §6): frame headers, the per-type validation table,
-//! payload parsers and encoders. No connection state lives here.
+//! payload parsers and encoders, stream identifiers and error codes. No connection state
+//! lives here, and nothing here depends on the layers above.
 //!
 //! Parsers take whole payloads whose length `validate` has already checked, yet each one
 //! re-checks what it reads, so none can panic on any input.
 
 mod data;
+mod error;
+mod error_code;
 mod goaway;
 mod header;
 mod headers;
@@ -12,6 +15,7 @@ mod ping;
 mod priority;
 mod rst_stream;
 mod settings;
+mod stream_id;
 mod validate;
 mod window_update;
 
@@ -19,6 +23,8 @@ mod window_update;
 mod fuzz_tests;
 
 pub use data::{data_padding, write_data};
+pub use error::FrameError;
+pub use error_code::ErrorCode;
 pub use goaway::{goaway_frame_len, parse_goaway, write_goaway, GoAway};
 pub use header::{flags, frame_len, write_header, FrameHeader, FrameType};
 pub use headers::{header_block_len, headers_fragment, write_header_block};
@@ -29,6 +35,7 @@ pub use settings::{
     check_setting, setting, settings_entries, settings_frame_len, write_settings,
     write_settings_ack, SETTINGS_ACK_FRAME_LEN,
 };
+pub use stream_id::StreamId;
 pub use validate::validate;
 pub use window_update::{parse_window_update, write_window_update, WINDOW_UPDATE_FRAME_LEN};
 

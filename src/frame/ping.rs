@@ -1,6 +1,6 @@
 //! PING (§6.7).
 
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::{flags, frame_len, write_header, FrameType};
 

@@ -3,7 +3,7 @@
 //! RFC 9113 deprecates the priority scheme; the fields are still parsed so a stream that
 //! depends on itself can be refused (§5.3.1).
 
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::{frame_len, write_header, FrameType};
 

@@ -1,7 +1,7 @@
 //! RST_STREAM (§6.4).
 
-use crate::error::ErrorCode;
-use crate::stream::StreamId;
+use super::ErrorCode;
+use super::StreamId;
 
 use super::{frame_len, write_header, FrameType};
 

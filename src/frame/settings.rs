@@ -1,10 +1,9 @@
 //! SETTINGS (§6.5).
 
-use crate::error::{ErrorCode, H2Error};
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::header::wire_len;
-use super::{flags, frame_len, write_header, FrameType};
+use super::{flags, frame_len, write_header, FrameError, FrameType};
 use super::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_WINDOW};
 
 /// Setting identifiers (§6.5.2, RFC 8441 §3).
@@ -41,29 +40,17 @@ pub fn settings_entries(p: &[u8]) -> impl Iterator<Item = (u16, u32)> + '_ {
 /// Checks one setting's value (§6.5.2); every failure is a connection error. Unknown
 /// identifiers pass: §6.5.2 says ignore them. Whether ENABLE_PUSH = 1 is acceptable
 /// depends on who sent it, which the caller knows.
-pub fn check_setting(id: u16, value: u32) -> Result<(), H2Error> {
-    let bad = |code, why| Err(H2Error::Connection(code, why));
-    match id {
-        setting::ENABLE_PUSH if value > 1 => {
-            bad(ErrorCode::ProtocolError, "SETTINGS_ENABLE_PUSH above 1")
-        }
-        setting::INITIAL_WINDOW_SIZE if value > MAX_WINDOW => bad(
-            ErrorCode::FlowControlError,
-            "SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1",
-        ),
-        setting::MAX_FRAME_SIZE
-            if !(DEFAULT_MAX_FRAME_SIZE..=MAX_MAX_FRAME_SIZE).contains(&value) =>
-        {
-            bad(
-                ErrorCode::ProtocolError,
-                "SETTINGS_MAX_FRAME_SIZE out of range",
-            )
-        }
-        setting::ENABLE_CONNECT_PROTOCOL if value > 1 => bad(
-            ErrorCode::ProtocolError,
-            "SETTINGS_ENABLE_CONNECT_PROTOCOL above 1",
-        ),
-        _ => Ok(()),
+pub fn check_setting(id: u16, value: u32) -> Result<(), FrameError> {
+    let ok = match id {
+        setting::ENABLE_PUSH | setting::ENABLE_CONNECT_PROTOCOL => value <= 1,
+        setting::INITIAL_WINDOW_SIZE => value <= MAX_WINDOW,
+        setting::MAX_FRAME_SIZE => (DEFAULT_MAX_FRAME_SIZE..=MAX_MAX_FRAME_SIZE).contains(&value),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(FrameError::BadSetting(id))
     }
 }
 
@@ -85,6 +72,7 @@ pub fn write_settings_ack(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::ErrorCode;
     use crate::frame::{validate, FrameHeader, HEADER_LEN};
 
     #[test]
@@ -155,7 +143,7 @@ mod tests {
         for &(id, value, want) in cases {
             match (check_setting(id, value), want) {
                 (Ok(()), None) => {}
-                (Err(H2Error::Connection(code, _)), Some(w)) if code == w => {}
+                (Err(e), Some(w)) if e.code() == w && !e.stream_scoped() => {}
                 (got, _) => panic!("setting {id}={value}: got {got:?}, want {want:?}"),
             }
         }

@@ -1,9 +1,7 @@
 //! The per-type checks run on every received frame header before any state logic
 //! (RFC 9113 §4.2, §6).
 
-use crate::error::{ErrorCode, H2Error};
-
-use super::{flags, FrameHeader, FrameType};
+use super::{flags, FrameError, FrameHeader, FrameType};
 
 /// Where a frame type may appear.
 #[derive(Clone, Copy)]
@@ -13,14 +11,6 @@ enum On {
     /// Stream-level only.
     Stream,
     Either,
-}
-
-/// What a bad payload length costs.
-#[derive(Clone, Copy)]
-enum Cost {
-    Conn,
-    /// §6.3: only PRIORITY gets away with a stream error.
-    Strm,
 }
 
 // Extra rules, as bits.
@@ -41,65 +31,45 @@ struct Rule {
     min: u32,
     max: u32,
     multiple: u32,
-    cost: Cost,
     extra: u8,
-    wrong_stream: &'static str,
-    bad_len: &'static str,
 }
 
-#[allow(clippy::too_many_arguments)] // one argument per table column
-const fn r(
-    on: On,
-    min: u32,
-    max: u32,
-    multiple: u32,
-    cost: Cost,
-    extra: u8,
-    wrong_stream: &'static str,
-    bad_len: &'static str,
-) -> Rule {
+const fn r(on: On, min: u32, max: u32, multiple: u32, extra: u8) -> Rule {
     Rule {
         on,
         min,
         max,
         multiple,
-        cost,
         extra,
-        wrong_stream,
-        bad_len,
     }
 }
 
-use Cost::{Conn, Strm};
 use On::{Either, Stream, Zero};
 
 /// Indexed by frame type code (§6).
 #[rustfmt::skip]
 const RULES: [Rule; 10] = [
-    //            on      min max  mult cost  extra      on a wrong stream           bad length
-    /* DATA     */ r(Stream, 0, ANY, 1, Conn, PAD,       "DATA on stream 0",         "PADDED DATA without a pad length"),
-    /* HEADERS  */ r(Stream, 0, ANY, 1, Conn, PAD | PRI, "HEADERS on stream 0",      "HEADERS too short for pad length or priority"),
-    /* PRIORITY */ r(Stream, 5, 5,   1, Strm, 0,         "PRIORITY on stream 0",     "PRIORITY length is not 5"),
-    /* RST      */ r(Stream, 4, 4,   1, Conn, 0,         "RST_STREAM on stream 0",   "RST_STREAM length is not 4"),
-    /* SETTINGS */ r(Zero,   0, ANY, 6, Conn, ACK0,      "SETTINGS on a stream",     "SETTINGS length is not a multiple of 6"),
-    /* PUSH     */ r(Stream, 0, ANY, 1, Conn, NEVER,     "PUSH_PROMISE on stream 0", ""),
-    /* PING     */ r(Zero,   8, 8,   1, Conn, 0,         "PING on a stream",         "PING length is not 8"),
-    /* GOAWAY   */ r(Zero,   8, ANY, 1, Conn, 0,         "GOAWAY on a stream",       "GOAWAY shorter than 8"),
-    /* WINDOW   */ r(Either, 4, 4,   1, Conn, 0,         "",                         "WINDOW_UPDATE length is not 4"),
-    /* CONT     */ r(Stream, 0, ANY, 1, Conn, 0,         "CONTINUATION on stream 0", ""),
+    //               on      min max  mult extra
+    /* DATA     */ r(Stream, 0, ANY, 1, PAD),
+    /* HEADERS  */ r(Stream, 0, ANY, 1, PAD | PRI),
+    /* PRIORITY */ r(Stream, 5, 5,   1, 0),
+    /* RST      */ r(Stream, 4, 4,   1, 0),
+    /* SETTINGS */ r(Zero,   0, ANY, 6, ACK0),
+    /* PUSH     */ r(Stream, 0, ANY, 1, NEVER),
+    /* PING     */ r(Zero,   8, 8,   1, 0),
+    /* GOAWAY   */ r(Zero,   8, ANY, 1, 0),
+    /* WINDOW   */ r(Either, 4, 4,   1, 0),
+    /* CONT     */ r(Stream, 0, ANY, 1, 0),
 ];
 
 /// The per-type validation table, run on every received frame header before any state
 /// logic. `max_frame_size`: the SETTINGS_MAX_FRAME_SIZE we advertised.
 ///
-/// Unknown types pass (the caller discards them); unknown flags are ignored.
-pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), H2Error> {
-    let conn = |code, why| Err(H2Error::Connection(code, why));
+/// Unknown types pass (the caller discards them); unknown flags are ignored. Only a
+/// PRIORITY of the wrong length is a stream error (`FrameError::stream_scoped`).
+pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), FrameError> {
     if h.len > max_frame_size {
-        return conn(
-            ErrorCode::FrameSizeError,
-            "frame larger than SETTINGS_MAX_FRAME_SIZE",
-        );
+        return Err(FrameError::TooLarge);
     }
     let rule = match h.kind {
         FrameType::Unknown(_) => return Ok(()),
@@ -114,16 +84,13 @@ pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), H2Error> {
         Either => true,
     };
     if !stream_ok {
-        return conn(ErrorCode::ProtocolError, rule.wrong_stream);
+        return Err(FrameError::WrongStream(h.kind));
     }
     if rule.extra & NEVER != 0 {
-        return conn(
-            ErrorCode::ProtocolError,
-            "PUSH_PROMISE received with push disabled",
-        );
+        return Err(FrameError::PushPromise);
     }
     if rule.extra & ACK0 != 0 && h.has(flags::ACK) && h.len != 0 {
-        return conn(ErrorCode::FrameSizeError, "SETTINGS ACK with a payload");
+        return Err(FrameError::AckWithPayload);
     }
     let mut min = rule.min;
     if rule.extra & PAD != 0 && h.has(flags::PADDED) {
@@ -133,14 +100,7 @@ pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), H2Error> {
         min += 5;
     }
     if h.len < min || h.len > rule.max || h.len % rule.multiple.max(1) != 0 {
-        return match rule.cost {
-            Conn => conn(ErrorCode::FrameSizeError, rule.bad_len),
-            Strm => Err(H2Error::Stream(
-                h.stream,
-                ErrorCode::FrameSizeError,
-                rule.bad_len,
-            )),
-        };
+        return Err(FrameError::BadLength(h.kind));
     }
     Ok(())
 }
@@ -148,8 +108,7 @@ pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), H2Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE};
-    use crate::stream::StreamId;
+    use crate::frame::{ErrorCode, StreamId, DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE};
     use FrameType as T;
 
     #[derive(Clone, Copy, Debug, PartialEq)]
@@ -174,13 +133,10 @@ mod tests {
         };
         let got = match validate(&h, DEFAULT_MAX_FRAME_SIZE) {
             Ok(()) => Want::Ok,
-            Err(H2Error::Connection(c, why)) => {
-                assert!(!why.is_empty(), "{h:?}: empty reason");
-                Want::Conn(c)
-            }
-            Err(H2Error::Stream(s, c, _)) => {
-                assert_eq!(s, h.stream, "{h:?}");
-                Want::Strm(c)
+            Err(e) if e.stream_scoped() => Want::Strm(e.code()),
+            Err(e) => {
+                assert!(!e.reason().is_empty(), "{h:?}: empty reason");
+                Want::Conn(e.code())
             }
         };
         assert_eq!(got, want, "{h:?}");

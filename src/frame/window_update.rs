@@ -1,6 +1,6 @@
 //! WINDOW_UPDATE (§6.9).
 
-use crate::stream::StreamId;
+use super::StreamId;
 
 use super::{frame_len, write_header, FrameType, MAX_WINDOW};
 

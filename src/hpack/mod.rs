@@ -18,7 +18,7 @@ pub use decoder::{Decoded, Decoder};
 pub use encoder::Encoder;
 pub use integer::{decode_integer, encode_integer};
 
-use crate::error::ErrorCode;
+use crate::frame::ErrorCode;
 
 /// Why a header block could not be decoded. Every cause is a connection error of type
 /// COMPRESSION_ERROR (RFC 9113 §4.3); the variant only sharpens logs and metrics.
@@ -59,11 +59,28 @@ impl HpackError {
     }
 }
 
+impl HpackError {
+    /// A stable snake_case name, for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            HpackError::BadIndex => "hpack_bad_index",
+            HpackError::IntegerOverflow => "hpack_integer_overflow",
+            HpackError::Truncated => "hpack_truncated",
+            HpackError::BadHuffman => "hpack_bad_huffman",
+            HpackError::SizeUpdateTooLarge => "hpack_size_update_too_large",
+            HpackError::SizeUpdateNotAtStart => "hpack_size_update_not_at_start",
+            HpackError::SizeUpdateMissing => "hpack_size_update_missing",
+        }
+    }
+}
+
 impl core::fmt::Display for HpackError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.reason())
     }
 }
+
+impl std::error::Error for HpackError {}
 
 /// Bytes an entry occupies by the RFC's accounting (§4.1): name, value and 32 of overhead.
 #[inline]

@@ -1,6 +1,6 @@
 //! Byte-level rules of RFC 9113 §8.2 / §8.3 and RFC 9110, and the error they produce.
 
-use crate::error::ErrorCode;
+use crate::frame::ErrorCode;
 use core::fmt;
 
 /// Why a header block is malformed (RFC 9113 §8.1.1) or a body does not match its framing.
@@ -103,11 +103,57 @@ impl MessageError {
     }
 }
 
+impl MessageError {
+    /// A stable snake_case name, for metrics.
+    pub fn name(self) -> &'static str {
+        use MessageError::*;
+        match self {
+            EmptyName => "empty_name",
+            UppercaseName => "uppercase_name",
+            InvalidNameChar => "invalid_name_char",
+            InvalidValueChar => "invalid_value_char",
+            ValueWhitespace => "value_whitespace",
+            UnknownPseudo => "unknown_pseudo",
+            DuplicatePseudo => "duplicate_pseudo",
+            PseudoAfterRegular => "pseudo_after_regular",
+            RequestPseudoInResponse => "request_pseudo_in_response",
+            ResponsePseudoInRequest => "response_pseudo_in_request",
+            PseudoInTrailers => "pseudo_in_trailers",
+            MissingMethod => "missing_method",
+            InvalidMethod => "invalid_method",
+            MissingScheme => "missing_scheme",
+            InvalidScheme => "invalid_scheme",
+            MissingPath => "missing_path",
+            EmptyPath => "empty_path",
+            InvalidPath => "invalid_path",
+            MissingAuthority => "missing_authority",
+            InvalidAuthority => "invalid_authority",
+            HostMismatch => "host_mismatch",
+            ConnectWithSchemeOrPath => "connect_with_scheme_or_path",
+            ProtocolWithoutConnect => "protocol_without_connect",
+            InvalidProtocol => "invalid_protocol",
+            MissingStatus => "missing_status",
+            InvalidStatus => "invalid_status",
+            SwitchingProtocols => "switching_protocols",
+            ConnectionSpecificField => "connection_specific_field",
+            InvalidTe => "invalid_te",
+            InvalidContentLength => "invalid_content_length",
+            ContentLengthMismatch => "content_length_mismatch",
+            TooManyFields => "too_many_fields",
+            BodyTooLong => "body_too_long",
+            BodyTooShort => "body_too_short",
+            UnexpectedBody => "unexpected_body",
+        }
+    }
+}
+
 impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason())
     }
 }
+
+impl std::error::Error for MessageError {}
 
 /// RFC 9110 §5.6.2 tchar.
 pub(crate) const fn is_tchar(b: u8) -> bool {

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::buffer::{BufferPool, WaiterId};
 use crate::conn::{Connection, Event, SendError};
 use crate::error::ErrorCode;
+use crate::invariant;
 use crate::limits::Config;
 use crate::message::{Fields, Message};
 use crate::side::Side;
@@ -58,6 +59,13 @@ struct Waiting {
     trailers: Option<Fields>,
 }
 
+/// What arrived for a queued request while it waited: its body so far and trailers.
+struct Held {
+    data: VecDeque<Bytes>,
+    data_end: bool,
+    trailers: Option<Fields>,
+}
+
 /// Counters for metrics. Saturating u32: streams are bounded by the client's 2^30 ids,
 /// doorbells by the callbacks that ring them, and every connection carries these.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +76,8 @@ pub struct RelayStats {
     pub resets_to_client: u32,
     pub bad_gateway: u32,
     pub doorbells: u32,
+    /// Broken invariants of the relay's own bookkeeping (each one ended the relay).
+    pub internal_errors: u32,
 }
 
 /// Why the relay is finishing.
@@ -236,24 +246,40 @@ impl Relay {
             "upstream closed the connection",
         ));
         let last = self.last_client_stream_answered();
-        self.front
-            .goaway_with_last(last, ErrorCode::NoError, "upstream closed the connection");
+        self.front.goaway_with_last(
+            last,
+            ErrorCode::NoError,
+            "upstream closed the connection",
+            now,
+        );
         self.pump(pool);
     }
 
     /// Moves client-bound bytes into `out`.
-    pub fn client_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>) -> usize {
-        let n = self.front.drain_output(pool, out, usize::MAX);
+    pub fn client_output(
+        &mut self,
+        pool: &mut BufferPool,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> usize {
+        self.now = now;
+        let n = self.front.drain_output(pool, out, usize::MAX, now);
         // Writing may have released credit or finished streams.
         self.pump(pool);
-        n + self.front.drain_output(pool, out, usize::MAX)
+        n + self.front.drain_output(pool, out, usize::MAX, now)
     }
 
     /// Moves upstream-bound bytes into `out`.
-    pub fn upstream_output(&mut self, pool: &mut BufferPool, out: &mut Vec<u8>) -> usize {
-        let n = self.back.drain_output(pool, out, usize::MAX);
+    pub fn upstream_output(
+        &mut self,
+        pool: &mut BufferPool,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> usize {
+        self.now = now;
+        let n = self.back.drain_output(pool, out, usize::MAX, now);
         self.pump(pool);
-        n + self.back.drain_output(pool, out, usize::MAX)
+        n + self.back.drain_output(pool, out, usize::MAX, now)
     }
 
     pub fn has_client_output(&self) -> bool {
@@ -269,7 +295,7 @@ impl Relay {
     /// to append to the upstream-bound bytes. The upstream must acknowledge it within a
     /// round trip, and it is no ping strike. Only one is ever outstanding. It needs no
     /// pool buffer, so a starved connection can still ring.
-    pub fn upstream_doorbell(&mut self) -> Option<[u8; 9]> {
+    pub fn upstream_doorbell(&mut self, now: Instant) -> Option<[u8; 9]> {
         let wanted = self.front.has_output() || self.is_waiting_for_buffer();
         if !wanted
             || !self.back.preface_sent()
@@ -278,7 +304,7 @@ impl Relay {
         {
             return None;
         }
-        self.back.note_settings_sent();
+        self.back.note_settings_sent(now);
         self.stats.doorbells = self.stats.doorbells.saturating_add(1);
         let mut f = Vec::with_capacity(9);
         crate::frame::write_settings(&mut f, &[]);
@@ -324,11 +350,12 @@ impl Relay {
     }
 
     /// A buffer came free in the pool: both connections retry what they could not write.
-    pub fn on_buffer_available(&mut self, pool: &mut BufferPool) {
+    pub fn on_buffer_available(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
         self.sync_reserve();
-        self.front.on_buffer_available(pool);
+        self.front.on_buffer_available(pool, now);
         self.sync_reserve();
-        self.back.on_buffer_available(pool);
+        self.back.on_buffer_available(pool, now);
         self.pump(pool);
     }
 
@@ -351,7 +378,9 @@ impl Relay {
 
     /// Handles events from both sides until neither has any.
     fn pump(&mut self, pool: &mut BufferPool) {
-        // Each round handles events or stops; events are bounded by the input.
+        // Each round handles events or stops, and events are bounded by the input and the
+        // streams: a round count this high is a loop of ours.
+        let mut settled = false;
         for _ in 0..1_000_000 {
             while let Some(e) = self.front.poll_event() {
                 self.on_client_event(e);
@@ -362,13 +391,64 @@ impl Relay {
             self.sweep();
             // Writing may free credit (DataSent) and finish streams.
             self.sync_reserve();
-            self.front.flush(pool);
+            self.front.flush(pool, self.now);
             self.sync_reserve();
-            self.back.flush(pool);
+            self.back.flush(pool, self.now);
             if !self.front.has_events() && !self.back.has_events() {
+                settled = true;
                 break;
             }
         }
+        if !settled {
+            self.broken("the relay's event pump settles");
+        }
+        if cfg!(debug_assertions) {
+            if let Err(rule) = self.audit() {
+                self.broken(rule);
+            }
+        }
+    }
+
+    /// One of the relay's own invariants broke: loud in debug builds; in release builds
+    /// both connections end with GOAWAY(INTERNAL_ERROR), and the rule is logged and
+    /// counted.
+    #[track_caller]
+    fn broken(&mut self, rule: &'static str) {
+        invariant::broken(rule);
+        self.stats.internal_errors = self.stats.internal_errors.saturating_add(1);
+        self.end(Ending::Client(ErrorCode::InternalError, rule));
+        self.front.goaway(ErrorCode::InternalError, rule);
+        self.back.goaway(ErrorCode::InternalError, rule);
+    }
+
+    /// What must balance between the two connections: every byte of credit a peer used is
+    /// either in flight on the other side, held for a queued request, on its way in a DATA
+    /// frame still arriving, or given back; and each connection's own audit.
+    pub fn audit(&self) -> Result<(), &'static str> {
+        self.front.audit()?;
+        self.back.audit()?;
+        if self.ending().is_some() || self.front.error().is_some() || self.back.error().is_some() {
+            // Credit no longer matters once a side is gone.
+            return Ok(());
+        }
+        let held: usize = self.cold.as_ref().map_or(0, |c| {
+            c.waiting
+                .iter()
+                .flat_map(|w| w.data.iter())
+                .map(|d| d.len())
+                .sum()
+        });
+        let up: usize = self.pairs.iter().map(|p| p.up_inflight).sum();
+        let down: usize = self.pairs.iter().map(|p| p.down_inflight).sum();
+        if self.front.recv_credit_outstanding()
+            != (up + held) as i64 + self.front.recv_credit_in_flight()
+        {
+            return Err("client credit is neither in flight nor given back");
+        }
+        if self.back.recv_credit_outstanding() != down as i64 + self.back.recv_credit_in_flight() {
+            return Err("upstream credit is neither in flight nor given back");
+        }
+        Ok(())
     }
 
     fn on_client_event(&mut self, e: Event) {
@@ -440,10 +520,18 @@ impl Relay {
                 }
             }
             Event::DataSent { stream, len } => {
-                if let Some(p) = by_front(&mut self.pairs, stream) {
-                    p.down_inflight = p.down_inflight.saturating_sub(len);
-                    self.back.release_capacity(p.back, len);
-                }
+                // A pair ends once both streams are closed, which for ours means its last
+                // DATA is queued: what is written after that gave its credit back then.
+                let Some(p) = by_front(&mut self.pairs, stream) else {
+                    return;
+                };
+                let Some(left) = p.down_inflight.checked_sub(len) else {
+                    self.broken("DataSent covers bytes handed to the client side");
+                    return;
+                };
+                p.down_inflight = left;
+                let back = p.back;
+                self.back.release_capacity(back, len);
             }
             Event::GoAway { .. } => {
                 // The client opens no more streams; the ones open go on.
@@ -551,10 +639,18 @@ impl Relay {
                 self.stats.resets_to_client = self.stats.resets_to_client.saturating_add(1);
             }
             Event::DataSent { stream, len } => {
-                if let Some(p) = by_back(&mut self.pairs, stream) {
-                    p.up_inflight = p.up_inflight.saturating_sub(len);
-                    self.front.release_capacity(p.front, len);
-                }
+                // A pair ends once both streams are closed, which for ours means its last
+                // DATA is queued: what is written after that gave its credit back then.
+                let Some(p) = by_back(&mut self.pairs, stream) else {
+                    return;
+                };
+                let Some(left) = p.up_inflight.checked_sub(len) else {
+                    self.broken("DataSent covers bytes handed to the upstream side");
+                    return;
+                };
+                p.up_inflight = left;
+                let front = p.front;
+                self.front.release_capacity(front, len);
             }
             Event::GoAway {
                 last_stream, code, ..
@@ -573,7 +669,7 @@ impl Relay {
                 }
                 self.end(Ending::Upstream(code, "upstream sent GOAWAY"));
                 self.front
-                    .goaway_with_last(last, code, "upstream going away");
+                    .goaway_with_last(last, code, "upstream going away", self.now);
             }
             Event::Failed { error } => {
                 log::warn!("upstream connection failed: {}", error);
@@ -583,6 +679,7 @@ impl Relay {
                     last,
                     ErrorCode::InternalError,
                     "upstream connection failed",
+                    self.now,
                 );
                 for p in self.pairs.clone() {
                     self.front.reset(p.front, ErrorCode::InternalError);
@@ -646,8 +743,20 @@ impl Relay {
             let Some(w) = self.cold.as_mut().and_then(|c| c.waiting.pop_front()) else {
                 return;
             };
-            let front = w.front;
-            match self.back.open_stream(w.message, w.end) {
+            let Waiting {
+                front,
+                message,
+                end,
+                data,
+                data_end,
+                trailers,
+            } = w;
+            let body = Held {
+                data,
+                data_end,
+                trailers,
+            };
+            match self.back.open_stream(message, end) {
                 Ok(back) => {
                     log::debug!(
                         "h2mux[{}]: queued client stream {} -> upstream stream {}",
@@ -656,23 +765,60 @@ impl Relay {
                         back
                     );
                     self.pairs.push(Pair::new(front, back));
-                    let n = w.data.len();
-                    for (i, d) in w.data.into_iter().enumerate() {
-                        let end = w.data_end && i + 1 == n && w.trailers.is_none();
-                        let _ = self.back.send_data(back, d, end);
-                    }
-                    if n == 0 && w.data_end && w.trailers.is_none() {
-                        let _ = self.back.send_data(back, Bytes::new(), true);
-                    }
-                    if let Some(t) = w.trailers {
-                        let _ = self.back.send_trailers(back, t);
-                    }
+                    self.forward_held(front, back, body);
                 }
                 Err(_) => {
+                    let held: usize = body.data.iter().map(|d| d.len()).sum();
+                    if held > 0 {
+                        self.front.release_capacity(front, held);
+                    }
                     self.front.reset(front, ErrorCode::RefusedStream);
                     self.front.detach(front);
                 }
             }
+        }
+    }
+
+    /// Sends what arrived for a queued request while it waited. Bytes handed over are in
+    /// flight like any other; bytes the upstream side refuses give their credit back.
+    fn forward_held(&mut self, front: StreamId, back: StreamId, body: Held) {
+        let n = body.data.len();
+        let ends_with_data = body.data_end && body.trailers.is_none();
+        let mut refused = 0;
+        let mut failed = None;
+        for (i, d) in body.data.into_iter().enumerate() {
+            let len = d.len();
+            if failed.is_some() {
+                refused += len;
+                continue;
+            }
+            match self.back.send_data(back, d, ends_with_data && i + 1 == n) {
+                Ok(()) => match by_front(&mut self.pairs, front) {
+                    Some(p) => p.up_inflight += len,
+                    None => {
+                        self.broken("a request just paired has its pair");
+                        return;
+                    }
+                },
+                Err(e) => {
+                    refused += len;
+                    failed = Some(e);
+                }
+            }
+        }
+        if failed.is_none() && n == 0 && ends_with_data {
+            failed = self.back.send_data(back, Bytes::new(), true).err();
+        }
+        if failed.is_none() {
+            if let Some(t) = body.trailers {
+                failed = self.back.send_trailers(back, t).err();
+            }
+        }
+        if refused > 0 {
+            self.front.release_capacity(front, refused);
+        }
+        if let Some(e) = failed {
+            self.client_stream_failed(front, e);
         }
     }
 
@@ -725,13 +871,8 @@ impl Relay {
 
 /// Closed or reset with nothing owed: the stream's work is over on that side.
 fn finished(s: Option<State>) -> bool {
-    matches!(s, None | Some(State::Closed) | Some(State::Reset))
+    matches!(s, None | Some(State::Closed) | Some(State::Reset(_)))
 }
-
-#[cfg(test)]
-mod regressions;
-#[cfg(test)]
-mod tests;
 
 /// The pair of a client stream. A free function, so that the borrow covers `pairs` only and
 /// the connections stay usable while the pair is held.
@@ -743,3 +884,8 @@ fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
     pairs.iter_mut().find(|p| p.back == id)
 }
+
+#[cfg(test)]
+mod regressions;
+#[cfg(test)]
+mod tests;

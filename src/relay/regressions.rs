@@ -43,7 +43,8 @@ impl Wires {
 
     fn client_to_relay(&mut self) {
         let mut b = Vec::new();
-        self.client.drain_output(&mut self.pool, &mut b, usize::MAX);
+        self.client
+            .drain_output(&mut self.pool, &mut b, usize::MAX, Instant(0));
         let n = self
             .relay
             .from_client(&mut self.pool, &Bytes::from(b.clone()), T0);
@@ -52,7 +53,7 @@ impl Wires {
 
     fn relay_to_client(&mut self) {
         let mut b = Vec::new();
-        self.relay.client_output(&mut self.pool, &mut b);
+        self.relay.client_output(&mut self.pool, &mut b, Instant(0));
         let n = self
             .client
             .recv(&mut self.pool, &Bytes::from(b.clone()), T0);
@@ -63,7 +64,8 @@ impl Wires {
 
     fn relay_to_server(&mut self) {
         let mut b = Vec::new();
-        self.relay.upstream_output(&mut self.pool, &mut b);
+        self.relay
+            .upstream_output(&mut self.pool, &mut b, Instant(0));
         let n = self
             .server
             .recv(&mut self.pool, &Bytes::from(b.clone()), T0);
@@ -74,7 +76,8 @@ impl Wires {
 
     fn server_bytes(&mut self) -> Vec<u8> {
         let mut b = Vec::new();
-        self.server.drain_output(&mut self.pool, &mut b, usize::MAX);
+        self.server
+            .drain_output(&mut self.pool, &mut b, usize::MAX, Instant(0));
         b
     }
 

@@ -59,12 +59,12 @@ impl Chain {
         for _ in 0..100_000 {
             let mut moved = false;
             self.client
-                .drain_output(&mut self.pool, &mut self.c2r, usize::MAX);
+                .drain_output(&mut self.pool, &mut self.c2r, usize::MAX, self.now);
             match self.server_raw.take() {
                 Some(raw) => self.s2r.extend_from_slice(&raw),
                 None => {
                     self.server
-                        .drain_output(&mut self.pool, &mut self.s2r, usize::MAX);
+                        .drain_output(&mut self.pool, &mut self.s2r, usize::MAX, self.now);
                 }
             }
             moved |= feed(&mut self.c2r, |b| {
@@ -73,8 +73,10 @@ impl Chain {
             moved |= feed(&mut self.s2r, |b| {
                 self.relay.from_upstream(&mut self.pool, b, self.now)
             });
-            self.relay.client_output(&mut self.pool, &mut self.r2c);
-            self.relay.upstream_output(&mut self.pool, &mut self.r2s);
+            self.relay
+                .client_output(&mut self.pool, &mut self.r2c, self.now);
+            self.relay
+                .upstream_output(&mut self.pool, &mut self.r2s, self.now);
             moved |= feed(&mut self.r2c, |b| {
                 self.client.recv(&mut self.pool, b, self.now)
             });
@@ -469,26 +471,28 @@ fn doorbells_are_one_at_a_time() {
     c.run();
     // A client PING leaves client-bound output behind: the relay may ring the upstream once.
     c.client.ping(*b"12345678");
-    c.client.drain_output(&mut c.pool, &mut c.c2r, usize::MAX);
+    c.client
+        .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
     feed(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.has_client_output());
-    let bell = c.relay.upstream_doorbell().expect("a doorbell");
+    let bell = c.relay.upstream_doorbell(Instant(0)).expect("a doorbell");
     assert_eq!(frame_kinds(&bell), vec![frame::FrameType::Settings]);
     assert!(
-        c.relay.upstream_doorbell().is_none(),
+        c.relay.upstream_doorbell(Instant(0)).is_none(),
         "one outstanding at a time"
     );
     // The upstream acknowledges it: the next one may go.
     c.r2s.extend_from_slice(&bell);
     c.run();
     c.client.ping(*b"87654321");
-    c.client.drain_output(&mut c.pool, &mut c.c2r, usize::MAX);
+    c.client
+        .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
     feed(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
-    assert!(c.relay.upstream_doorbell().is_some());
+    assert!(c.relay.upstream_doorbell(Instant(0)).is_some());
 }
 
 #[test]
@@ -497,7 +501,8 @@ fn client_doorbell_waits_for_its_ack() {
     c.run();
     // The upstream pings: our PING ACK toward it waits for a downstream callback.
     c.server.ping(*b"upstream");
-    c.server.drain_output(&mut c.pool, &mut c.s2r, usize::MAX);
+    c.server
+        .drain_output(&mut c.pool, &mut c.s2r, usize::MAX, Instant(0));
     feed(&mut c.s2r, |b| {
         c.relay.from_upstream(&mut c.pool, b, Instant(0))
     });
@@ -512,7 +517,8 @@ fn client_doorbell_waits_for_its_ack() {
     c.r2c.extend_from_slice(&bell);
     c.run();
     c.server.ping(*b"again!!!");
-    c.server.drain_output(&mut c.pool, &mut c.s2r, usize::MAX);
+    c.server
+        .drain_output(&mut c.pool, &mut c.s2r, usize::MAX, Instant(0));
     feed(&mut c.s2r, |b| {
         c.relay.from_upstream(&mut c.pool, b, Instant(0))
     });
@@ -536,12 +542,13 @@ fn first_flight_goes_upstream_before_the_upstream_speaks() {
     c.client
         .send_data(StreamId::new(1), Bytes::from(pattern(1000, 5)), true)
         .unwrap();
-    c.client.drain_output(&mut c.pool, &mut c.c2r, usize::MAX);
+    c.client
+        .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
     feed(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     let mut up = Vec::new();
-    c.relay.upstream_output(&mut c.pool, &mut up);
+    c.relay.upstream_output(&mut c.pool, &mut up, Instant(0));
     let kinds = frame_kinds(up.strip_prefix(&frame::PREFACE[..]).unwrap());
     assert!(kinds.contains(&frame::FrameType::Headers), "{kinds:?}");
     assert!(kinds.contains(&frame::FrameType::Data), "{kinds:?}");

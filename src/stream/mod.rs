@@ -1,19 +1,18 @@
 //! Stream contexts (h2s): identifiers, the RFC 9113 §5.1 state machine, and the store with
 //! its wait queues.
 
-mod id;
 mod queue;
 mod state;
 mod store;
 
 use bytes::Bytes;
 
-pub use id::StreamId;
+pub use crate::frame::StreamId;
 pub use queue::InlineQueue;
-pub use state::{Input, State};
+pub use state::{Input, Refused, ResetBy, State};
 pub use store::{Key, Queue, Store};
 
-use crate::error::ErrorCode;
+use crate::flow::{RecvWindow, StreamSendWindow};
 use crate::message::{BodyLength, Fields, Message};
 
 /// What the peer has sent of its message so far.
@@ -36,14 +35,12 @@ pub enum PendingBlock {
 /// One live stream. Closed streams have no context at all.
 pub struct Stream {
     pub id: StreamId,
-    pub state: State,
-    /// Receive credit the peer still has on this stream.
-    pub recv_window: i64,
-    /// Bytes the consumer released and we have not yet returned with a WINDOW_UPDATE.
-    pub recv_released: u32,
-    /// Send window = the peer's SETTINGS_INITIAL_WINDOW_SIZE + this delta, so a SETTINGS
-    /// change moves every stream's window at once (and may make it negative).
-    pub send_delta: i64,
+    /// Changed only through `apply`, which is the transition table.
+    state: State,
+    /// Receive credit the peer has on this stream, and what is owed back to it.
+    pub recv_window: RecvWindow,
+    /// Send credit the peer gave us on this stream.
+    pub send_window: StreamSendWindow,
     /// DATA waiting to be written, and its total length.
     pub send_queue: InlineQueue<Bytes>,
     pub send_queued: usize,
@@ -66,11 +63,6 @@ pub struct Stream {
     /// then a reset is silent (an RST_STREAM on a stream the peer has never seen is a
     /// connection error for it, §6.4).
     pub on_wire: bool,
-    /// Reset with this code once our END_STREAM is written (a complete response, then
-    /// "stop sending", RFC 9113 §8.1).
-    pub reset_after_end: Option<ErrorCode>,
-    /// The peer reset it: further frames from the peer are STREAM_CLOSED (§5.1).
-    pub peer_reset: bool,
     /// Waiting for its own WINDOW_UPDATE before it can send.
     pub window_blocked: bool,
     /// Which wait queues hold it (a bit per `Queue`).
@@ -82,9 +74,8 @@ impl Stream {
         Stream {
             id,
             state: State::Idle,
-            recv_window: i64::from(recv_window),
-            recv_released: 0,
-            send_delta: 0,
+            recv_window: RecvWindow::new(recv_window),
+            send_window: StreamSendWindow::default(),
             send_queue: InlineQueue::default(),
             send_queued: 0,
             send_end: false,
@@ -96,22 +87,25 @@ impl Stream {
             responded: false,
             attached: true,
             on_wire: true,
-            reset_after_end: None,
-            peer_reset: false,
             window_blocked: false,
             queued: 0,
         }
     }
 
-    /// The current send window given the peer's initial window size.
-    pub fn send_window(&self, peer_initial: u32) -> i64 {
-        i64::from(peer_initial) + self.send_delta
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Moves the state machine; on a refusal the state is unchanged.
+    pub fn apply(&mut self, input: Input) -> Result<State, Refused> {
+        self.state = self.state.next(input)?;
+        Ok(self.state)
     }
 
     /// Open as the peer sees it: our END_STREAM (or RST) counts only once written, so a
     /// stream whose last frames are still queued keeps counting against concurrency.
     pub fn counts_as_open(&self) -> bool {
-        !self.state.is_closed() || (self.state != State::Reset && !self.output_idle())
+        !self.state.is_closed() || (!matches!(self.state, State::Reset(_)) && !self.output_idle())
     }
 
     /// Forgets everything queued for sending (the stream is reset or the connection failed).

@@ -1,23 +1,40 @@
-//! The RFC 9113 §5.1 stream states, plus "error pending" and "reset", as one transition table.
+//! The RFC 9113 §5.1 stream states, plus "closing with a reset", "error pending" and
+//! "reset", as one transition table: a stream's state changes only through `State::next`.
 //!
-//! Push is disabled in both directions, so the two "reserved" states never occur.
+//! Push is disabled in both directions, so the two "reserved" states never occur. The state
+//! moves when a frame is *queued* by us (our END_STREAM counts from then), and when one is
+//! *received* from the peer; `Stream::counts_as_open` adds what is still unwritten.
 
-use crate::error::ErrorCode;
+use crate::frame::ErrorCode;
+
+/// Who ended a stream with RST_STREAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetBy {
+    /// The peer's RST_STREAM: frames it sends after that are STREAM_CLOSED (§5.1).
+    Peer,
+    /// Ours, or the stream was dropped without one (the peer never saw it, the connection
+    /// ended): frames in flight are ignored.
+    Local,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Idle,
     Open,
-    /// We sent END_STREAM; the peer may still send.
+    /// Our END_STREAM is queued; the peer may still send.
     HalfClosedLocal,
     /// The peer sent END_STREAM; we may still send.
     HalfClosedRemote,
     /// Both sides sent END_STREAM.
     Closed,
+    /// Like `HalfClosedLocal`, and once our END_STREAM is written, RST_STREAM with this code
+    /// follows: the other side finished its answer and wants no more of ours (§8.1, a
+    /// complete response followed by RST_STREAM(NO_ERROR)).
+    ClosingWithReset(ErrorCode),
     /// A stream error happened: an RST_STREAM with this code must be sent.
     ErrorPending(ErrorCode),
     /// RST_STREAM sent or received: closed, and never answered with another RST (§5.4.2).
-    Reset,
+    Reset(ResetBy),
 }
 
 /// What happens to a stream.
@@ -25,31 +42,47 @@ pub enum State {
 pub enum Input {
     /// A HEADERS or DATA frame arrives; `end` is its END_STREAM flag.
     Recv { end: bool },
-    /// We write a HEADERS or DATA frame; `end` is its END_STREAM flag.
+    /// We queue a HEADERS or DATA frame; `end` is its END_STREAM flag.
     Send { end: bool },
     /// The peer reset the stream.
     RecvReset,
-    /// We detected a stream error.
+    /// A stream error, or the owner resets it: an RST_STREAM with this code is owed.
     Fail(ErrorCode),
     /// Our RST_STREAM was written.
     ResetSent,
+    /// The stream ends without an RST_STREAM on the wire: the peer never saw it, the
+    /// connection ended, or the peer's GOAWAY left it unprocessed.
+    Drop,
+    /// Reset with this code once our END_STREAM is written (see `ClosingWithReset`).
+    ResetAfterEnd(ErrorCode),
+    /// Our END_STREAM was written.
+    EndWritten,
+}
+
+/// An input the state does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The peer sent a frame after its END_STREAM (§5.1: STREAM_CLOSED).
+    PeerEnded,
+    /// We tried to send after our own END_STREAM: the caller must refuse that before.
+    LocalEnded,
 }
 
 impl State {
-    /// The whole state machine. `Err` is the stream error the input causes (§5.1: frames
-    /// after the peer's END_STREAM are STREAM_CLOSED).
-    pub fn next(self, input: Input) -> Result<State, ErrorCode> {
+    /// The whole state machine.
+    pub fn next(self, input: Input) -> Result<State, Refused> {
         use Input::*;
         use State::*;
         Ok(match (self, input) {
-            // Once reset, nothing changes: late frames are ignored by the caller.
-            (Reset, _) => Reset,
-            (ErrorPending(_), ResetSent) => Reset,
-            (ErrorPending(_), RecvReset) => Reset,
+            // Once reset, nothing changes: late frames are handled by the caller.
+            (Reset(by), _) => Reset(by),
+            (_, RecvReset) => Reset(ResetBy::Peer),
+            (ErrorPending(_), ResetSent | Drop) => Reset(ResetBy::Local),
             (ErrorPending(c), _) => ErrorPending(c),
-            (_, RecvReset) => Reset,
+            (_, Drop) => Reset(ResetBy::Local),
             (_, Fail(code)) => ErrorPending(code),
-            (_, ResetSent) => Reset,
+            // Only an error pending has an RST to write.
+            (s, ResetSent) => s,
 
             (Idle, Recv { end: false }) | (Idle, Send { end: false }) => Open,
             (Idle, Recv { end: true }) => HalfClosedRemote,
@@ -76,6 +109,14 @@ impl State {
                     HalfClosedLocal
                 }
             }
+            // The peer finished too: nothing is left to stop.
+            (ClosingWithReset(code), Recv { end }) => {
+                if end {
+                    Closed
+                } else {
+                    ClosingWithReset(code)
+                }
+            }
             (HalfClosedRemote, Send { end }) => {
                 if end {
                     Closed
@@ -83,18 +124,24 @@ impl State {
                     HalfClosedRemote
                 }
             }
-            (HalfClosedRemote, Recv { .. }) | (Closed, Recv { .. }) => {
-                return Err(ErrorCode::StreamClosed)
+            (HalfClosedRemote | Closed, Recv { .. }) => return Err(Refused::PeerEnded),
+            (HalfClosedLocal | ClosingWithReset(_) | Closed, Send { .. }) => {
+                return Err(Refused::LocalEnded)
             }
-            // Sending after our own END_STREAM is a bug of the caller, refused before here.
-            (HalfClosedLocal, Send { .. }) | (Closed, Send { .. }) => {
-                return Err(ErrorCode::InternalError)
-            }
+
+            (HalfClosedLocal, ResetAfterEnd(code)) => ClosingWithReset(code),
+            (ClosingWithReset(code), EndWritten) => ErrorPending(code),
+            // Nothing to stop on a stream closed both ways, nor an end to wait for on one
+            // that has not ended our side.
+            (s, ResetAfterEnd(_) | EndWritten) => s,
         })
     }
 
     pub fn can_recv(self) -> bool {
-        matches!(self, State::Open | State::HalfClosedLocal)
+        matches!(
+            self,
+            State::Open | State::HalfClosedLocal | State::ClosingWithReset(_)
+        )
     }
 
     pub fn can_send(self) -> bool {
@@ -103,7 +150,28 @@ impl State {
 
     /// Closed for the protocol: counts no more against MAX_CONCURRENT_STREAMS (§5.1.2).
     pub fn is_closed(self) -> bool {
-        matches!(self, State::Closed | State::Reset | State::ErrorPending(_))
+        matches!(
+            self,
+            State::Closed | State::Reset(_) | State::ErrorPending(_)
+        )
+    }
+
+    /// Reset, or about to be: frames from the peer are no longer wanted.
+    pub fn is_reset(self) -> bool {
+        matches!(self, State::Reset(_) | State::ErrorPending(_))
+    }
+
+    /// The peer's END_STREAM came.
+    pub fn peer_ended(self) -> bool {
+        matches!(self, State::HalfClosedRemote | State::Closed)
+    }
+
+    /// Our END_STREAM is queued (or written).
+    pub fn local_ended(self) -> bool {
+        matches!(
+            self,
+            State::HalfClosedLocal | State::ClosingWithReset(_) | State::Closed
+        )
     }
 }
 
@@ -119,13 +187,11 @@ mod tests {
         assert_eq!(s, Open);
         let s = s.next(Recv { end: true }).unwrap();
         assert_eq!(s, HalfClosedRemote);
-        assert_eq!(s.next(Recv { end: false }), Err(ErrorCode::StreamClosed));
+        assert_eq!(s.next(Recv { end: false }), Err(Refused::PeerEnded));
         let s = s.next(Send { end: false }).unwrap();
         assert_eq!(s.next(Send { end: true }).unwrap(), Closed);
-        assert_eq!(
-            Closed.next(Recv { end: false }),
-            Err(ErrorCode::StreamClosed)
-        );
+        assert_eq!(Closed.next(Recv { end: false }), Err(Refused::PeerEnded));
+        assert_eq!(Closed.next(Send { end: true }), Err(Refused::LocalEnded));
     }
 
     #[test]
@@ -133,9 +199,30 @@ mod tests {
         let s = Open.next(Fail(ErrorCode::FlowControlError)).unwrap();
         assert_eq!(s, ErrorPending(ErrorCode::FlowControlError));
         assert_eq!(s.next(Recv { end: true }).unwrap(), s);
-        assert_eq!(s.next(ResetSent).unwrap(), Reset);
-        assert_eq!(Reset.next(Fail(ErrorCode::Cancel)).unwrap(), Reset);
-        assert_eq!(HalfClosedLocal.next(RecvReset).unwrap(), Reset);
-        assert!(Reset.is_closed() && !Reset.can_send() && !Reset.can_recv());
+        assert_eq!(s.next(ResetSent).unwrap(), Reset(ResetBy::Local));
+        let r = Reset(ResetBy::Local);
+        assert_eq!(r.next(Fail(ErrorCode::Cancel)).unwrap(), r);
+        assert_eq!(r.next(RecvReset).unwrap(), r);
+        assert_eq!(
+            HalfClosedLocal.next(RecvReset).unwrap(),
+            Reset(ResetBy::Peer)
+        );
+        assert_eq!(Open.next(Drop).unwrap(), Reset(ResetBy::Local));
+        assert!(r.is_closed() && !r.can_send() && !r.can_recv());
+    }
+
+    #[test]
+    fn a_reset_can_wait_for_our_end_stream() {
+        let code = ErrorCode::NoError;
+        let s = HalfClosedLocal.next(ResetAfterEnd(code)).unwrap();
+        assert_eq!(s, ClosingWithReset(code));
+        assert!(s.can_recv() && !s.can_send() && !s.is_closed());
+        assert_eq!(s.next(Recv { end: false }).unwrap(), s);
+        assert_eq!(s.next(EndWritten).unwrap(), ErrorPending(code));
+        // The peer ended too: the stream simply closes.
+        assert_eq!(s.next(Recv { end: true }).unwrap(), Closed);
+        // Without our end queued there is nothing to wait for.
+        assert_eq!(Open.next(ResetAfterEnd(code)).unwrap(), Open);
+        assert_eq!(HalfClosedLocal.next(EndWritten).unwrap(), HalfClosedLocal);
     }
 }

@@ -7,6 +7,10 @@
 //! hundred entries a binary search beats hashing (and needs no random seed in wasm).
 //! All of it lives in a box that exists only while there are streams, or until the next
 //! trim: an idle connection pays one pointer for the whole machinery.
+//!
+//! Slots are reused, so a key also carries its stream's id: a key kept across calls (a DATA
+//! frame arriving in pieces) whose stream was freed meanwhile finds nothing, even when
+//! another stream took the slot (the ABA guard hyperium/h2 keeps in its keys too).
 
 use std::collections::VecDeque;
 
@@ -49,16 +53,30 @@ impl Queue {
     }
 }
 
-/// A slot index into the store.
-pub type Key = u32;
+/// A stream's place in the store, valid only while that stream lives there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    slot: u32,
+    id: StreamId,
+}
+
+impl Key {
+    /// The stream this key stands for.
+    pub fn id(self) -> StreamId {
+        self.id
+    }
+}
+
+/// A slot index, inside the store only.
+type Slot = u32;
 
 #[derive(Default)]
 struct Inner {
     slots: Vec<Option<Stream>>,
-    free: Vec<Key>,
-    /// (stream id, key), sorted by id.
-    index: Vec<(u32, Key)>,
-    queues: [VecDeque<Key>; 6],
+    free: Vec<Slot>,
+    /// (stream id, slot), sorted by id.
+    index: Vec<(u32, Slot)>,
+    queues: [VecDeque<Slot>; 6],
 }
 
 impl Inner {
@@ -70,72 +88,118 @@ impl Inner {
         self.index.is_empty()
     }
 
-    pub fn insert(&mut self, stream: Stream) -> Key {
-        let id = stream.id.value();
-        let key = match self.free.pop() {
+    /// Adds a stream whose id is not in the store (the caller looked it up first): None,
+    /// changing nothing, when it is.
+    pub fn insert(&mut self, stream: Stream) -> Option<Key> {
+        let id = stream.id;
+        let pos = self
+            .index
+            .binary_search_by_key(&id.value(), |e| e.0)
+            .err()?;
+        let slot = match self.free.pop() {
             Some(k) => {
-                if let Some(slot) = self.slots.get_mut(k as usize) {
-                    *slot = Some(stream);
-                }
+                *self.slots.get_mut(k as usize)? = Some(stream);
                 k
             }
             None => {
                 self.slots.push(Some(stream));
-                (self.slots.len() - 1) as Key
+                Slot::try_from(self.slots.len() - 1).ok()?
             }
         };
-        match self.index.binary_search_by_key(&id, |e| e.0) {
-            Ok(pos) => {
-                if let Some(e) = self.index.get_mut(pos) {
-                    e.1 = key;
-                }
-            }
-            Err(pos) => self.index.insert(pos, (id, key)),
-        }
-        key
+        self.index.insert(pos, (id.value(), slot));
+        Some(Key { slot, id })
     }
 
     pub fn find(&self, id: StreamId) -> Option<Key> {
         let pos = self.index.binary_search_by_key(&id.value(), |e| e.0).ok()?;
-        self.index.get(pos).map(|e| e.1)
+        self.index.get(pos).map(|e| Key { slot: e.1, id })
     }
 
+    /// The stream of `key`; None when it is gone, even if another stream took its slot.
     pub fn get(&self, key: Key) -> Option<&Stream> {
-        self.slots.get(key as usize)?.as_ref()
+        self.slots
+            .get(key.slot as usize)?
+            .as_ref()
+            .filter(|s| s.id == key.id)
     }
 
     pub fn get_mut(&mut self, key: Key) -> Option<&mut Stream> {
-        self.slots.get_mut(key as usize)?.as_mut()
+        self.slots
+            .get_mut(key.slot as usize)?
+            .as_mut()
+            .filter(|s| s.id == key.id)
     }
 
     /// Frees the slot (the stream is dropped where it lies, not moved out: it is large);
-    /// the stream leaves every queue.
-    pub fn remove(&mut self, key: Key) {
-        let Some(slot) = self.slots.get_mut(key as usize) else {
-            return;
+    /// the stream leaves every queue. False when the key is stale.
+    pub fn remove(&mut self, key: Key) -> bool {
+        let Some(queued) = self.get(key).map(|s| s.queued) else {
+            return false;
         };
-        let Some((id, queued)) = slot.as_ref().map(|s| (s.id.value(), s.queued)) else {
-            return;
-        };
-        *slot = None;
-        if let Ok(pos) = self.index.binary_search_by_key(&id, |e| e.0) {
+        if let Some(slot) = self.slots.get_mut(key.slot as usize) {
+            *slot = None;
+        }
+        if let Ok(pos) = self.index.binary_search_by_key(&key.id.value(), |e| e.0) {
             self.index.remove(pos);
         }
         if queued != 0 {
             for q in Queue::ALL {
                 if queued & q.bit() != 0 {
                     if let Some(dq) = self.queues.get_mut(q.index()) {
-                        dq.retain(|k| *k != key);
+                        dq.retain(|k| *k != key.slot);
                     }
                 }
             }
         }
-        self.free.push(key);
+        self.free.push(key.slot);
+        true
     }
 
     /// Keys of all streams, in id order (a snapshot, so the caller may mutate the store).
     pub fn keys(&self) -> Vec<Key> {
-        self.index.iter().map(|e| e.1).collect()
+        self.index
+            .iter()
+            .map(|&(id, slot)| Key {
+                slot,
+                id: StreamId::new(id),
+            })
+            .collect()
+    }
+
+    /// Every index entry resolves to a stream of that id, every stream is indexed, and
+    /// every queue entry is a live stream flagged as queued there.
+    pub fn check(&self) -> Result<(), &'static str> {
+        for &(id, slot) in &self.index {
+            match self.slots.get(slot as usize) {
+                Some(Some(s)) if s.id.value() == id => {}
+                _ => return Err("a stream key resolves to another stream"),
+            }
+        }
+        let live = self.slots.iter().filter(|s| s.is_some()).count();
+        if live != self.index.len() || live + self.free.len() != self.slots.len() {
+            return Err("stream slots and index disagree");
+        }
+        for q in Queue::ALL {
+            let Some(dq) = self.queues.get(q.index()) else {
+                continue;
+            };
+            let flagged = self
+                .slots
+                .iter()
+                .flatten()
+                .filter(|s| s.queued & q.bit() != 0)
+                .count();
+            let stray = dq.iter().any(|&k| {
+                self.slots
+                    .get(k as usize)
+                    .and_then(|s| s.as_ref())
+                    .is_none_or(|s| s.queued & q.bit() == 0)
+            });
+            if flagged != dq.len() || stray {
+                return Err("a wait queue and its stream flags disagree");
+            }
+        }
+        Ok(())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Stream> {
@@ -148,25 +212,31 @@ impl Inner {
         self.slots.iter_mut().filter_map(|s| s.as_mut())
     }
 
-    /// Puts the stream at the back of the queue unless it is already in it.
-    pub fn enqueue(&mut self, q: Queue, key: Key) {
-        let Some(s) = self.get_mut(key) else { return };
+    /// Puts the stream at the back of the queue unless it is already in it. False when
+    /// the key is stale.
+    pub fn enqueue(&mut self, q: Queue, key: Key) -> bool {
+        let Some(s) = self.get_mut(key) else {
+            return false;
+        };
         if s.queued & q.bit() != 0 {
-            return;
+            return true;
         }
         s.queued |= q.bit();
         if let Some(dq) = self.queues.get_mut(q.index()) {
-            dq.push_back(key);
+            dq.push_back(key.slot);
         }
+        true
     }
 
     pub fn pop(&mut self, q: Queue) -> Option<Key> {
+        // A freed stream leaves every queue, so each entry is live and flagged (`check`);
+        // the loop only skips what that rule would not.
         loop {
-            let key = self.queues.get_mut(q.index())?.pop_front()?;
-            if let Some(s) = self.get_mut(key) {
+            let slot = self.queues.get_mut(q.index())?.pop_front()?;
+            if let Some(s) = self.slots.get_mut(slot as usize).and_then(|s| s.as_mut()) {
                 if s.queued & q.bit() != 0 {
                     s.queued &= !q.bit();
-                    return Some(key);
+                    return Some(Key { slot, id: s.id });
                 }
             }
         }
@@ -203,7 +273,8 @@ impl Store {
         self.inner.as_ref().is_none_or(|i| i.is_empty())
     }
 
-    pub fn insert(&mut self, stream: Stream) -> Key {
+    /// Adds a stream whose id is not in the store yet; None when it is.
+    pub fn insert(&mut self, stream: Stream) -> Option<Key> {
         self.inner.get_or_insert_with(Box::default).insert(stream)
     }
 
@@ -221,10 +292,8 @@ impl Store {
 
     /// Frees the slot; the stream leaves every queue. The box stays for the next stream
     /// (streams come in bursts); `trim` gives it back once the connection is idle.
-    pub fn remove(&mut self, key: Key) {
-        if let Some(i) = self.inner.as_mut() {
-            i.remove(key);
-        }
+    pub fn remove(&mut self, key: Key) -> bool {
+        self.inner.as_mut().is_some_and(|i| i.remove(key))
     }
 
     /// Drops the machinery when no stream is left.
@@ -246,10 +315,14 @@ impl Store {
         self.inner.iter_mut().flat_map(|i| i.iter_mut())
     }
 
-    pub fn enqueue(&mut self, q: Queue, key: Key) {
-        if let Some(i) = self.inner.as_mut() {
-            i.enqueue(q, key);
-        }
+    /// False when the key is stale.
+    pub fn enqueue(&mut self, q: Queue, key: Key) -> bool {
+        self.inner.as_mut().is_some_and(|i| i.enqueue(q, key))
+    }
+
+    /// The store's own invariants (see `Inner::check`).
+    pub fn check(&self) -> Result<(), &'static str> {
+        self.inner.as_ref().map_or(Ok(()), |i| i.check())
     }
 
     pub fn pop(&mut self, q: Queue) -> Option<Key> {

@@ -1,0 +1,45 @@
+//! What a broken invariant of our own does: the one place that decides.
+//!
+//! A lookup that cannot fail, a slice of our own buffer, accounting that must balance, a
+//! stream-state transition the caller already checked: when one of these goes wrong it is a
+//! bug of ours, never the peer's. In test, debug and fuzz builds (cargo fuzz keeps debug
+//! assertions on) it panics at once with the rule, so the bug shows where it happens. In a
+//! release build, the `.wasm` Envoy loads, a panic would trap and take every connection of
+//! the worker with it: there the caller fails only the connection it happened on
+//! (GOAWAY INTERNAL_ERROR), and the rule is logged and counted
+//! (`h2mux_internal_errors_total`).
+
+/// Reports a broken invariant. Panics in debug builds; in release builds logs the rule and
+/// returns, and the caller fails its connection.
+#[track_caller]
+pub(crate) fn broken(rule: &'static str) {
+    if loud() {
+        panic!("h2mux invariant broken: {rule}");
+    }
+    log::error!("h2mux invariant broken: {rule}");
+}
+
+#[cfg(not(test))]
+fn loud() -> bool {
+    cfg!(debug_assertions)
+}
+
+#[cfg(test)]
+fn loud() -> bool {
+    !CONTAINED.with(|c| c.get())
+}
+
+#[cfg(test)]
+thread_local! {
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with broken invariants contained as in a release build, so a test can check
+/// what a release build does with one.
+#[cfg(test)]
+pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> T {
+    CONTAINED.with(|c| c.set(true));
+    let out = f();
+    CONTAINED.with(|c| c.set(false));
+    out
+}
