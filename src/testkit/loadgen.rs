@@ -3,40 +3,22 @@
 //!
 //! A live run wires a client connection (requests as h2load sends them, `concurrency`
 //! streams at a time), the relay and a server connection (answers shaped like nghttpd's for
-//! a 100-byte file) through memory, and records every call made on the relay. The replay
-//! makes the same calls on a fresh relay; the core is deterministic, so it sees the same
-//! bytes and writes the same bytes, which `replay` checks.
+//! a 100-byte file) through memory (a [`Chain`]), and records every call made on the relay.
+//! The replay makes the same calls on a fresh relay; the core is deterministic, so it sees
+//! the same bytes and writes the same bytes, which `replay` checks.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::chain::Chain;
+pub use super::chain::{Recording, Step};
 use crate::buffer::BufferPool;
-use crate::conn::{Connection, Event};
+use crate::conn::Event;
 use crate::limits::Config;
 use crate::message::Message;
 use crate::relay::Relay;
-use crate::side::Side;
 use crate::time::Instant;
-
-/// One call on the relay.
-#[derive(Clone, Debug)]
-pub enum Step {
-    FromClient(Bytes),
-    FromUpstream(Bytes),
-    ClientOutput,
-    UpstreamOutput,
-}
-
-/// A recorded run and the outcome the replay must reproduce.
-#[derive(Clone, Debug, Default)]
-pub struct Recording {
-    pub steps: Vec<Step>,
-    pub requests: u64,
-    /// Bytes the relay wrote to the client and to the upstream.
-    pub to_client: u64,
-    pub to_upstream: u64,
-}
 
 /// The response body: the size of `make bench`'s small file.
 static BODY: [u8; 100] = [b'x'; 100];
@@ -45,27 +27,10 @@ fn pool() -> BufferPool {
     BufferPool::new(16_384, 256 * 16_384, 64)
 }
 
-/// Makes one call on the relay: bytes consumed for input, bytes written for output.
-fn apply(relay: &mut Relay, pool: &mut BufferPool, step: &Step, out: &mut Vec<u8>) -> usize {
-    let now = Instant(0);
-    match step {
-        Step::FromClient(b) => relay.from_client(pool, b, now),
-        Step::FromUpstream(b) => relay.from_upstream(pool, b, now),
-        Step::ClientOutput => relay.client_output(pool, out),
-        Step::UpstreamOutput => relay.upstream_output(pool, out),
-    }
-}
-
 /// Records `requests` small GETs, `concurrency` streams in flight at a time.
 pub fn record(requests: u64, concurrency: usize) -> Recording {
-    let cfg = Arc::new(Config::default());
-    let now = Instant(0);
-    let mut pool = pool();
-    let mut client = Connection::new(Side::Backend, cfg.clone(), 1, now);
-    let mut relay = Relay::new(cfg.clone(), cfg.clone(), 2, now);
-    let mut server = Connection::new(Side::Frontend, cfg, 3, now);
-    let mut rec = Recording::default();
-    let (mut c2r, mut s2r, mut r2c, mut r2s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut c = Chain::with_pool(Config::default(), pool());
+    c.start_recording();
     let mut opened = 0u64;
     let mut in_flight = 0usize;
     let mut done = 0u64;
@@ -74,44 +39,14 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
             let mut m = Message::request(b"GET", b"http", b"127.0.0.1:10000", b"/small.txt");
             m.fields
                 .push(b"user-agent", b"h2load nghttp2/1.52.0", false);
-            if client.open_stream(m, true).is_err() {
+            if c.client.open_stream(m, true).is_err() {
                 break;
             }
             opened += 1;
             in_flight += 1;
         }
-        client.drain_output(&mut pool, &mut c2r, usize::MAX);
-        server.drain_output(&mut pool, &mut s2r, usize::MAX);
-        let mut moved = false;
-        for (pending, from_upstream) in [(&mut c2r, false), (&mut s2r, true)] {
-            if pending.is_empty() {
-                continue;
-            }
-            let b = Bytes::from(std::mem::take(pending));
-            let step = if from_upstream {
-                Step::FromUpstream(b.clone())
-            } else {
-                Step::FromClient(b.clone())
-            };
-            let n = apply(&mut relay, &mut pool, &step, &mut Vec::new());
-            pending.extend_from_slice(b.get(n..).unwrap_or_default());
-            moved |= n > 0;
-            rec.steps.push(step);
-        }
-        rec.to_client += apply(&mut relay, &mut pool, &Step::ClientOutput, &mut r2c) as u64;
-        rec.to_upstream += apply(&mut relay, &mut pool, &Step::UpstreamOutput, &mut r2s) as u64;
-        rec.steps.push(Step::ClientOutput);
-        rec.steps.push(Step::UpstreamOutput);
-        if !r2c.is_empty() {
-            let n = client.recv(&mut pool, &Bytes::from(std::mem::take(&mut r2c)), now);
-            moved |= n > 0;
-        }
-        if !r2s.is_empty() {
-            let n = server.recv(&mut pool, &Bytes::from(std::mem::take(&mut r2s)), now);
-            moved |= n > 0;
-        }
-        while let Some(e) = server.poll_event() {
-            moved = true;
+        let moved = c.step();
+        for e in std::mem::take(&mut c.server_events) {
             if let Event::Headers {
                 stream,
                 end_stream: true,
@@ -126,26 +61,25 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
                 m.fields
                     .push(b"last-modified", b"Wed, 25 Nov 2026 10:00:00 GMT", false);
                 m.content_length = Some(100);
-                let ok = server.send_headers(stream, m, false).is_ok()
-                    && server
+                let ok = c.server.send_headers(stream, m, false).is_ok()
+                    && c.server
                         .send_data(stream, Bytes::from_static(&BODY), true)
                         .is_ok();
                 if ok {
-                    server.detach(stream);
+                    c.server.detach(stream);
                 }
             }
         }
-        while let Some(e) = client.poll_event() {
-            moved = true;
+        for e in std::mem::take(&mut c.client_events) {
             if let Event::Data {
                 stream,
                 data,
                 end_stream,
             } = e
             {
-                client.release_capacity(stream, data.len());
+                c.client.release_capacity(stream, data.len());
                 if end_stream {
-                    client.detach(stream);
+                    c.client.detach(stream);
                     in_flight = in_flight.saturating_sub(1);
                     done += 1;
                 }
@@ -155,10 +89,9 @@ pub fn record(requests: u64, concurrency: usize) -> Recording {
             break;
         }
     }
+    c.release();
+    let mut rec = c.recording.take().unwrap_or_default();
     rec.requests = done;
-    relay.release(&mut pool);
-    client.release(&mut pool);
-    server.release(&mut pool);
     rec
 }
 
@@ -173,7 +106,7 @@ pub fn replay(rec: &Recording) -> (u64, u64) {
     let (mut to_client, mut to_upstream) = (0u64, 0u64);
     for step in &rec.steps {
         out.clear();
-        let n = apply(&mut relay, &mut pool, step, &mut out) as u64;
+        let n = step.apply(&mut relay, &mut pool, now, &mut out) as u64;
         match step {
             Step::ClientOutput => to_client += n,
             Step::UpstreamOutput => to_upstream += n,
