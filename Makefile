@@ -15,9 +15,14 @@ setup:
 	  grep -qx "$$t" <<<"$$installed" || rustup target add "$$t"; \
 	done
 
+# Bench and test support (src/testkit/) is behind the `testkit` feature: the bench binaries
+# and the criterion bench need it, the filter never carries it.
+TESTKIT := --features testkit
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets $(TESTKIT) -- -D warnings
 
 # Debug build: overflow checks turn any arithmetic slip on peer input into a failure.
 test-native:
@@ -51,7 +56,7 @@ test-upstream:
 	  && $(CARGO) test --release
 
 test: setup e2e-tools lint test-native test-wasm-build wasm test-upstream envoy
-	$(CARGO) bench --bench core -- --test
+	$(CARGO) bench --bench core $(TESTKIT) -- --test
 	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"
 
@@ -63,9 +68,9 @@ run: wasm envoy upstream
 # Envoy set-ups side by side (tcp_proxy, h2mux, Envoy's HTTP/2) and the core natively, in
 # wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
 bench: wasm envoy upstream bench-tools
-	$(CARGO) bench --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
-	$(CARGO) build --release --bin h2mux-corpus-bench --bin h2mux-relay-bench
-	$(CARGO) build --release --target wasm32-wasip1 --bin h2mux-corpus-bench --bin h2mux-relay-bench
+	$(CARGO) bench --bench core $(TESTKIT) $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
+	$(CARGO) build --release $(TESTKIT) --bin h2mux-corpus-bench --bin h2mux-relay-bench
+	$(CARGO) build --release --target wasm32-wasip1 $(TESTKIT) --bin h2mux-corpus-bench --bin h2mux-relay-bench
 	$(VENV)/bin/python bench/bench.py
 
 # Optional tools: without them the script skips that part and says so.

@@ -452,7 +452,7 @@ def find_wasmtime():
 def core_bench():
     res = {"notes": []}
     if not os.access(CORPUS_NATIVE, os.X_OK):
-        res["notes"].append(f"no {CORPUS_NATIVE} (cargo build --release --bin h2mux-corpus-bench)")
+        res["notes"].append(f"no {CORPUS_NATIVE} (cargo build --release --features testkit --bin h2mux-corpus-bench)")
         return res
     n, repeat = (1000, 10) if QUICK else (5000, 20)
     corpus_dir = os.path.join(ENV["RUN_DIR"], "corpus")
@@ -476,7 +476,7 @@ def core_bench():
                             "--locked): wasm core bench skipped")
     elif not os.path.isfile(CORPUS_WASM):
         res["notes"].append(f"no {CORPUS_WASM} (cargo build --release --target wasm32-wasip1 "
-                            "--bin h2mux-corpus-bench): wasm core bench skipped")
+                            "--features testkit --bin h2mux-corpus-bench): wasm core bench skipped")
     else:
         # The binary links the whole library, filter shell included, so it imports the
         # proxy-wasm ABI; the replay never calls it, so those imports may just trap.
@@ -518,7 +518,7 @@ def relay_bench(res):
     """The whole relay (client side, upstream side) on recorded small GETs: the h2load
     workload without the peers' cost. Natively, in wasmtime, and instructions per request."""
     if not os.access(RELAY_NATIVE, os.X_OK):
-        res["notes"].append(f"no {RELAY_NATIVE} (cargo build --release --bin h2mux-relay-bench)")
+        res["notes"].append(f"no {RELAY_NATIVE} (cargo build --release --features testkit --bin h2mux-relay-bench)")
         return
     repeat = "50" if QUICK else "200"
     res["relay_native_rps"] = median([relay_rate([RELAY_NATIVE, "--repeat", repeat])

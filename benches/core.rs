@@ -1,13 +1,13 @@
-//! Core benchmarks on a realistic browser-like request stream (see `h2mux::corpus`).
+//! Core benchmarks on a realistic browser-like request stream (see `h2mux::testkit::corpus`).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use h2mux::corpus::{browser_client_stream, browser_requests, header_blocks, replay};
 use h2mux::hpack::{Decoder, Encoder};
 use h2mux::limits::Config;
+use h2mux::testkit::corpus::{browser_client_stream, browser_requests, header_blocks, replay};
 
 const REQUESTS: usize = 2000;
 const SEED: u64 = 1;

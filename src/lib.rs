@@ -11,7 +11,6 @@ pub mod buffer;
 pub mod byte_str;
 pub mod config;
 pub mod conn;
-pub mod corpus;
 pub mod error;
 #[cfg(target_arch = "wasm32")]
 mod filter;
@@ -20,12 +19,18 @@ pub mod frame;
 pub mod hpack;
 mod invariant;
 pub mod limits;
-pub mod loadgen;
 pub mod message;
 pub mod relay;
 pub mod side;
 pub mod stream;
 pub mod time;
+
+/// Test and bench support (the corpus generator, the relay load generator, the in-memory
+/// harness and the seeded RNG): built for the crate's own tests, and for benches and the
+/// fuzz crate with the `testkit` feature. Never part of the filter.
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;
 
 pub use error::{ConnError, ErrorCode, H2Error, Violation};
 pub use side::Side;

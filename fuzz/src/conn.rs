@@ -331,7 +331,7 @@ impl Driver {
             }
             CONSUME => {
                 let n = usize::from(c.u16());
-                self.conn.flush(&mut self.pool);
+                self.conn.flush(&mut self.pool, Instant(self.now));
                 let o = self.conn.output();
                 let k = n.min(o.len());
                 let max = self.conn.peer_settings().max_frame_size;
@@ -456,7 +456,7 @@ impl Driver {
 
     fn drain(&mut self, limit: usize) {
         self.out.clear();
-        self.conn.drain_output(&mut self.pool, &mut self.out, limit);
+        self.conn.drain_output(&mut self.pool, &mut self.out, limit, Instant(self.now));
         let max = self.conn.peer_settings().max_frame_size;
         self.wire.push(&self.out, max);
         self.settle();
@@ -469,7 +469,7 @@ impl Driver {
             match self.pool.pop_waiter() {
                 Some(w) => {
                     assert_eq!(w, WAITER);
-                    self.conn.on_buffer_available(&mut self.pool);
+                    self.conn.on_buffer_available(&mut self.pool, Instant(self.now));
                     self.events();
                 }
                 None => break,

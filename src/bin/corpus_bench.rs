@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bytes::Bytes;
-use h2mux::corpus::{browser_client_stream, replay, ReplayReport};
+use h2mux::testkit::corpus::{browser_client_stream, replay, ReplayReport};
 
 const USAGE: &str = "\
 usage: h2mux-corpus-bench (--file PATH | --generate N) [--repeat K] [--chunk BYTES] [--write PATH]

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use h2mux::loadgen::{record, replay};
+use h2mux::testkit::loadgen::{record, replay};
 
 const USAGE: &str = "\
 usage: h2mux-relay-bench [--requests N] [--concurrency M] [--repeat K]

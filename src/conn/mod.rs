@@ -655,6 +655,4 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod regressions;
-#[cfg(test)]
 mod tests;

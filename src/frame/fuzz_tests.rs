@@ -1,30 +1,10 @@
 //! Random headers and payloads through validate and every parser: nothing may panic, and
 //! what validate accepts the parsers must be able to read.
 
-use super::ErrorCode;
-use super::StreamId;
 use super::*;
-
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.byte()).collect()
-    }
-}
+use crate::error::ErrorCode;
+use crate::stream::StreamId;
+use crate::testkit::Rng;
 
 fn random_header(rng: &mut Rng) -> [u8; 9] {
     let mut b = [0u8; 9];
@@ -45,20 +25,20 @@ fn random_header(rng: &mut Rng) -> [u8; 9] {
 
 #[test]
 fn random_frames_never_panic() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut accepted = 0u32;
     for _ in 0..200_000 {
         let raw = random_header(&mut rng);
         let h = FrameHeader::parse(&raw);
         let max = match rng.below(4) {
-            0 => rng.next() as u32,
+            0 => rng.next_u64() as u32,
             1 => MAX_MAX_FRAME_SIZE,
             _ => DEFAULT_MAX_FRAME_SIZE,
         };
         let verdict = validate(&h, max);
         // Usually the payload the header announces, sometimes a mismatched one.
         let plen = if rng.below(8) == 0 || h.len > 64 {
-            rng.below(64) as usize
+            rng.below(64)
         } else {
             h.len as usize
         };
@@ -109,9 +89,9 @@ fn random_frames_never_panic() {
 
 #[test]
 fn random_header_blocks_round_trip() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for _ in 0..2_000 {
-        let n = rng.below(300) as usize;
+        let n = rng.below(300);
         let block = rng.bytes(n);
         let max = rng.below(70) as u32; // includes 0, clamped to 1
         let mut out = Vec::new();

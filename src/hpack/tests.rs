@@ -2,6 +2,7 @@
 
 use super::encoder::HuffmanMode;
 use super::*;
+use crate::testkit::Rng;
 
 type Field = (Vec<u8>, Vec<u8>, bool);
 
@@ -694,32 +695,6 @@ fn hpack_bomb() {
 
 // ---- Property tests ----
 
-/// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn bytes(&mut self, len: usize, alphabet: Option<&[u8]>) -> Vec<u8> {
-        (0..len)
-            .map(|_| match alphabet {
-                Some(a) => a[self.below(a.len())],
-                None => self.next() as u8,
-            })
-            .collect()
-    }
-}
-
 const NAMES: &[&str] = &[
     ":method",
     ":path",
@@ -766,42 +741,42 @@ fn random_field(rng: &mut Rng) -> Field {
         0 | 1 => NAMES[rng.below(NAMES.len())].as_bytes().to_vec(),
         2 => {
             let len = 1 + rng.below(24);
-            rng.bytes(len, Some(lower))
+            rng.bytes_from(len, lower)
         }
         _ => {
             let len = rng.below(12);
-            rng.bytes(len, None)
+            rng.bytes(len)
         }
     };
     let value = match rng.below(6) {
         0 | 1 => VALUES[rng.below(VALUES.len())].as_bytes().to_vec(),
         2 => {
             let len = rng.below(80);
-            rng.bytes(len, Some(lower))
+            rng.bytes_from(len, lower)
         }
         3 => {
             let len = rng.below(100);
-            rng.bytes(len, None)
+            rng.bytes(len)
         }
         4 => Vec::new(),
         _ => {
             let len = 200 + rng.below(3000);
-            rng.bytes(len, Some(b"ab"))
+            rng.bytes_from(len, b"ab")
         }
     };
-    (name, value, rng.chance(10))
+    (name, value, rng.one_in(10))
 }
 
 #[test]
 fn round_trip_random_header_lists() {
     let sizes = [0u32, 1, 33, 64, 100, 256, 1024, 4096, 8192, 65536];
     for (pair, cap) in [4096u32, 0, 100, 65536, 300].into_iter().enumerate() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ pair as u64);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ pair as u64);
         let mut e = Encoder::new(cap);
         let mut d = Decoder::new(4096);
         let mut history: Vec<Field> = Vec::new();
         for _ in 0..3000 {
-            if rng.chance(20) {
+            if rng.one_in(20) {
                 for _ in 0..1 + rng.below(3) {
                     let s = sizes[rng.below(sizes.len())];
                     d.set_max_table_size(s);
@@ -812,7 +787,7 @@ fn round_trip_random_header_lists() {
             let mut fields = Vec::with_capacity(n);
             for _ in 0..n {
                 // Repeat earlier fields often, so that the dynamic table gets hits.
-                if !history.is_empty() && rng.chance(2) {
+                if !history.is_empty() && rng.one_in(2) {
                     fields.push(history[rng.below(history.len())].clone());
                 } else {
                     fields.push(random_field(&mut rng));
@@ -839,12 +814,12 @@ fn round_trip_random_header_lists() {
 
 #[test]
 fn huffman_round_trip_random() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut enc = Vec::new();
     let mut dec = Vec::new();
     for _ in 0..20_000 {
         let len = rng.below(64);
-        let s = rng.bytes(len, None);
+        let s = rng.bytes(len);
         enc.clear();
         dec.clear();
         huffman::encode(&s, &mut enc);
@@ -856,7 +831,7 @@ fn huffman_round_trip_random() {
 
 #[test]
 fn hostile_input_never_panics() {
-    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let mut rng = Rng::new(0xdead_beef_cafe_f00d);
     // Valid blocks to mutate, with a shared table so references resolve.
     let mut e = Encoder::new(4096);
     let mut seeds: Vec<Vec<u8>> = [c3_steps(), c4_steps()]
@@ -888,7 +863,7 @@ fn hostile_input_never_panics() {
         match rng.below(3) {
             0 => {
                 let len = rng.below(64);
-                block.extend(rng.bytes(len, None));
+                block.extend(rng.bytes(len));
             }
             _ => {
                 block.extend_from_slice(&seeds[rng.below(seeds.len())]);
@@ -898,26 +873,26 @@ fn hostile_input_never_panics() {
                     }
                     let at = rng.below(block.len());
                     match rng.below(4) {
-                        0 => block[at] = rng.next() as u8,
+                        0 => block[at] = rng.next_u64() as u8,
                         1 => block[at] ^= 1 << rng.below(8),
                         2 => block.truncate(at),
-                        _ => block.insert(at, rng.next() as u8),
+                        _ => block.insert(at, rng.next_u64() as u8),
                     }
                 }
             }
         }
         total += block.len();
-        let limit = if rng.chance(4) { 100 } else { usize::MAX };
+        let limit = if rng.one_in(4) { 100 } else { usize::MAX };
         let r = d.decode(&block, limit, &mut sink);
         *outcomes.entry(format!("{r:?}")).or_insert(0usize) += 1;
-        if rng.chance(50) {
-            d = Decoder::new(if rng.chance(2) {
+        if rng.one_in(50) {
+            d = Decoder::new(if rng.one_in(2) {
                 4096
             } else {
                 rng.below(300) as u32
             });
         }
-        if rng.chance(100) {
+        if rng.one_in(100) {
             d.set_max_table_size(rng.below(5000) as u32);
         }
     }
@@ -929,7 +904,7 @@ fn hostile_input_never_panics() {
     let mut out = Vec::new();
     for _ in 0..100_000 {
         let len = rng.below(32);
-        let s = rng.bytes(len, None);
+        let s = rng.bytes(len);
         out.clear();
         if let Ok(()) = huffman::decode(&s, &mut out) {
             assert_eq!(huffman::validate(&s), Ok(out.len()));

@@ -1,6 +1,7 @@
 //! Builder rules, one test per rule, plus round trips and a random no-panic sweep.
 
 use super::*;
+use crate::testkit::Rng;
 use MessageError::*;
 
 type List<'a> = &'a [(&'a [u8], &'a [u8])];
@@ -677,40 +678,19 @@ fn round_trips() {
     }
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a [u8]]) -> &'a [u8] {
-        items[self.below(items.len())]
-    }
-
-    /// Random bytes biased towards the characters the rules care about.
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        const SPECIAL: &[u8] = b"\0\r\n \t:/@*,;=Aaz09\x7f\x80\xff-";
-        let len = self.below(max + 1);
-        (0..len)
-            .map(|_| {
-                if self.below(2) == 0 {
-                    SPECIAL[self.below(SPECIAL.len())]
-                } else {
-                    self.next() as u8
-                }
-            })
-            .collect()
-    }
+/// Random bytes (up to `max`) biased towards the characters the rules care about.
+fn biased_bytes(rng: &mut Rng, max: usize) -> Vec<u8> {
+    const SPECIAL: &[u8] = b"\0\r\n \t:/@*,;=Aaz09\x7f\x80\xff-";
+    let len = rng.below(max + 1);
+    (0..len)
+        .map(|_| {
+            if rng.below(2) == 0 {
+                SPECIAL[rng.below(SPECIAL.len())]
+            } else {
+                rng.next_u64() as u8
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -752,7 +732,7 @@ fn random_fields_never_panic() {
         b"18446744073709551616",
         b"",
     ];
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::from_state(0x9e37_79b9_7f4a_7c15);
     let mut accepted = [0usize; 3];
     for _ in 0..50_000 {
         let kind = match rng.below(3) {
@@ -783,12 +763,12 @@ fn random_fields_never_panic() {
         }
         for _ in 0..rng.below(6) {
             let name = if rng.below(4) == 0 {
-                rng.bytes(8)
+                biased_bytes(&mut rng, 8)
             } else {
                 rng.pick(NAMES).to_vec()
             };
             let value = if rng.below(4) == 0 {
-                rng.bytes(12)
+                biased_bytes(&mut rng, 12)
             } else {
                 rng.pick(VALUES).to_vec()
             };

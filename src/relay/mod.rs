@@ -886,6 +886,4 @@ fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 }
 
 #[cfg(test)]
-mod regressions;
-#[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use h2mux::frame::{FrameHeader, PREFACE};
 use h2mux::hpack::Encoder;
 use h2mux::limits::Config;
 use h2mux::message::{Fields, Message};
+use h2mux::testkit::Pair;
 use h2mux::{Instant, Side};
 use h2mux_fuzz::conn::{self, Script, *};
 use h2mux_fuzz::hpack::{
@@ -52,7 +53,7 @@ fn client_bytes(reqs: &[Req]) -> Vec<u8> {
     open(&mut c, reqs);
     c.ping(*b"seedping");
     let mut out = Vec::new();
-    c.drain_output(&mut pool, &mut out, usize::MAX);
+    c.drain_output(&mut pool, &mut out, usize::MAX, Instant(0));
     out
 }
 
@@ -67,48 +68,32 @@ fn strip_first_settings(mut b: &[u8]) -> &[u8] {
 
 /// What a server writes back while answering `reqs` from a client that behaves.
 fn server_bytes(reqs: &[Req]) -> Vec<u8> {
-    let mut pool = pool();
-    let cfg = Arc::new(Config::default());
-    let mut client = Connection::new(Side::Backend, cfg.clone(), 1, Instant(0));
-    let mut server = Connection::new(Side::Frontend, cfg, 2, Instant(0));
-    open(&mut client, reqs);
-    let mut log = Vec::new();
-    for _ in 0..100 {
-        let mut c2s = Vec::new();
-        client.drain_output(&mut pool, &mut c2s, usize::MAX);
-        let n = server.recv(&mut pool, &Bytes::from(c2s.clone()), Instant(0));
-        assert_eq!(n, c2s.len());
-        while let Some(e) = server.poll_event() {
-            match e {
-                Event::Headers {
-                    stream, message, ..
-                } => {
-                    let head = message.method() == Some(b"HEAD".as_slice());
-                    let mut r = Message::response(200);
-                    r.fields.push(b"content-type", b"text/plain", false);
-                    server.send_headers(stream, r, head).expect("send_headers");
-                    if !head {
-                        server
-                            .send_data(stream, Bytes::from_static(b"hello, world"), false)
-                            .expect("send_data");
-                        server.send_trailers(stream, trailers()).expect("trailers");
-                    }
-                }
-                Event::Data { stream, data, .. } => server.release_capacity(stream, data.len()),
-                _ => {}
+    let mut p = Pair::new(Config::default(), Config::default());
+    open(&mut p.client, reqs);
+    let answer = |server: &mut Connection, e: Event| match e {
+        Event::Headers {
+            stream, message, ..
+        } => {
+            let head = message.method() == Some(b"HEAD".as_slice());
+            let mut r = Message::response(200);
+            r.fields.push(b"content-type", b"text/plain", false);
+            server.send_headers(stream, r, head).expect("send_headers");
+            if !head {
+                server
+                    .send_data(stream, Bytes::from_static(b"hello, world"), false)
+                    .expect("send_data");
+                server.send_trailers(stream, trailers()).expect("trailers");
             }
         }
-        let mut s2c = Vec::new();
-        server.drain_output(&mut pool, &mut s2c, usize::MAX);
-        if s2c.is_empty() && c2s.is_empty() {
+        Event::Data { stream, data, .. } => server.release_capacity(stream, data.len()),
+        _ => {}
+    };
+    for _ in 0..100 {
+        if !p.round_trip(answer, |_, _| {}) {
             break;
         }
-        let n = client.recv(&mut pool, &Bytes::from(s2c.clone()), Instant(0));
-        assert_eq!(n, s2c.len());
-        while client.poll_event().is_some() {}
-        log.extend_from_slice(&s2c);
     }
-    log
+    p.s2c_log
 }
 
 /// Answers the first `n` tracked streams (frontend).

@@ -1,176 +1,19 @@
 //! Relay tests: a real client connection, the relay, and a real server connection, wired
-//! through memory. The host's write rules are not modelled here (wasm-tests does that).
-
-use std::sync::Arc;
+//! through memory (`testkit::Chain`). The host's write rules are not modelled here
+//! (wasm-tests does that).
 
 use bytes::Bytes;
 
-use super::Relay;
-use crate::buffer::BufferPool;
-use crate::conn::{Connection, Event};
+use crate::conn::Event;
 use crate::error::ErrorCode;
 use crate::frame;
 use crate::limits::Config;
 use crate::message::{Fields, Message};
-use crate::side::Side;
 use crate::stream::StreamId;
+use crate::testkit::{deliver, frame_kinds, Chain};
 use crate::time::Instant;
 
-struct Chain {
-    client: Connection,
-    relay: Relay,
-    server: Connection,
-    pool: BufferPool,
-    now: Instant,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
-    /// Raw bytes the server writes instead of its connection's (a non-HTTP/2 upstream).
-    server_raw: Option<Vec<u8>>,
-    c2r: Vec<u8>,
-    s2r: Vec<u8>,
-    r2c: Vec<u8>,
-    r2s: Vec<u8>,
-}
-
-impl Chain {
-    fn new(server_cfg: Config) -> Chain {
-        Chain {
-            client: Connection::new(Side::Backend, Arc::new(Config::default()), 1, Instant(0)),
-            relay: Relay::new(
-                Arc::new(Config::default()),
-                Arc::new(Config::default()),
-                2,
-                Instant(0),
-            ),
-            server: Connection::new(Side::Frontend, Arc::new(server_cfg), 3, Instant(0)),
-            pool: BufferPool::new(16_384, 512 * 16_384, 64),
-            now: Instant(0),
-            client_events: Vec::new(),
-            server_events: Vec::new(),
-            server_raw: None,
-            c2r: Vec::new(),
-            s2r: Vec::new(),
-            r2c: Vec::new(),
-            r2s: Vec::new(),
-        }
-    }
-
-    fn run(&mut self) {
-        for _ in 0..100_000 {
-            let mut moved = false;
-            self.client
-                .drain_output(&mut self.pool, &mut self.c2r, usize::MAX, self.now);
-            match self.server_raw.take() {
-                Some(raw) => self.s2r.extend_from_slice(&raw),
-                None => {
-                    self.server
-                        .drain_output(&mut self.pool, &mut self.s2r, usize::MAX, self.now);
-                }
-            }
-            moved |= feed(&mut self.c2r, |b| {
-                self.relay.from_client(&mut self.pool, b, self.now)
-            });
-            moved |= feed(&mut self.s2r, |b| {
-                self.relay.from_upstream(&mut self.pool, b, self.now)
-            });
-            self.relay
-                .client_output(&mut self.pool, &mut self.r2c, self.now);
-            self.relay
-                .upstream_output(&mut self.pool, &mut self.r2s, self.now);
-            moved |= feed(&mut self.r2c, |b| {
-                self.client.recv(&mut self.pool, b, self.now)
-            });
-            moved |= feed(&mut self.r2s, |b| {
-                self.server.recv(&mut self.pool, b, self.now)
-            });
-            while let Some(e) = self.client.poll_event() {
-                moved = true;
-                self.client_events.push(e);
-            }
-            while let Some(e) = self.server.poll_event() {
-                moved = true;
-                self.server_events.push(e);
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("chain did not settle");
-    }
-
-    /// The server side of the test: answers every request head with `status` and a body
-    /// echoing what it received, once the request ended. Returns the bodies received.
-    fn serve_echo(&mut self) -> Vec<(StreamId, Vec<u8>)> {
-        let mut done = Vec::new();
-        let mut bodies: Vec<(StreamId, Vec<u8>, bool)> = Vec::new();
-        for e in std::mem::take(&mut self.server_events) {
-            match e {
-                Event::Headers {
-                    stream, end_stream, ..
-                } => bodies.push((stream, Vec::new(), end_stream)),
-                Event::Data {
-                    stream,
-                    data,
-                    end_stream,
-                } => {
-                    self.server.release_capacity(stream, data.len());
-                    if let Some(b) = bodies.iter_mut().find(|b| b.0 == stream) {
-                        b.1.extend_from_slice(&data);
-                        b.2 |= end_stream;
-                    }
-                }
-                other => self.server_events.push(other),
-            }
-        }
-        for (stream, body, ended) in bodies {
-            assert!(ended, "request body still open in this helper");
-            self.server
-                .send_headers(stream, Message::response(200), false)
-                .unwrap();
-            self.server
-                .send_data(stream, Bytes::from(body.clone()), true)
-                .unwrap();
-            // This owner is done with the stream once its answer is queued.
-            self.server.detach(stream);
-            done.push((stream, body));
-        }
-        done
-    }
-
-    fn client_bodies(&mut self) -> Vec<(StreamId, Vec<u8>, bool)> {
-        let mut out: Vec<(StreamId, Vec<u8>, bool)> = Vec::new();
-        for e in &self.client_events {
-            if let Event::Data {
-                stream,
-                data,
-                end_stream,
-            } = e
-            {
-                self.client.release_capacity(*stream, data.len());
-                match out.iter_mut().find(|o| o.0 == *stream) {
-                    Some(o) => {
-                        o.1.extend_from_slice(data);
-                        o.2 |= end_stream;
-                    }
-                    None => out.push((*stream, data.to_vec(), *end_stream)),
-                }
-            }
-        }
-        self.client_events
-            .retain(|e| !matches!(e, Event::Data { .. }));
-        out
-    }
-}
-
-fn feed(buf: &mut Vec<u8>, mut f: impl FnMut(&Bytes) -> usize) -> bool {
-    if buf.is_empty() {
-        return false;
-    }
-    let b = Bytes::from(std::mem::take(buf));
-    let n = f(&b);
-    *buf = b[n..].to_vec();
-    n > 0
-}
+mod credit;
 
 fn req(method: &str, path: &str) -> Message {
     Message::request(method.as_bytes(), b"https", b"example.com", path.as_bytes())
@@ -473,7 +316,7 @@ fn doorbells_are_one_at_a_time() {
     c.client.ping(*b"12345678");
     c.client
         .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
-    feed(&mut c.c2r, |b| {
+    deliver(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.has_client_output());
@@ -489,7 +332,7 @@ fn doorbells_are_one_at_a_time() {
     c.client.ping(*b"87654321");
     c.client
         .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
-    feed(&mut c.c2r, |b| {
+    deliver(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.upstream_doorbell(Instant(0)).is_some());
@@ -503,7 +346,7 @@ fn client_doorbell_waits_for_its_ack() {
     c.server.ping(*b"upstream");
     c.server
         .drain_output(&mut c.pool, &mut c.s2r, usize::MAX, Instant(0));
-    feed(&mut c.s2r, |b| {
+    deliver(&mut c.s2r, |b| {
         c.relay.from_upstream(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.has_upstream_output());
@@ -519,20 +362,10 @@ fn client_doorbell_waits_for_its_ack() {
     c.server.ping(*b"again!!!");
     c.server
         .drain_output(&mut c.pool, &mut c.s2r, usize::MAX, Instant(0));
-    feed(&mut c.s2r, |b| {
+    deliver(&mut c.s2r, |b| {
         c.relay.from_upstream(&mut c.pool, b, Instant(0))
     });
     assert!(c.relay.client_doorbell().is_some());
-}
-
-fn frame_kinds(mut b: &[u8]) -> Vec<frame::FrameType> {
-    let mut out = Vec::new();
-    while b.len() >= 9 {
-        let h = frame::FrameHeader::parse(b[..9].try_into().unwrap());
-        out.push(h.kind);
-        b = &b[(9 + h.len as usize).min(b.len())..];
-    }
-    out
 }
 
 #[test]
@@ -544,7 +377,7 @@ fn first_flight_goes_upstream_before_the_upstream_speaks() {
         .unwrap();
     c.client
         .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
-    feed(&mut c.c2r, |b| {
+    deliver(&mut c.c2r, |b| {
         c.relay.from_client(&mut c.pool, b, Instant(0))
     });
     let mut up = Vec::new();

@@ -8,7 +8,7 @@
 //! client writes is recorded: preface, SETTINGS, HEADERS, request bodies, SETTINGS ACK and
 //! WINDOW_UPDATEs, in the order and batching the client produced them.
 //!
-//! Time is simulated and the randomness is a seeded xorshift, so a seed always gives the
+//! Time is simulated and the randomness is the seeded [`Rng`], so a seed always gives the
 //! same bytes. Nothing here reads a clock: timing belongs to the caller.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::{pool, Pair, Rng};
 use crate::buffer::BufferPool;
 use crate::conn::{Connection, Event, RxBlocked, SendError};
 use crate::error::{ConnError, ErrorCode};
@@ -148,7 +149,7 @@ impl Replay {
     fn new(cfg: Config) -> Replay {
         Replay {
             conn: Connection::new(Side::Frontend, Arc::new(cfg), 1, Instant(0)),
-            pool: new_pool(),
+            pool: pool(),
             out: Vec::new(),
             responder: Responder::default(),
             report: ReplayReport::default(),
@@ -208,10 +209,6 @@ impl Replay {
         self.conn.release(&mut self.pool);
         self.report
     }
-}
-
-fn new_pool() -> BufferPool {
-    BufferPool::new(16_384, 256 * 16_384, 4096)
 }
 
 /// The server half of both the generator and the replay: answers each request once it has
@@ -309,51 +306,6 @@ impl Responder {
 }
 
 // ----- The generator -------------------------------------------------------------------
-
-/// A tiny xorshift64: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
-        Rng(if s == 0 { 1 } else { s })
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in lo..=hi.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.next() as usize % items.len()]
-    }
-
-    fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b"0123456789abcdef"[self.next() as usize % 16]))
-            .collect()
-    }
-
-    fn alnum(&mut self, n: usize) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..n)
-            .map(|_| char::from(A[self.next() as usize % A.len()]))
-            .collect()
-    }
-}
 
 const WWW: &str = "www.example.com";
 const STATIC: &str = "static.example.com";
@@ -457,7 +409,7 @@ impl Client {
 
     fn request(&self, rng: &mut Rng, kind: Kind, path: &str, post: Option<usize>) -> Request {
         let authority = match kind {
-            Kind::Script | Kind::Style | Kind::Image | Kind::Font if rng.chance(30) => STATIC,
+            Kind::Script | Kind::Style | Kind::Image | Kind::Font if rng.percent(30) => STATIC,
             _ => WWW,
         };
         let method: &[u8] = if post.is_some() { b"POST" } else { b"GET" };
@@ -513,7 +465,7 @@ impl Client {
         }
         if authority == WWW {
             // Browsers differ: one joined field, or one field per crumb (RFC 9113 §8.2.3).
-            if rng.chance(50) {
+            if rng.percent(50) {
                 f.push(b"cookie", self.crumbs.join("; ").as_bytes(), false);
             } else {
                 for c in &self.crumbs {
@@ -566,7 +518,8 @@ fn document_path(rng: &mut Rng) -> String {
 }
 
 fn subresource(rng: &mut Rng, client: &Client) -> (Kind, String) {
-    let bundle = |rng: &mut Rng| client.bundles[rng.next() as usize % client.bundles.len()].clone();
+    let bundle =
+        |rng: &mut Rng| client.bundles[rng.next_u64() as usize % client.bundles.len()].clone();
     match rng.range(0, 99) {
         0..=17 => {
             let name = rng.pick(&[
@@ -594,7 +547,7 @@ fn subresource(rng: &mut Rng, client: &Client) -> (Kind, String) {
             (Kind::Font, format!("/static/fonts/inter-latin-{w}.woff2"))
         }
         32..=84 => {
-            let p = if rng.chance(50) {
+            let p = if rng.percent(50) {
                 format!(
                     "/images/{}/{}-{}x{}.webp",
                     rng.pick(&CATEGORIES),
@@ -659,7 +612,7 @@ fn plan(requests: usize, seed: u64) -> Vec<Batch> {
         });
         left -= n;
 
-        if left > 0 && rng.chance(30) {
+        if left > 0 && rng.percent(30) {
             let n = (rng.range(1, 3) as usize).min(left);
             let batch = (0..n)
                 .map(|i| {
@@ -691,15 +644,9 @@ struct ClientSide {
     failed: Option<ConnError>,
 }
 
-/// A client and a server in memory; only the client's bytes are kept.
+/// A client and a server in memory; only the client's bytes are kept (`c2s_log`).
 struct Sim {
-    client: Connection,
-    server: Connection,
-    pool: BufferPool,
-    now: Instant,
-    c2s: Vec<u8>,
-    s2c: Vec<u8>,
-    log: Vec<u8>,
+    pair: Pair,
     responder: Responder,
     seen: ClientSide,
     /// (stream, expected body length, received) per outstanding client stream.
@@ -715,13 +662,7 @@ impl Sim {
             ..Config::default()
         };
         Sim {
-            client: Connection::new(Side::Backend, Arc::new(client_cfg), 1, Instant(0)),
-            server: Connection::new(Side::Frontend, Arc::new(Config::default()), 2, Instant(0)),
-            pool: new_pool(),
-            now: Instant(0),
-            c2s: Vec::new(),
-            s2c: Vec::new(),
-            log: Vec::new(),
+            pair: Pair::new(client_cfg, Config::default()),
             responder: Responder {
                 bodies: true,
                 ..Responder::default()
@@ -736,7 +677,7 @@ impl Sim {
             let end = req.body.is_none();
             let mut tries = 0;
             let id = loop {
-                match self.client.open_stream(req.message.clone(), end) {
+                match self.pair.client.open_stream(req.message.clone(), end) {
                     Ok(id) => break id,
                     Err(SendError::ConcurrencyLimit) if tries < 10_000 => {
                         tries += 1;
@@ -746,7 +687,7 @@ impl Sim {
                 }
             };
             if let Some(body) = req.body {
-                if let Err(e) = self.client.send_data(id, body, true) {
+                if let Err(e) = self.pair.client.send_data(id, body, true) {
                     panic!("client could not send a request body: {e:?}");
                 }
             }
@@ -763,78 +704,73 @@ impl Sim {
 
     /// One round trip of 1 ms: bytes both ways, events handled.
     fn step(&mut self) {
-        self.now = self.now.after(1);
-        let start = self.c2s.len();
-        self.client
-            .drain_output(&mut self.pool, &mut self.c2s, usize::MAX, Instant(0));
-        self.log.extend_from_slice(&self.c2s[start..]);
-        if !self.c2s.is_empty() {
-            let b = Bytes::from(std::mem::take(&mut self.c2s));
-            let n = self.server.recv(&mut self.pool, &b, self.now);
-            self.c2s = b[n..].to_vec();
-        }
-        while let Some(e) = self.server.poll_event() {
-            self.responder.on_event(&mut self.server, e);
-        }
-        self.server
-            .drain_output(&mut self.pool, &mut self.s2c, usize::MAX, Instant(0));
-        if !self.s2c.is_empty() {
-            let b = Bytes::from(std::mem::take(&mut self.s2c));
-            let n = self.client.recv(&mut self.pool, &b, self.now);
-            self.s2c = b[n..].to_vec();
-        }
-        while let Some(e) = self.client.poll_event() {
-            self.on_client_event(e);
-        }
+        let Sim {
+            pair,
+            responder,
+            seen,
+            open,
+        } = self;
+        pair.now = pair.now.after(1);
+        pair.round_trip(
+            |server, e| responder.on_event(server, e),
+            |client, e| on_client_event(client, seen, open, e),
+        );
         if let Some(e) = self.responder.failed.or(self.seen.failed) {
             panic!("connection failed while generating: {e:?}");
         }
     }
+}
 
-    fn on_client_event(&mut self, e: Event) {
-        let (stream, ended) = match e {
-            Event::Headers {
-                stream,
-                message,
-                end_stream,
-            } => {
-                if let Some(o) = self.open.iter_mut().find(|o| o.0 == stream) {
-                    o.1 = message.content_length;
-                }
-                (stream, end_stream)
+/// The generator's client: checks each response body against its content-length and lets
+/// go of the stream once the response ended.
+fn on_client_event(
+    client: &mut Connection,
+    seen: &mut ClientSide,
+    open: &mut Vec<(StreamId, Option<u64>, u64)>,
+    e: Event,
+) {
+    let (stream, ended) = match e {
+        Event::Headers {
+            stream,
+            message,
+            end_stream,
+        } => {
+            if let Some(o) = open.iter_mut().find(|o| o.0 == stream) {
+                o.1 = message.content_length;
             }
-            Event::Data {
-                stream,
-                data,
-                end_stream,
-            } => {
-                self.client.release_capacity(stream, data.len());
-                if let Some(o) = self.open.iter_mut().find(|o| o.0 == stream) {
-                    o.2 += data.len() as u64;
-                }
-                (stream, end_stream)
-            }
-            Event::Trailers { stream, .. } => (stream, true),
-            Event::Reset { stream, .. } => {
-                self.seen.resets += 1;
-                (stream, true)
-            }
-            Event::Failed { error } => {
-                self.seen.failed = Some(error);
-                return;
-            }
-            _ => return,
-        };
-        if ended {
-            if let Some(i) = self.open.iter().position(|o| o.0 == stream) {
-                let (_, want, got) = self.open.swap_remove(i);
-                self.seen.responses += 1;
-                if want != Some(got) {
-                    self.seen.body_mismatches += 1;
-                }
-            }
-            self.client.detach(stream);
+            (stream, end_stream)
         }
+        Event::Data {
+            stream,
+            data,
+            end_stream,
+        } => {
+            client.release_capacity(stream, data.len());
+            if let Some(o) = open.iter_mut().find(|o| o.0 == stream) {
+                o.2 += data.len() as u64;
+            }
+            (stream, end_stream)
+        }
+        Event::Trailers { stream, .. } => (stream, true),
+        Event::Reset { stream, .. } => {
+            seen.resets += 1;
+            (stream, true)
+        }
+        Event::Failed { error } => {
+            seen.failed = Some(error);
+            return;
+        }
+        _ => return,
+    };
+    if ended {
+        if let Some(i) = open.iter().position(|o| o.0 == stream) {
+            let (_, want, got) = open.swap_remove(i);
+            seen.responses += 1;
+            if want != Some(got) {
+                seen.body_mismatches += 1;
+            }
+        }
+        client.detach(stream);
     }
 }
 
@@ -842,12 +778,12 @@ fn generate(requests: usize, seed: u64) -> (Vec<u8>, ClientSide) {
     let mut sim = Sim::new();
     for batch in plan(requests, seed) {
         // Time passes as it would; the glitch meter decays with it.
-        sim.now = sim.now.after(batch.pause);
+        sim.pair.now = sim.pair.now.after(batch.pause);
         sim.load(batch.requests);
     }
     // Whatever the client still owes (a last WINDOW_UPDATE, say).
     sim.step();
-    (sim.log, sim.seen)
+    (sim.pair.c2s_log, sim.seen)
 }
 
 #[cfg(test)]
@@ -855,15 +791,15 @@ mod tests {
     use super::*;
     use crate::hpack::Decoder;
 
+    /// The frame headers of a whole client stream.
     fn frames(stream: &[u8]) -> Vec<FrameHeader> {
-        let mut rest = stream.strip_prefix(PREFACE.as_slice()).unwrap();
-        let mut out = Vec::new();
-        while let Some((head, tail)) = rest.split_first_chunk::<HEADER_LEN>() {
-            let h = FrameHeader::parse(head);
-            rest = &tail[h.len as usize..];
-            out.push(h);
-        }
-        assert!(rest.is_empty());
+        assert!(stream.starts_with(PREFACE));
+        let out: Vec<FrameHeader> = super::super::frames(stream)
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        let covered: usize = out.iter().map(|h| HEADER_LEN + h.len as usize).sum();
+        assert_eq!(PREFACE.len() + covered, stream.len());
         out
     }
 

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::Relay;
 use crate::buffer::BufferPool;
 use crate::conn::{Connection, Event};
 use crate::error::ErrorCode;
 use crate::frame::{FrameHeader, FrameType, PREFACE};
 use crate::limits::Config;
 use crate::message::Message;
+use crate::relay::Relay;
 use crate::side::Side;
 use crate::stream::StreamId;
 use crate::time::Instant;

@@ -1,0 +1,154 @@
+//! GOAWAY, graceful shutdown, timeouts, and what an idle connection keeps.
+
+use super::*;
+
+#[test]
+fn goaway_from_server_refuses_later_streams_on_client() {
+    let mut p = Pair::new(Config::default(), Config::default());
+    let a = p.client.open_stream(req("/a"), true).unwrap();
+    p.run();
+    let b = p.client.open_stream(req("/b"), true).unwrap();
+    // The server goes away before it sees stream b.
+    p.server.shutdown(p.now);
+    let mut out = Vec::new();
+    p.server
+        .drain_output(&mut p.pool, &mut out, usize::MAX, p.now);
+    let n = p.client.recv(&mut p.pool, &Bytes::from(out), p.now);
+    assert!(n > 0);
+    p.run();
+    // First GOAWAY has the largest id; after the PING round trip the real last id is sent.
+    let goaways: Vec<_> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GoAway {
+                last_stream, code, ..
+            } => Some((*last_stream, *code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(goaways.first(), Some(&(StreamId::MAX, ErrorCode::NoError)));
+    // The client's PING ACK overtook its HEADERS for b: the final GOAWAY names a, and b is
+    // refused on the client, safe to retry elsewhere.
+    assert_eq!(goaways.last(), Some(&(a, ErrorCode::NoError)));
+    assert!(p.client_events.iter().any(
+        |e| matches!(e, Event::Reset { stream, code: ErrorCode::RefusedStream, .. } if *stream == b)
+    ));
+    assert!(!p
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { stream, .. } if *stream == b)));
+    assert!(p.client.open_stream(req("/c"), true).is_err());
+}
+
+#[test]
+fn two_step_shutdown_then_done_when_streams_end() {
+    let mut p = Pair::new(Config::default(), Config::default());
+    let id = p.client.open_stream(req("/"), true).unwrap();
+    p.run();
+    p.server.shutdown(p.now);
+    p.run();
+    assert!(!p.server.is_done(), "a stream is still open");
+    p.server
+        .send_headers(id, Message::response(204), true)
+        .unwrap();
+    p.run();
+    p.server.detach(id);
+    p.run();
+    assert!(p.server.is_done());
+}
+
+#[test]
+fn settings_ack_timeout() {
+    let mut s = Server::new(Config {
+        settings_timeout_ms: 1000,
+        ..Config::default()
+    });
+    let mut c = RawClient::new();
+    s.feed(c.take());
+    assert_eq!(s.conn.next_timeout(), Some(Instant(1000)));
+    s.conn.handle_timeout(Instant(999));
+    s.pump();
+    assert_eq!(goaway_code(&s.take_out()), None);
+    s.conn.handle_timeout(Instant(1000));
+    s.pump();
+    assert_eq!(goaway_code(&s.take_out()), Some(ErrorCode::SettingsTimeout));
+}
+
+#[test]
+fn idle_timeout_shuts_down_gracefully() {
+    let mut s = Server::new(Config {
+        idle_timeout_ms: 5000,
+        ..Config::default()
+    });
+    let mut c = RawClient::new();
+    c.raw(FrameType::Settings, flags::ACK, 0, &[]);
+    s.feed(c.take());
+    s.take_out();
+    assert_eq!(s.conn.next_timeout(), Some(Instant(5000)));
+    s.conn.handle_timeout(Instant(5000));
+    s.pump();
+    let out = s.take_out();
+    let f = frames(&out);
+    assert!(f.iter().any(|(h, _)| h.kind == FrameType::GoAway));
+    assert!(f
+        .iter()
+        .any(|(h, _)| h.kind == FrameType::Ping && !h.has(flags::ACK)));
+    // The PING ACK completes the two steps.
+    c.raw(FrameType::Ping, flags::ACK, 0, b"h2mux-sd");
+    s.feed(c.take());
+    let out = s.take_out();
+    let g = frames(&out)
+        .into_iter()
+        .find(|(h, _)| h.kind == FrameType::GoAway)
+        .unwrap();
+    assert_eq!(
+        frame::parse_goaway(&g.1).unwrap().last_stream,
+        StreamId::ZERO
+    );
+    assert!(s.conn.is_done());
+}
+
+#[test]
+fn shutdown_timeout_ends_a_stuck_shutdown() {
+    let mut s = Server::new(Config {
+        shutdown_timeout_ms: 2000,
+        ..Config::default()
+    });
+    let mut c = RawClient::new();
+    c.get(1, false);
+    s.feed(c.take());
+    s.conn.shutdown(Instant(0));
+    s.pump();
+    assert!(!s.conn.is_done());
+    s.now = Instant(2000);
+    s.conn.handle_timeout(Instant(2000));
+    s.pump();
+    assert!(s.conn.is_done());
+}
+
+#[test]
+fn idle_connection_is_small() {
+    // Measured, not a target here: the figure the host pays per idle connection.
+    let size = std::mem::size_of::<Connection>();
+    eprintln!("size_of::<Connection>() = {size}");
+    assert!(size < 2048, "Connection is {size} bytes");
+}
+
+#[test]
+fn trim_between_callbacks_keeps_a_header_block_in_progress() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    let block = c.block("/split");
+    let (a, b) = block.split_at(block.len() / 2);
+    c.raw(FrameType::Headers, flags::END_STREAM, 1, a);
+    s.feed(c.take());
+    // The host trims between callbacks: the half block must survive.
+    s.conn.trim();
+    c.raw(FrameType::Continuation, flags::END_HEADERS, 1, b);
+    s.feed(c.take());
+    assert_eq!(s.conn.error(), None);
+    assert!(s.events.iter().any(
+        |e| matches!(e, Event::Headers { message, .. } if message.path() == Some(&b"/split"[..]))
+    ));
+}
