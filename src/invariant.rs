@@ -7,16 +7,28 @@
 //! release build, the `.wasm` Envoy loads, a panic would trap and take every connection of
 //! the worker with it: there the caller fails only the connection it happened on
 //! (GOAWAY INTERNAL_ERROR), and the rule is logged and counted
-//! (`h2mux_internal_errors_total`).
+//! (`h2mux_internal_errors_total`). A layer below the connection (a buffer, a header list,
+//! the HPACK table) has no connection to fail: it logs, counts and keeps its data whole.
 
-/// Reports a broken invariant. Panics in debug builds; in release builds logs the rule and
-/// returns, and the caller fails its connection.
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Broken invariants since the module was loaded: the host publishes it as a metric.
+static BROKEN: AtomicU32 = AtomicU32::new(0);
+
+/// Reports a broken invariant. Panics in debug builds; in release builds logs the rule,
+/// counts it and returns, and the caller fails its connection.
 #[track_caller]
 pub(crate) fn broken(rule: &'static str) {
     if loud() {
         panic!("h2mux invariant broken: {rule}");
     }
+    BROKEN.fetch_add(1, Ordering::Relaxed);
     log::error!("h2mux invariant broken: {rule}");
+}
+
+/// How many invariants broke so far (in release builds; debug builds panic instead).
+pub fn broken_count() -> u32 {
+    BROKEN.load(Ordering::Relaxed)
 }
 
 #[cfg(not(test))]

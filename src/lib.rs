@@ -17,7 +17,7 @@ mod filter;
 pub mod flow;
 pub mod frame;
 pub mod hpack;
-mod invariant;
+pub mod invariant;
 pub mod limits;
 pub mod message;
 pub mod relay;

@@ -228,14 +228,19 @@ impl BufferPool {
     /// Takes a buffer back, cleared. It is cached unless that would exceed the quota
     /// (lowered since it was taken) or it is not one of ours by size.
     pub fn release(&mut self, mut b: Buffer) {
+        if b.cap != self.buffer_size {
+            // Not one of ours (the buffer size of a live pool never changes).
+            crate::invariant::broken("a released buffer was taken from this pool");
+            return;
+        }
         self.stats.released += 1;
-        self.in_use = self.in_use.saturating_sub(1);
-        debug_assert!(
-            b.buf.len() <= b.cap,
-            "buffer grew past its capacity: {} > {}",
-            b.buf.len(),
-            b.cap
-        );
+        match self.in_use.checked_sub(1) {
+            Some(n) => self.in_use = n,
+            None => crate::invariant::broken("a released buffer was taken from this pool"),
+        }
+        if b.buf.len() > b.cap {
+            crate::invariant::broken("a buffer stays within its capacity");
+        }
         b.clear();
         if b.cap != self.buffer_size || self.in_use + self.free.len() >= self.max_buffers {
             return;
@@ -557,14 +562,17 @@ mod tests {
     fn foreign_buffers_are_not_cached() {
         let mut pool = BufferPool::new(10, 100, 1);
         let b = pool.try_take().unwrap();
-        pool.release(Buffer::new(99));
-        assert_eq!(pool.cached(), 0);
+        crate::invariant::contained(|| pool.release(Buffer::new(99)));
+        assert_eq!((pool.cached(), pool.in_use()), (0, 1));
         pool.release(b);
-        assert_eq!(pool.cached(), 1);
+        assert_eq!((pool.cached(), pool.in_use()), (1, 0));
     }
 
     #[test]
-    #[cfg_attr(debug_assertions, should_panic(expected = "grew past"))]
+    #[cfg_attr(
+        debug_assertions,
+        should_panic(expected = "a buffer stays within its capacity")
+    )]
     fn overgrown_buffer_is_trimmed_on_release() {
         let mut pool = BufferPool::new(8, 8, 1);
         let mut b = pool.try_take().unwrap();

@@ -159,7 +159,7 @@ impl Parser<'_> {
                 }
                 self.pos += 1;
             }
-            let run = self.b.get(start..self.pos).unwrap_or(&[]);
+            let run = self.slice(start)?;
             out.push_str(
                 std::str::from_utf8(run).map_err(|_| "invalid UTF-8 in a string".to_string())?,
             );
@@ -205,14 +205,21 @@ impl Parser<'_> {
         }
     }
 
+    /// The text read since `start`.
+    fn slice(&self, start: usize) -> Result<&[u8], String> {
+        self.b.get(start..self.pos).ok_or_else(|| {
+            crate::invariant::broken("the reader stays within its text");
+            "internal error reading the configuration".to_string()
+        })
+    }
+
     fn number(&mut self) -> Result<Value, String> {
         let start = self.pos;
         while matches!(self.peek(), Some(c) if c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
         {
             self.pos += 1;
         }
-        let text = std::str::from_utf8(self.b.get(start..self.pos).unwrap_or(&[]))
-            .map_err(|_| "bad number")?;
+        let text = std::str::from_utf8(self.slice(start)?).map_err(|_| "bad number")?;
         text.parse::<f64>()
             .map(Value::Number)
             .map_err(|_| format!("bad number `{text}` at byte {start}"))

@@ -124,7 +124,10 @@ impl Connection {
     pub fn recv_eof(&mut self, now: Instant) {
         self.now = now;
         for k in self.streams.keys() {
-            let Some(state) = self.streams.get(k).map(|s| s.state()) else {
+            let Some(state) = self
+                .stream_of(k, "a listed stream is in the store")
+                .map(|s| s.state())
+            else {
                 continue;
             };
             if matches!(state, State::Reset(_) | State::Closed) {
@@ -163,7 +166,10 @@ impl Connection {
                         // Pad length byte and padding count against flow control but carry
                         // nothing: their credit goes back now, on the stream too.
                         self.release_capacity(h.stream, pad as usize + 1);
-                        let data_left = h.len.saturating_sub(pad + 1);
+                        let Some(data_left) = h.len.checked_sub(pad + 1) else {
+                            self.broken("padding checked shorter than its frame");
+                            return Step::Advanced(1);
+                        };
                         self.start_data(h, data_left, pad);
                         Step::Advanced(1)
                     }
@@ -648,7 +654,8 @@ impl Connection {
 
     /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
     pub(super) fn stream_error(&mut self, key: Key, v: Violation) {
-        let Some(s) = self.streams.get_mut(key) else {
+        let side = self.side.name();
+        let Some(s) = self.stream_of(key, "a stream in error is in the store") else {
             return;
         };
         let state = s.state();
@@ -662,9 +669,9 @@ impl Connection {
         if state.is_reset() {
             return;
         }
-        log::debug!("{} stream {} error: {}", self.side.name(), key.id(), v);
+        log::debug!("{side} stream {} error: {v}", key.id());
         s.drop_output();
-        let _ = s.apply(Input::Fail(v.code()));
+        self.transition(key, Input::Fail(v.code()));
         self.streams.enqueue(Queue::Reset, key);
         self.events.push_back(Event::Reset {
             stream: key.id(),
@@ -696,7 +703,10 @@ impl Connection {
 /// An HTTP/1.x request line starts with a method token and a space ("PRI " is the HTTP/2
 /// preface itself and never gets here).
 fn looks_like_http1_request(input: &[u8]) -> bool {
-    let head = input.get(..input.len().min(16)).unwrap_or(&[]);
-    let token = head.iter().take_while(|b| b.is_ascii_uppercase()).count();
-    token >= 3 && head.get(token) == Some(&b' ')
+    let token = input
+        .iter()
+        .take(16)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    token >= 3 && token < 16 && input.get(token) == Some(&b' ')
 }

@@ -180,9 +180,8 @@ impl Connection {
         for k in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(k) {
                 s.drop_output();
-                // Drop is accepted in every state.
-                let _ = s.apply(Input::Drop);
             }
+            self.transition(k, Input::Drop);
         }
         for q in [
             Queue::Headers,
@@ -296,6 +295,7 @@ impl Connection {
 
     /// The peer acknowledged one SETTINGS of ours.
     pub(super) fn settings_acked(&mut self) {
+        // An ACK nobody asked for changes nothing (the count stays at zero).
         self.settings_unacked = self.settings_unacked.saturating_sub(1);
         if self.settings_unacked > 0 {
             self.timers.arm(

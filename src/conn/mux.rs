@@ -199,15 +199,15 @@ impl Connection {
             let Some(key) = self.streams.pop(Queue::Reset) else {
                 break;
             };
-            let Some(s) = self.streams.get_mut(key) else {
-                continue;
+            let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
+                return progressed;
             };
             let State::ErrorPending(code) = s.state() else {
                 // Reset meanwhile by the peer, or dropped: nothing to write.
                 continue;
             };
             let id = s.id;
-            let _ = s.apply(Input::ResetSent);
+            self.transition(key, Input::ResetSent);
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
@@ -250,8 +250,8 @@ impl Connection {
             let Some(key) = self.streams.pop(Queue::WindowUpdate) else {
                 break;
             };
-            let Some(s) = self.streams.get_mut(key) else {
-                continue;
+            let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
+                return progressed;
             };
             if !s.state().can_recv() {
                 continue;
@@ -296,7 +296,7 @@ impl Connection {
 
     /// Encodes the stream's next pending block into a HeaderWrite. False when there is none.
     fn start_header_block(&mut self, key: Key) -> bool {
-        let Some(s) = self.streams.get_mut(key) else {
+        let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
             return false;
         };
         if s.state().is_reset() {
@@ -340,7 +340,10 @@ impl Connection {
         loop {
             let room = self.room();
             let hw = self.hwrite.as_mut()?;
-            let left = self.scratch.len().saturating_sub(hw.offset);
+            let Some(left) = self.scratch.len().checked_sub(hw.offset) else {
+                self.broken("a header block is written within its length");
+                return None;
+            };
             let want = left.min(max);
             if room < HEADER_LEN + want.min(MIN_DATA_CHUNK) || room <= HEADER_LEN {
                 return None;
@@ -379,7 +382,7 @@ impl Connection {
     }
 
     fn after_header_block(&mut self, key: Key) {
-        let Some(s) = self.streams.get(key) else {
+        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
             return;
         };
         if !s.pending.is_empty() {
@@ -399,7 +402,8 @@ impl Connection {
             let room = self.room();
             let conn_window = self.conn_send_window.available();
             let Some(s) = self.streams.get_mut(key) else {
-                continue;
+                self.broken("a queued stream is in the store");
+                return progressed;
             };
             if !s.pending.is_empty() || s.state().is_reset() {
                 continue;

@@ -146,11 +146,11 @@ impl Connection {
         s.drop_output();
         if !s.on_wire && !hwrite_here {
             // The peer never heard of it: nothing to reset on the wire.
-            let _ = s.apply(Input::Drop);
+            self.transition(key, Input::Drop);
             self.maybe_free(key);
             return;
         }
-        let _ = s.apply(Input::Fail(code));
+        self.transition(key, Input::Fail(code));
         self.streams.enqueue(Queue::Reset, key);
     }
 
@@ -171,7 +171,7 @@ impl Connection {
             | State::ErrorPending(_)
             | State::ClosingWithReset(_) => {}
             State::HalfClosedLocal => {
-                let _ = s.apply(Input::ResetAfterEnd(code));
+                self.transition(key, Input::ResetAfterEnd(code));
                 self.maybe_free(key);
             }
             State::Idle | State::Open | State::HalfClosedRemote => self.reset(stream, code),
@@ -193,7 +193,7 @@ impl Connection {
         let Some(key) = self.streams.find(stream) else {
             return;
         };
-        let Some(s) = self.streams.get_mut(key) else {
+        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
             return;
         };
         // The stream's own window is released only while the peer may still use it.
@@ -283,13 +283,13 @@ impl Connection {
     /// every write that may have finished a stream, so it also fires a deferred reset.
     pub(super) fn maybe_free(&mut self, key: Key) {
         let hwrite_here = self.hwrite.as_ref().is_some_and(|h| h.stream == key.id());
-        let Some(s) = self.streams.get_mut(key) else {
+        let Some(s) = self.stream_of(key, "a stream to free is in the store") else {
             return;
         };
         if let State::ClosingWithReset(_) = s.state() {
             if s.output_idle() && !hwrite_here {
                 // Our END_STREAM is out: the deferred reset is due.
-                let _ = s.apply(Input::EndWritten);
+                self.transition(key, Input::EndWritten);
                 self.streams.enqueue(Queue::Reset, key);
             }
             return;
@@ -332,13 +332,24 @@ impl Connection {
 
     /// Marks a stream reset by the peer (or as good as: transport closed, refused by GOAWAY).
     pub(super) fn mark_reset(&mut self, key: Key, by: ResetBy) {
-        if let Some(s) = self.streams.get_mut(key) {
+        if let Some(s) = self.stream_of(key, "a stream being reset is in the store") {
             s.drop_output();
-            let input = match by {
-                ResetBy::Peer => Input::RecvReset,
-                ResetBy::Local => Input::Drop,
-            };
-            let _ = s.apply(input);
+        }
+        let input = match by {
+            ResetBy::Peer => Input::RecvReset,
+            ResetBy::Local => Input::Drop,
+        };
+        self.transition(key, input);
+    }
+
+    /// Moves a live stream's state machine where the caller knows the input is allowed: a
+    /// refusal is a bug of ours.
+    pub(super) fn transition(&mut self, key: Key, input: Input) {
+        let Some(s) = self.stream_of(key, "a stream changing state is in the store") else {
+            return;
+        };
+        if s.apply(input).is_err() {
+            self.broken("the state machine allows a transition its caller checked");
         }
     }
 }

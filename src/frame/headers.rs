@@ -41,7 +41,9 @@ pub fn headers_fragment<'a>(
         .len()
         .checked_sub(pad)
         .ok_or(FrameError::PaddingTooLong(FrameType::Headers))?;
-    let fragment = rest.get(..fragment_len).unwrap_or_default();
+    let (fragment, _padding) = rest
+        .split_at_checked(fragment_len)
+        .ok_or(FrameError::PaddingTooLong(FrameType::Headers))?;
     Ok((fragment, priority))
 }
 

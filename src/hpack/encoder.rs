@@ -130,10 +130,14 @@ impl Encoder {
         self.write_string(value, out);
         if indexing {
             let (name_hash, field_hash) = hashed.unwrap_or_else(|| hashes(name, value));
-            // Cannot fail: the name is given as bytes, not as a table reference.
-            let _ = self
+            // The name is given as bytes, not as a table reference: nothing can miss.
+            if self
                 .table
-                .insert(NewName::Bytes(name), value, name_hash, field_hash, false);
+                .insert(NewName::Bytes(name), value, name_hash, field_hash, false)
+                .is_err()
+            {
+                crate::invariant::broken("an insertion by bytes succeeds");
+            }
         }
     }
 

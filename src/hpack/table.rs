@@ -185,17 +185,17 @@ impl Table {
     /// an insertion may have just appended its own.
     fn evict_to(&mut self, target: usize) {
         while self.size > target {
-            match self.entries.pop_back() {
-                Some(e) => {
-                    self.size = self
-                        .size
-                        .saturating_sub(entry_size(e.name_len, e.value_len))
-                }
-                None => {
-                    self.size = 0;
-                    break;
-                }
-            }
+            let Some(e) = self.entries.pop_back() else {
+                crate::invariant::broken("the table size is the sum of its entries");
+                self.size = 0;
+                break;
+            };
+            let Some(size) = self.size.checked_sub(entry_size(e.name_len, e.value_len)) else {
+                crate::invariant::broken("the table size is the sum of its entries");
+                self.size = 0;
+                break;
+            };
+            self.size = size;
         }
     }
 
@@ -210,8 +210,16 @@ impl Table {
         }
         self.buf.copy_within(head.., 0);
         self.buf.truncate(self.buf.len() - head);
+        // The oldest entry starts first: every offset is at or past it.
+        let mut behind = false;
         for e in self.entries.iter_mut() {
-            e.off = e.off.saturating_sub(head);
+            match e.off.checked_sub(head) {
+                Some(off) => e.off = off,
+                None => behind = true,
+            }
+        }
+        if behind {
+            crate::invariant::broken("table entries start at or after the oldest one");
         }
     }
 

@@ -60,10 +60,17 @@ impl Fields {
     }
 
     fn entry(&self, e: &Entry) -> (&[u8], &[u8], bool) {
-        // The ranges were recorded by `push`, so `get` cannot miss; it just keeps slicing total.
-        let name = self.buf.get(e.start..e.name_end).unwrap_or(&[]);
-        let value = self.buf.get(e.name_end..e.value_end).unwrap_or(&[]);
-        (name, value, e.sensitive)
+        // The ranges were recorded by `push`, so `get` cannot miss.
+        match (
+            self.buf.get(e.start..e.name_end),
+            self.buf.get(e.name_end..e.value_end),
+        ) {
+            (Some(name), Some(value)) => (name, value, e.sensitive),
+            _ => {
+                crate::invariant::broken("a field's ranges are within its list");
+                (&[], &[], e.sensitive)
+            }
+        }
     }
 
     /// (name, value, sensitive) in arrival order.

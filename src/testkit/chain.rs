@@ -253,3 +253,15 @@ fn call(
     }
     n
 }
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.release();
+        if cfg!(debug_assertions) && !std::thread::panicking() {
+            if let Err(rule) = self.relay.audit() {
+                panic!("Chain: relay audit: {rule}");
+            }
+        }
+        super::pair::check_on_drop(&[&self.client, &self.server], &self.pool, "Chain");
+    }
+}

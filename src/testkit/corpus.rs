@@ -783,7 +783,7 @@ fn generate(requests: usize, seed: u64) -> (Vec<u8>, ClientSide) {
     }
     // Whatever the client still owes (a last WINDOW_UPDATE, say).
     sim.step();
-    (sim.pair.c2s_log, sim.seen)
+    (std::mem::take(&mut sim.pair.c2s_log), sim.seen)
 }
 
 #[cfg(test)]

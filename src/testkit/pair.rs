@@ -227,3 +227,37 @@ pub fn take_data(conn: &mut Connection, events: &mut Vec<Event>) -> Vec<(StreamI
     });
     out
 }
+
+/// What must hold when a test's connections go away: each one passes its audit (keys,
+/// queues, credit), and once released the pool has every buffer back. Checked in debug
+/// builds when a harness is dropped, unless the test is already failing.
+pub fn check_on_drop(conns: &[&Connection], pool: &BufferPool, what: &str) {
+    if !cfg!(debug_assertions) || std::thread::panicking() {
+        return;
+    }
+    for c in conns {
+        if let Err(rule) = c.audit() {
+            panic!("{what}: {} connection audit: {rule}", c.side().name());
+        }
+    }
+    assert_eq!(
+        pool.in_use(),
+        0,
+        "{what}: buffers left in use after release"
+    );
+    assert_eq!(pool.waiters(), 0, "{what}: waiters left after release");
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.conn.release(&mut self.pool);
+        check_on_drop(&[&self.conn], &self.pool, "Server");
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        self.release();
+        check_on_drop(&[&self.client, &self.server], &self.pool, "Pair");
+    }
+}

@@ -74,7 +74,7 @@ fn recorded_client_stream() -> Vec<u8> {
         p.run();
         p.server_take_data();
     }
-    p.c2s_log
+    std::mem::take(&mut p.c2s_log)
 }
 
 #[test]
