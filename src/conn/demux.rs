@@ -708,5 +708,5 @@ fn looks_like_http1_request(input: &[u8]) -> bool {
         .take(16)
         .take_while(|b| b.is_ascii_uppercase())
         .count();
-    token >= 3 && token < 16 && input.get(token) == Some(&b' ')
+    (3..16).contains(&token) && input.get(token) == Some(&b' ')
 }
