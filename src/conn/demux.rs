@@ -440,6 +440,10 @@ impl Connection {
         if self.lifecycle.is_failed() {
             return None;
         }
+        // A reply written in place must not land inside a header block of ours (§6.10).
+        if self.hwrite.is_some() {
+            return Some(RxBlocked::TxRoom);
+        }
         // Through take_tx: our preface and SETTINGS must precede any reply.
         if !self.take_tx(pool) {
             return Some(RxBlocked::Buffer);

@@ -175,7 +175,8 @@ impl Connection {
         self.rx_state = demux::RxState::Failed;
         self.queue_goaway(last, code, err.reason());
         self.ping_pending = None;
-        self.hwrite = None;
+        // A header block in progress is still finished first (see `flush`): the peer must
+        // be able to read our GOAWAY.
         self.pending_resets.clear();
         for k in self.streams.keys() {
             if let Some(s) = self.streams.get_mut(k) {

@@ -36,11 +36,20 @@ impl Connection {
             return;
         }
         loop {
-            let mut progressed = self.write_control();
+            // Nothing may go between the frames of a header block (§6.10): one in progress
+            // is finished before anything else is written, even after a connection error.
+            let mut progressed = self.finish_header_block();
+            if self.hwrite.is_some() {
+                break;
+            }
+            progressed |= self.write_control();
             if !self.lifecycle.is_failed() {
                 progressed |= self.write_resets();
                 progressed |= self.write_window_updates();
                 progressed |= self.write_headers();
+                if self.hwrite.is_some() {
+                    break;
+                }
                 progressed |= self.write_data();
             }
             if !progressed {
@@ -54,9 +63,9 @@ impl Connection {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()
+            || self.hwrite.is_some()
             || (!self.lifecycle.is_failed()
                 && (!self.pending_resets.is_empty()
-                    || self.hwrite.is_some()
                     || self.streams.queue_len(Queue::Headers) > 0
                     || self.streams.queue_len(Queue::Send) > 0
                     || self.streams.queue_len(Queue::Reset) > 0
@@ -266,6 +275,28 @@ impl Connection {
             progressed = true;
         }
         progressed
+    }
+
+    /// A header block half written is open on the wire: until it ends, no other frame may
+    /// be written (nor added by the host).
+    pub fn header_block_open(&self) -> bool {
+        self.hwrite.is_some()
+    }
+
+    /// Writes what room allows of the header block in progress. True when something was
+    /// written.
+    fn finish_header_block(&mut self) -> bool {
+        if self.hwrite.is_none() {
+            return false;
+        }
+        match self.continue_header_block() {
+            Some(Some(key)) => {
+                self.after_header_block(key);
+                true
+            }
+            Some(None) => true,
+            None => false,
+        }
     }
 
     /// Header blocks, one at a time and in the order they were encoded.

@@ -299,6 +299,7 @@ impl Relay {
         let wanted = self.front.has_output() || self.is_waiting_for_buffer();
         if !wanted
             || !self.back.preface_sent()
+            || self.back.header_block_open()
             || self.back.settings_unacked() > 0
             || self.back.error().is_some()
         {
@@ -324,6 +325,7 @@ impl Relay {
             || reply_due
             || self.client_doorbell
             || !self.front.preface_sent()
+            || self.front.header_block_open()
             || self.front.error().is_some()
         {
             return None;

@@ -23,6 +23,7 @@ mod backend;
 mod errors;
 mod exchange;
 mod flow;
+mod header_blocks;
 mod invariants;
 mod lifecycle;
 mod quota;
