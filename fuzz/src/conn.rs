@@ -532,6 +532,15 @@ impl Driver {
                 break;
             }
         }
+        // The owner lets go of every stream: then every byte of credit the peer used must
+        // have come back, and every key must still find its own stream.
+        for id in std::mem::take(&mut self.streams) {
+            self.conn.detach(id);
+        }
+        self.drain(usize::MAX);
+        if let Err(rule) = self.conn.audit() {
+            panic!("audit after the run: {rule}");
+        }
         self.now += 1_000_000;
         self.conn.handle_timeout(Instant(self.now));
         self.drain(usize::MAX);

@@ -93,7 +93,7 @@ fn server_bytes(reqs: &[Req]) -> Vec<u8> {
             break;
         }
     }
-    p.s2c_log
+    std::mem::take(&mut p.s2c_log)
 }
 
 /// Answers the first `n` tracked streams (frontend).
