@@ -512,7 +512,7 @@ impl Vm {
             self.after(id, c);
         }
         // Timers about every 100 ms: a scan, bounded by the connections of this VM.
-        if self.ticks % (100 / self.cfg.tick_ms).max(1) == 0 {
+        if self.ticks.is_multiple_of((100 / self.cfg.tick_ms).max(1)) {
             // Connections without a callback since the last scan give back their queue
             // memory: thousands of idle ones add up.
             for c in self.conns.values_mut() {

@@ -99,7 +99,7 @@ pub fn validate(h: &FrameHeader, max_frame_size: u32) -> Result<(), FrameError> 
     if rule.extra & PRI != 0 && h.has(flags::PRIORITY) {
         min += 5;
     }
-    if h.len < min || h.len > rule.max || h.len % rule.multiple.max(1) != 0 {
+    if h.len < min || h.len > rule.max || !h.len.is_multiple_of(rule.multiple.max(1)) {
         return Err(FrameError::BadLength(h.kind));
     }
     Ok(())
