@@ -93,6 +93,7 @@ impl Buffer {
     }
 }
 
+/// What a pool has done since it was made: takes, releases, failed takes, waits.
 #[derive(Clone, Debug, Default)]
 pub struct PoolStats {
     /// Successful takes.

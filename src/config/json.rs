@@ -2,6 +2,7 @@
 //! booleans and null, with a depth limit. The configuration is operator input, but a wrong
 //! byte in it must still produce an error, not a trap.
 
+/// A JSON value, as the configuration reader sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,

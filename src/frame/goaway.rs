@@ -6,6 +6,7 @@ use super::StreamId;
 use super::header::wire_len;
 use super::{frame_len, write_header, FrameType};
 
+/// A parsed GOAWAY payload: the last stream the sender processed, its code, debug data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GoAway<'a> {
     /// Reserved bit dropped.

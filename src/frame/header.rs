@@ -81,6 +81,7 @@ pub mod flags {
     pub const PRIORITY: u8 = 0x20;
 }
 
+/// The 9-byte frame header (§4.1): payload length, type, flags and stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
     /// Payload length, 24 bits on the wire.

@@ -10,6 +10,7 @@ use super::{frame_len, write_header, FrameType};
 /// Bytes on the wire of a PRIORITY frame.
 pub const PRIORITY_FRAME_LEN: usize = frame_len(5);
 
+/// A priority block (§5.3.2, deprecated): read only to catch a self-dependency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Priority {
     pub dependency: StreamId,

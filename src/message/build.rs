@@ -17,6 +17,7 @@ pub enum BlockKind {
     Trailers,
 }
 
+/// What a validated header block turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Block {
     Request(Message),

@@ -140,6 +140,8 @@ impl fmt::Debug for Head {
 /// Receives (name, value, sensitive) for each field of a header list.
 pub type FieldSink<'a> = dyn FnMut(&[u8], &[u8], bool) + 'a;
 
+/// An HTTP message head, independent of the HTTP version: a request or response head and
+/// its fields, with the content-length read from them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub head: Head,

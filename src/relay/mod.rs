@@ -97,6 +97,8 @@ struct Cold {
     ending: Option<Ending>,
 }
 
+/// A client connection and an upstream connection, and every stream paired between them
+/// (see the module docs).
 pub struct Relay {
     front: Connection,
     back: Connection,

@@ -17,6 +17,7 @@ pub enum ResetBy {
     Local,
 }
 
+/// A stream's state (RFC 9113 §5.1, plus the three of our own documented on each variant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Idle,
