@@ -334,6 +334,14 @@ fn random_and_mutated_input_never_traps() {
     // Let timers close what they will.
     vm.advance(400_000).unwrap();
     let open = vm.connections().len();
+    // Then every connection goes: what they held must all come back.
+    for c in vm.connections() {
+        vm.client_close(c)
+            .and_then(|_| vm.upstream_close(c))
+            .unwrap_or_else(|e| panic!("seed {seed:#x}: final close: {e}"));
+    }
+    vm.advance(1_000).unwrap();
+    assert_conserved(&vm, seed);
     let fuzz_time = t0.elapsed();
     eprintln!(
         "fuzz: seed {seed:#x}, {fed} B fed in {cases} cases ({recorded} B recorded, \
@@ -342,6 +350,16 @@ fn random_and_mutated_input_never_traps() {
         peak / 1024
     );
     serves_a_fresh_connection(vm);
+}
+
+/// Once every connection is gone, the figures the host sees balance: no quota bytes in use,
+/// no waiter, no connection, and no invariant of the module's own ever broke.
+fn assert_conserved(vm: &Vm, seed: u64) {
+    let m = |name: &str| vm.metric(name).unwrap_or(0);
+    assert_eq!(m("h2mux_connections_active"), 0, "seed {seed:#x}: {:?}", vm.metrics());
+    assert_eq!(m("h2mux_quota_bytes_in_use"), 0, "seed {seed:#x}: {:?}", vm.metrics());
+    assert_eq!(m("h2mux_quota_waiters"), 0, "seed {seed:#x}: {:?}", vm.metrics());
+    assert_eq!(m("h2mux_internal_errors_total"), 0, "seed {seed:#x}: {:?}", vm.metrics());
 }
 
 /// A fresh client after all that: a download and an echo, byte-exact.
