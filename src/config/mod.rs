@@ -66,6 +66,8 @@ impl core::fmt::Display for ConfigError {
     }
 }
 
+impl std::error::Error for ConfigError {}
+
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.to_string(),
