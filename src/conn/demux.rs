@@ -141,6 +141,12 @@ impl Connection {
             });
         }
         if !self.lifecycle.is_failed() {
+            // The rest of a DATA frame in progress will never come: its credit, taken
+            // with the frame header, comes back now.
+            let unread = self.recv_credit_in_flight();
+            if unread > 0 {
+                self.release_conn_credit(unread as u32);
+            }
             self.rx_state = RxState::Failed;
         }
     }

@@ -278,3 +278,32 @@ fn a_queued_request_body_reset_midway_returns_all_its_client_credit() {
         "client credit leaked"
     );
 }
+
+#[test]
+fn a_client_gone_in_the_middle_of_a_data_frame_leaves_no_credit_out() {
+    let mut w = Wires::new(Config::default());
+    w.settle();
+    let c1 = w
+        .client
+        .open_stream(
+            Message::request(b"POST", b"https", b"example.com", b"/up"),
+            false,
+        )
+        .unwrap();
+    w.client
+        .send_data(c1, Bytes::from(vec![5u8; 100]), true)
+        .unwrap();
+    let mut b = Vec::new();
+    w.client.drain_output(&mut w.pool, &mut b, usize::MAX, T0);
+    let cut = data_frame_start(&b) + 9 + 10;
+    let n = w
+        .relay
+        .from_client(&mut w.pool, &Bytes::copy_from_slice(&b[..cut]), T0);
+    assert_eq!(n, cut);
+    // The client's transport closes: the other 90 bytes of the frame never come.
+    w.relay.client_eof(&mut w.pool, T0);
+    w.relay_to_server();
+    w.settle();
+    assert_eq!(w.relay.stream_count(), 0);
+    assert_eq!(w.relay.front().recv_credit_outstanding(), 0);
+}
