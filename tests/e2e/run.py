@@ -47,6 +47,7 @@ try:
     import h2.connection
     import h2.events
     import h2.settings
+    import hpack
     from h2.errors import ErrorCodes
 except ImportError:
     sys.exit("run.py needs the python h2 package: make envoy, then use .venv/bin/python")
@@ -843,6 +844,323 @@ def upstream_not_http2():
     g = c.goaways[-1]
     return f"GOAWAY({g.error_code!r}); log: ...{line[line.index('upstream is not'):][:80]}"
 
+
+# A scripted upstream: hand-written frames on a raw socket, each step its own TCP write, each
+# wait on a frame from the proxy (never on time), so that a test can place bytes exactly.
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+T_DATA, T_HEADERS, T_RST_STREAM, T_SETTINGS, T_PING, T_GOAWAY, T_CONTINUATION = 0, 1, 3, 4, 6, 7, 9
+F_END_STREAM, F_ACK, F_END_HEADERS, F_PADDED, F_PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
+T_NAMES = {0: "DATA", 1: "HEADERS", 2: "PRIORITY", 3: "RST_STREAM", 4: "SETTINGS", 5: "PUSH_PROMISE",
+           6: "PING", 7: "GOAWAY", 8: "WINDOW_UPDATE", 9: "CONTINUATION"}
+
+
+def code_name(code):
+    try:
+        return ErrorCodes(code).name
+    except ValueError:
+        return f"code {code}"
+
+
+def h2_frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+class UpstreamConn:
+    """One connection of a ScriptedUpstream, from the upstream's side: reads and records the
+    proxy's frames, answers SETTINGS and PING (h2mux's doorbell is an empty SETTINGS that must
+    be acknowledged), and decodes request heads; the script does the rest. While a frame is
+    cut (send(..., cut=True) until finish()), those answers wait: bytes written then would
+    land inside the cut frame."""
+
+    def __init__(self, sock, note, reached):
+        self.sock = sock
+        self.note = note
+        self.reached = reached  # reached(name): the script got there (ScriptedUpstream.milestone)
+        self.held = None  # answers waiting for the end of a cut frame
+        self.buf = b""
+        self.preface = False
+        self.eof = False
+        self.frames = []  # (type, flags, stream, payload) in arrival order
+        self.requests = []  # upstream stream ids, in the order their HEADERS arrived
+        self.paths = {}
+        self.resets = {}  # stream id -> RST_STREAM error code
+        self.block = None  # (stream, fragments) while CONTINUATION frames are due
+        self.decoder = hpack.Decoder()
+        self.encoder = hpack.Encoder()
+
+    def send(self, what, data, cut=False):
+        """One TCP write (TCP_NODELAY: it leaves at once, not merged with the next). cut: data
+        ends inside a frame, so nothing else may be written until finish()."""
+        self.sock.sendall(data)
+        self.note(f"sent {what} ({len(data)} bytes)")
+        if cut:
+            self.held = []
+
+    def finish(self, what, data):
+        """Writes the rest of the cut frame, then the answers held meanwhile."""
+        held, self.held = self.held or [], None
+        self.send(what, data)
+        if held:
+            self.send(f"{len(held)} answer(s) held while the frame was cut", b"".join(held))
+
+    def answer(self, frame):
+        if self.held is None:
+            self.sock.sendall(frame)
+        else:
+            self.held.append(frame)
+
+    def response_head(self, stream, end_stream=False):
+        block = self.encoder.encode([(":status", "200"), ("content-type", "text/plain")])
+        return h2_frame(T_HEADERS, F_END_HEADERS | (F_END_STREAM if end_stream else 0), stream, block)
+
+    def index(self, kind, stream):
+        """Position of the first frame of that type on that stream, or None."""
+        return next((i for i, f in enumerate(self.frames) if f[0] == kind and f[2] == stream), None)
+
+    def summary(self):
+        return ", ".join(self.describe(f) for f in self.frames) or "nothing"
+
+    def describe(self, f):
+        kind, flags, stream, payload = f
+        name = T_NAMES.get(kind, f"type {kind}")
+        if kind == T_HEADERS and stream in self.paths:
+            return f"HEADERS({stream}, {self.paths[stream]})"
+        if kind == T_RST_STREAM:
+            return f"RST_STREAM({stream}, {code_name(self.resets.get(stream, 0))})"
+        if kind in (T_SETTINGS, T_PING) and flags & F_ACK:
+            return name + " ACK"
+        return f"{name}({stream})" if stream else name
+
+    def wait(self, done, what, timeout=10):
+        """Reads the proxy's frames until done() holds; Fail after timeout seconds or at EOF."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Fail(f"upstream waited {timeout}s for {what}; received: {self.summary()}")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                self.eof = True
+                raise Fail(f"the proxy closed the upstream connection while the upstream waited "
+                           f"for {what}; received: {self.summary()}")
+            self.buf += data
+            self.parse()
+
+    def parse(self):
+        if not self.preface:
+            if len(self.buf) < len(H2_PREFACE):
+                return
+            check(self.buf.startswith(H2_PREFACE), f"no HTTP/2 preface from the proxy: {self.buf[:24]!r}")
+            self.buf, self.preface = self.buf[len(H2_PREFACE):], True
+        while len(self.buf) >= 9:
+            n = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + n:
+                return
+            kind, flags = self.buf[3], self.buf[4]
+            stream = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            payload, self.buf = self.buf[9:9 + n], self.buf[9 + n:]
+            self.on_frame(kind, flags, stream, payload)
+
+    def on_frame(self, kind, flags, stream, payload):
+        f = (kind, flags, stream, payload)
+        self.frames.append(f)
+        if kind == T_SETTINGS and not flags & F_ACK:
+            self.answer(h2_frame(T_SETTINGS, F_ACK, 0))
+        elif kind == T_PING and not flags & F_ACK:
+            self.answer(h2_frame(T_PING, F_ACK, 0, payload))
+        elif kind == T_RST_STREAM:
+            self.resets[stream] = int.from_bytes(payload[:4], "big")
+        elif kind == T_HEADERS:
+            if flags & F_PADDED:
+                payload = payload[1:len(payload) - payload[0]]
+            if flags & F_PRIORITY:
+                payload = payload[5:]
+            self.block = (stream, payload)
+        elif kind == T_CONTINUATION and self.block:
+            self.block = (stream, self.block[1] + payload)
+        if kind in (T_HEADERS, T_CONTINUATION) and flags & F_END_HEADERS and self.block:
+            sid, block = self.block
+            self.block = None
+            fields = dict(self.decoder.decode(block))
+            if sid not in self.paths:
+                self.requests.append(sid)
+                self.paths[sid] = fields.get(":path", "?")
+        self.note(f"received {self.describe(f)}")
+
+
+class ScriptedUpstream:
+    """An HTTP/2 upstream on a free port whose every connection runs script(UpstreamConn) on a
+    thread of its own. What each connection did goes to RUN_DIR/NAME.log and to conn.lines;
+    an exception in a script is kept in conn.error. milestone(name) is an event the scripts
+    set when they get there (a client may wait on it)."""
+
+    def __init__(self, name, script):
+        self.script = script
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.log = open(os.path.join(CFG["RUN_DIR"], name + ".log"), "a", buffering=1)
+        self.conns = []
+        self.milestones = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.accept, daemon=True)]
+        self.threads[0].start()
+
+    def milestone(self, name):
+        with self.lock:
+            return self.milestones.setdefault(name, threading.Event())
+
+    def accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return  # stop() closed the listener
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            n = len(self.conns)
+            lines = []
+
+            def note(line, n=n, lines=lines):
+                lines.append(line)
+                if not self.log.closed:
+                    self.log.write(f"{time.strftime('%H:%M:%S')} conn {n}: {line}\n")
+
+            u = UpstreamConn(sock, note, lambda name: self.milestone(name).set())
+            u.lines, u.error = lines, None
+            self.conns.append(u)
+            t = threading.Thread(target=self.serve, args=(u,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def serve(self, u):
+        try:
+            self.script(u)
+        except OSError as e:  # stop() closed the socket, or the proxy went away
+            u.note(f"socket closed: {e}")
+        except Exception as e:
+            u.error = f"{type(e).__name__}: {e}" if not isinstance(e, Fail) else str(e)
+            u.note(f"script failed: {u.error}")
+        finally:
+            u.sock.close()
+
+    def stop(self):
+        self.listener.close()
+        for u in self.conns:
+            try:
+                u.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self.threads:
+            t.join(timeout=5)
+        self.log.close()
+
+
+# The upstream's DATA frame on the first stream arrives in two pieces with a client reset
+# and the next request in between: the rest of that frame belongs to the reset stream, not
+# to the next stream, even when that one takes the reset stream's place in the backend.
+
+SPLIT_DATA = bytes(range(48, 58)) * 10  # 100 bytes: "0123456789" ten times
+SPLIT_FIRST_PART = 10
+SPLIT_SECOND_BODY = b"the second response, whole and unrelated to the reset\n"
+
+
+def split_data_script(u):
+    u.send("SETTINGS", h2_frame(T_SETTINGS, 0, 0))
+    u.wait(lambda: u.requests, "the first request")
+    first = u.requests[0]
+    data = h2_frame(T_DATA, F_END_STREAM, first, SPLIT_DATA)
+    cut = 9 + SPLIT_FIRST_PART
+    u.send(f"HEADERS({first}, 200), then {cut} of the {len(data)} bytes of DATA({first}, END_STREAM)",
+           u.response_head(first) + data[:cut], cut=True)
+    u.wait(lambda: first in u.resets, f"RST_STREAM on stream {first}")
+    u.reached("first stream reset")
+    u.wait(lambda: len(u.requests) > 1, f"the next request after RST_STREAM({first})")
+    second = u.requests[1]
+    u.finish(f"the other {len(data) - cut} bytes of DATA({first})", data[cut:])
+    u.send(f"HEADERS({second}, 200) and DATA({second}, END_STREAM)",
+           u.response_head(second) + h2_frame(T_DATA, F_END_STREAM, second, SPLIT_SECOND_BODY))
+    answered = 2
+    while True:  # later requests: a plain answer each, until the proxy closes (or goes quiet)
+        try:
+            u.wait(lambda: len(u.requests) > answered, "further requests", timeout=60)
+        except Fail:
+            return
+        sid = u.requests[answered]
+        body = f"response to {u.paths[sid]}\n".encode()
+        u.send(f"HEADERS({sid}, 200) and DATA({sid}, END_STREAM)",
+               u.response_head(sid) + h2_frame(T_DATA, F_END_STREAM, sid, body))
+        answered += 1
+
+
+SCRIPTED = {}  # the scripted phase's upstream
+
+
+@scenario("scripted", needs=["wasm"])
+def upstream_data_split_across_client_reset():
+    up = SCRIPTED["upstream"]
+    before = len(up.conns)
+    reset_reached_upstream = up.milestone("first stream reset")
+    reset_reached_upstream.clear()
+    c = H2Client(port("H2C_PORT"))
+    try:
+        try:
+            first = c.open("GET", "/first")
+            # Part of the DATA frame reached the client: the proxy is in the middle of it.
+            c.wait(lambda: len(c.streams[first]["body"]) >= SPLIT_FIRST_PART or c.streams[first]["ended"],
+                   f"the first {SPLIT_FIRST_PART} bytes of stream {first}'s response")
+            s = c.streams[first]
+            check((s["status"], bytes(s["body"])) == (200, SPLIT_DATA[:SPLIT_FIRST_PART]),
+                  f"stream {first}: status {s['status']}, body {bytes(s['body'])!r}")
+            c.conn.reset_stream(first, ErrorCodes.CANCEL)
+            c.flush()
+            # The next request goes only once the proxy has passed the reset on: it then
+            # reaches the proxy in a later read, when the reset upstream stream is gone. (A
+            # PING cannot mark that point: its ACK waits for an upstream frame, and the
+            # upstream writes nothing while its DATA frame is cut.)
+            check(reset_reached_upstream.wait(c.timeout),
+                  f"the upstream did not get RST_STREAM within {c.timeout}s")
+            second = c.open("GET", "/second")
+            c.wait(lambda: c.streams[second]["ended"] or c.streams[second]["reset"] is not None,
+                   f"the end of stream {second}")
+            s = c.streams[second]
+            check(s["reset"] is None, f"stream {second} reset: {s['reset']!r}")
+            check((s["status"], bytes(s["body"])) == (200, SPLIT_SECOND_BODY),
+                  f"the request after the reset got status {s['status']}, body {bytes(s['body'])!r} "
+                  f"(want 200, {SPLIT_SECOND_BODY!r})")
+            # The connection still works: a PING and one more request.
+            mark = secrets.token_bytes(8)
+            c.conn.ping(mark)
+            c.flush()
+            c.wait(lambda: mark in c.pings, "the PING ACK after the second response")
+            third = c.get("/third")
+            check((third["status"], bytes(third["body"])) == (200, b"response to /third\n"),
+                  f"third request: status {third['status']}, body {bytes(third['body'])!r}")
+            check(c.goaway is None, f"GOAWAY {c.goaway}")
+        except Fail as e:
+            conns = up.conns[before:]
+            raise Fail(f"{e}\n  client saw: {', '.join(c.timeline) or 'no stream end'}; "
+                       + "; ".join(f"{stream_summary(k, v)}" for k, v in c.streams.items())
+                       + "".join("\n  upstream connection:" + "\n    ".join([""] + u.lines)
+                                 + (f"\n    error: {u.error}" if u.error else "") for u in conns))
+    finally:
+        c.close()
+    conns = up.conns[before:]
+    check(len(conns) == 1, f"{len(conns)} upstream connections for one client connection")
+    u = conns[0]
+    check(u.error is None, f"upstream script: {u.error}")
+    # The order the bug needs: the reset reached the upstream before the next request did.
+    up_first, up_second = u.requests[:2]
+    rst, nxt = u.index(T_RST_STREAM, up_first), u.index(T_HEADERS, up_second)
+    check(rst is not None and nxt is not None and rst < nxt,
+          f"the upstream did not see RST_STREAM({up_first}) before HEADERS({up_second}): {u.summary()}")
+    return (f"upstream streams {up_first} (reset mid-DATA) and {up_second}: "
+            f"the second request got 200 and its {len(SPLIT_SECOND_BODY)}-byte body")
+
+
 # The same scenarios through Envoy and through the wasmtime socket host (wasm-tests), with the
 # same client and the same demo upstream: what the client and the upstream saw must be equal.
 
@@ -1119,6 +1437,17 @@ def phase_grpc():
     need_envoy("h2mux", "envoy-grpc", "h2mux-grpc.yaml", {"UPSTREAM_PORT": CFG["GRPC_PORT"]})
 
 
+def phase_scripted():
+    up = SCRIPTED["upstream"] = ScriptedUpstream("scripted_upstream", split_data_script)
+    need_envoy("h2mux", "envoy-scripted", "h2mux-scripted.yaml", {"UPSTREAM_PORT": str(up.port)})
+
+
+def stop_scripted():
+    up = SCRIPTED.pop("upstream", None)
+    if up:
+        up.stop()
+
+
 def phase_hcm():
     need_envoy("hcm", "envoy-hcm")
 
@@ -1128,7 +1457,7 @@ def phase_remote():
     need_envoy("h2mux-remote", "envoy-remote")
 
 
-PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards)]
+PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functions that stop)]
     "nghttpd": [
         ("validate", None, []),
         ("main", phase_main, ["envoy"]),
@@ -1141,6 +1470,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards)]
         ("quota", phase_quota, ["envoy-quota"]),
         ("nonh2", phase_nonh2, ["envoy-nonh2", "http1_upstream"]),
         ("grpc", phase_grpc, ["envoy-grpc"]),
+        ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
     ],
 }
 PREFIX = {"nghttpd": "", "demo": "demo/"}
@@ -1234,6 +1564,14 @@ def main():
     return 1 if failed or not passed else 0
 
 
+def stop_all(stop):
+    for proc in stop:
+        if callable(proc):
+            proc()
+        else:
+            lib("stop", proc)
+
+
 def run_phases(todo_by_phase):
     """Runs each phase's scenarios between its set-up and its stop; returns (passed, failed)."""
     passed = failed = 0
@@ -1245,8 +1583,7 @@ def run_phases(todo_by_phase):
             for name, _ in todo:
                 print(f"FAIL {name}: {phase} set-up: {e}")
             failed += len(todo)
-            for proc in stop:
-                lib("stop", proc)
+            stop_all(stop)
             continue
         try:
             for name, fn in todo:
@@ -1263,8 +1600,7 @@ def run_phases(todo_by_phase):
                     print(f"FAIL {name}: {type(e).__name__}: {e}")
                 sys.stdout.flush()
         finally:
-            for proc in stop:
-                lib("stop", proc)
+            stop_all(stop)
     return passed, failed
 
 

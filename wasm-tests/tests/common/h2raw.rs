@@ -343,6 +343,19 @@ impl Raw {
         }
     }
 
+    /// The frame at `*at` (then advances `at`), reading when it has not arrived: None at
+    /// the end of stream or when none came for `PATIENCE_MS` on the VM clock.
+    pub async fn next_frame(&mut self, at: &mut usize) -> Option<Frame> {
+        self.deadline = VM_MS.get() + PATIENCE_MS;
+        while *at >= self.frames.len() {
+            if !self.read_some().await {
+                return None;
+            }
+        }
+        *at += 1;
+        self.frames.get(*at - 1).cloned()
+    }
+
     /// Reads everything until the end of stream (or a wait runs out of patience).
     pub async fn read_to_end(&mut self) {
         self.deadline = VM_MS.get() + PATIENCE_MS;
