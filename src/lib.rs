@@ -21,6 +21,7 @@ pub mod limits;
 pub mod loadgen;
 pub mod message;
 pub mod relay;
+pub mod shell;
 pub mod side;
 pub mod stream;
 pub mod time;
