@@ -77,6 +77,7 @@ impl Conn {
         }
     }
 
+    /// The relay: both HTTP/2 connections and the streams between them.
     pub fn relay(&self) -> &Relay {
         &self.relay
     }
@@ -89,6 +90,11 @@ impl Conn {
     /// The host was told to close this connection.
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    #[cfg(test)]
+    pub(crate) fn client_bytes(&self) -> &ClientBytes {
+        &self.client
     }
 
     #[cfg(test)]

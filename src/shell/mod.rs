@@ -67,6 +67,7 @@ pub struct Shell {
 }
 
 impl Shell {
+    /// A shell for a host with `caps`, configured by `cfg` (its pool sized from it).
     pub fn new(cfg: PluginConfig, caps: Capabilities) -> Shell {
         let mut pool = BufferPool::new(cfg.buffer_size, cfg.quota_bytes, cfg.max_waiters);
         pool.set_reserve(cfg.reserve_buffers);
@@ -93,18 +94,22 @@ impl Shell {
         self.cfg = cfg;
     }
 
+    /// The configuration in force.
     pub fn config(&self) -> &PluginConfig {
         &self.cfg
     }
 
+    /// What the host can do, as the shell was told.
     pub fn capabilities(&self) -> Capabilities {
         self.caps
     }
 
+    /// The buffer pool every connection takes from, and its waiters.
     pub fn pool(&self) -> &BufferPool {
         &self.pool
     }
 
+    /// A connection by the host's id.
     pub fn conn(&self, id: ConnId) -> Option<&Conn> {
         self.conns.get(&id).map(|c| &**c)
     }

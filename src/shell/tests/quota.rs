@@ -1,7 +1,7 @@
 //! A buffer quota far below what the connections want at once: waiters are resumed from the
 //! tick in FIFO order, and a waiter that already holds buffers is served from the reserve.
 
-use super::model::HostEvent;
+use super::model::{Host, HostEvent};
 use super::net::{digest, pattern, Answer, Net};
 use crate::shell::{Capabilities, ConnId};
 
@@ -125,6 +125,48 @@ fn a_waiter_holding_buffers_is_served_from_the_reserve_first() {
     let (fifo, reserve) = check_waiter_order(&n.host.envoy.events);
     assert_eq!(reserve, 1);
     assert!(fifo >= 1);
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// Held client bytes past the host's per-connection buffer limit stop reads (no callback
+/// at all, not even end of stream): the shell must resume them from its tick, or the
+/// uploads never finish.
+#[test]
+fn uploads_finish_when_held_bytes_stop_reads_at_the_buffer_limit() {
+    const CONNS: usize = 12;
+    const SIZE: usize = 300 * 1024;
+    let host = Host::with_limit(
+        r#"{"quota_bytes": 131072}"#,
+        Capabilities::envoy(),
+        32 * 1024,
+    );
+    let mut n = Net::with_host(host);
+    let mut jobs = Vec::new();
+    for i in 0..CONNS {
+        let l = n.connect_h2(Answer::Digest);
+        let body = pattern(SIZE, 100 + i as u8);
+        let s = n.request(l, "POST", "/sha", &body);
+        jobs.push((l, s, digest(&body)));
+    }
+    n.run_until(120_000, |n| {
+        jobs.iter().all(|(l, s, _)| n.response(*l, *s).ended)
+    });
+    for (l, s, want) in &jobs {
+        assert_eq!(String::from_utf8_lossy(&n.response(*l, *s).body), *want);
+    }
+    let stops = n
+        .host
+        .envoy
+        .events
+        .iter()
+        .filter(|e| matches!(e, HostEvent::ReadDisabled(_)))
+        .count();
+    assert!(stops > 0, "the read limit was never reached");
+    check_waiter_order(&n.host.envoy.events);
     assert!(
         n.host.envoy.refusals.is_empty(),
         "{:?}",

@@ -11,6 +11,7 @@ use crate::conn::Connection;
 use crate::error::ErrorCode;
 use crate::frame::{self, flags, FrameType};
 use crate::limits::Config;
+use crate::shell::state::ClientBytes;
 use crate::shell::Capabilities;
 use crate::side::Side;
 
@@ -90,19 +91,16 @@ fn without_limits_an_http1_client_gets_its_505_and_the_close_together() {
     );
 }
 
-/// Without write limits buffers are given back within each event, so only bytes that stay
-/// across events hold them: here two clients' half-sent control frames take every
-/// unreserved buffer, and a third connection waits until the tick resumes it.
-#[test]
-fn without_limits_quota_waiters_still_resume_from_the_tick() {
-    // Three buffers, one reserved for holders.
-    let mut n = open_host(r#"{"quota_bytes": 49152, "reserve_buffers": 1}"#);
-    let mut partial = Vec::new();
-    frame::write_settings(&mut partial, &[(1, 4096), (3, 100)]);
-    let (half, rest) = partial.split_at(12);
+/// Two clients each send half of a control frame: their frontends hold an rx buffer
+/// across events, every unreserved buffer of a three-buffer quota. Returns them, and the
+/// rest of the frame each must send to give its buffer back.
+fn hold_unreserved_buffers(n: &mut Net) -> (Vec<usize>, Vec<u8>) {
+    let mut frame = Vec::new();
+    frame::write_settings(&mut frame, &[(1, 4096), (3, 100)]);
+    let (half, rest) = frame.split_at(12);
     let mut raws = Vec::new();
     for _ in 0..2 {
-        let up = h2_upstream(&n, Answer::Echo);
+        let up = h2_upstream(n, Answer::Echo);
         let l = n.connect(Client::Raw, up);
         n.send_raw(l, &preface());
         n.run();
@@ -110,14 +108,27 @@ fn without_limits_quota_waiters_still_resume_from_the_tick() {
         raws.push(l);
     }
     assert_eq!(n.host.shell.pool().available_unreserved(), 0);
+    (raws, rest.to_vec())
+}
+
+/// Three buffers, one reserved for holders.
+const STARVED: &str = r#"{"quota_bytes": 49152, "reserve_buffers": 1}"#;
+
+/// Without write limits buffers are given back within each event, so only bytes that stay
+/// across events hold them: a third connection waits until the tick resumes it.
+#[test]
+fn without_limits_quota_waiters_still_resume_from_the_tick() {
+    let mut n = open_host(STARVED);
+    let (raws, rest) = hold_unreserved_buffers(&mut n);
     let l = n.connect_h2(Answer::Digest);
     let body = pattern(200_000, 9);
     let s = n.request(l, "POST", "/sha", &body);
     n.run();
     assert!(n.host.shell.pool().waiters() > 0);
+    assert!(n.host.shell.conn(n.id(l)).unwrap().holds_downstream());
     assert!(!n.response(l, s).ended);
     for r in raws {
-        n.send_raw(r, rest);
+        n.send_raw(r, &rest);
     }
     n.run_until(1_000, |n| n.response(l, s).ended);
     assert_eq!(
@@ -139,38 +150,58 @@ fn without_limits_quota_waiters_still_resume_from_the_tick() {
     );
 }
 
-/// A host that can neither write at any time nor hold client bytes: the shell keeps them.
+/// A host that cannot hold client bytes: the shell keeps what the relay did not take, and
+/// feeds it again once a buffer comes back.
 #[test]
 fn a_host_that_cannot_hold_client_bytes_has_them_kept_by_the_shell() {
     let caps = Capabilities {
         holds_paused_downstream: false,
         ..Capabilities::unrestricted()
     };
-    let mut n = Net::with_host(Host::new(r#"{"quota_bytes": 131072}"#, caps));
-    let mut jobs = Vec::new();
-    for i in 0..12 {
-        let l = n.connect_h2(Answer::Digest);
-        let body = pattern(200_000, i as u8);
-        let s = n.request(l, "POST", "/sha", &body);
-        jobs.push((l, s, digest(&body)));
+    let mut n = Net::with_host(Host::new(STARVED, caps));
+    let (raws, rest) = hold_unreserved_buffers(&mut n);
+    let l = n.connect_h2(Answer::Digest);
+    let body = pattern(200_000, 11);
+    let s = n.request(l, "POST", "/sha", &body);
+    n.run();
+    let kept = n.host.shell.conn(n.id(l)).unwrap().client_bytes();
+    assert!(matches!(kept, ClientBytes::Kept { .. }), "{kept:?}");
+    for r in raws {
+        n.send_raw(r, &rest);
     }
-    n.run_until(60_000, |n| {
-        jobs.iter().all(|(l, s, _)| n.response(*l, *s).ended)
-    });
-    for (l, s, want) in &jobs {
-        assert_eq!(String::from_utf8_lossy(&n.response(*l, *s).body), *want);
-    }
-    assert!(
-        !n.host
-            .envoy
-            .events
-            .iter()
-            .any(|e| matches!(e, HostEvent::Paused(_))),
-        "paused a host that cannot hold"
+    n.run_until(1_000, |n| n.response(l, s).ended);
+    assert_eq!(
+        String::from_utf8_lossy(&n.response(l, s).body),
+        digest(&body)
     );
+    let paused = n
+        .host
+        .envoy
+        .events
+        .iter()
+        .any(|e| matches!(e, HostEvent::Paused(_)));
+    assert!(!paused, "paused a host that cannot hold");
     assert!(
         n.host.envoy.refusals.is_empty(),
         "{:?}",
         n.host.envoy.refusals
     );
+}
+
+/// A host with its own timers asks the shell when to tick: a period after the last tick
+/// while connections are open, never when none is.
+#[test]
+fn the_next_tick_is_due_a_period_after_the_last_while_connections_are_open() {
+    let mut n = open_host(r#"{"tick_ms": 20}"#);
+    assert_eq!(n.host.shell.next_deadline(), None);
+    let l = n.connect_h2(Answer::Echo);
+    let opened = n.host.now;
+    assert_eq!(n.host.shell.next_deadline(), Some(opened.after(20)));
+    n.run_for(50);
+    assert_eq!(n.host.shell.next_deadline(), Some(n.host.now.after(20)));
+    let id = n.id(l);
+    n.host.client_close(id);
+    n.run();
+    assert!(n.host.is_closed(id));
+    assert_eq!(n.host.shell.next_deadline(), None);
 }
