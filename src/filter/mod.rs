@@ -19,7 +19,7 @@ use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::config::PluginConfig;
-use crate::shell::{Capabilities, ConnId, Ops, Shell};
+use crate::shell::{ConnId, EnvoyRules, Ops, Shell};
 
 use metrics::MetricIds;
 
@@ -30,7 +30,8 @@ proxy_wasm::main! {{
 
 /// What one VM shares: the shell and the host's metric ids.
 struct Vm {
-    shell: Shell,
+    /// Envoy's rules as a type: what only other hosts need is left out of the module.
+    shell: Shell<EnvoyRules>,
     metrics: MetricIds,
 }
 
@@ -123,7 +124,7 @@ impl RootContext for Root {
         match &self.vm {
             Some(vm) => vm.borrow_mut().shell.reconfigure(cfg),
             None => {
-                let shell = Shell::new(cfg, Capabilities::envoy());
+                let shell = Shell::new(cfg, EnvoyRules);
                 let metrics = MetricIds::define();
                 self.vm = Some(Rc::new(RefCell::new(Vm { shell, metrics })));
             }

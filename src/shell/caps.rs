@@ -54,3 +54,27 @@ impl Capabilities {
         }
     }
 }
+
+/// The host's rules as a type: `Capabilities` chosen at run time, or a host's constant
+/// rules (`EnvoyRules`), with which the compiler leaves out what that host never needs.
+pub trait Rules: Copy {
+    fn caps(self) -> Capabilities;
+}
+
+impl Rules for Capabilities {
+    #[inline]
+    fn caps(self) -> Capabilities {
+        self
+    }
+}
+
+/// `Capabilities::envoy()` as a type, for the proxy-wasm build.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EnvoyRules;
+
+impl Rules for EnvoyRules {
+    #[inline(always)]
+    fn caps(self) -> Capabilities {
+        Capabilities::envoy()
+    }
+}

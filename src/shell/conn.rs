@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::caps::Capabilities;
+use super::caps::{Capabilities, Rules};
 use super::http1;
 use super::metrics::{since, EndingReport, Metric, MetricOp, Metrics, NoteMetric, Reported};
 use super::ops::Ops;
@@ -33,14 +33,20 @@ const KEPT_RETRIES: usize = 8;
 const UNRESTRICTED_ROUNDS: usize = 1 << 16;
 
 /// What one event on a connection may use from the VM-wide shell.
-pub(crate) struct Env<'a> {
+pub(crate) struct Env<'a, R> {
     pub pool: &'a mut BufferPool,
     pub metrics: &'a mut Metrics,
-    pub caps: Capabilities,
+    pub rules: R,
     /// Bytes the shell may keep for a connection while the relay cannot take them.
     pub max_kept_bytes: usize,
     pub id: ConnId,
     pub now: Instant,
+}
+
+impl<R: Rules> Env<'_, R> {
+    fn caps(&self) -> Capabilities {
+        self.rules.caps()
+    }
 }
 
 /// One client connection as the shell sees it: the relay and where its bytes wait.
@@ -110,7 +116,12 @@ impl Conn {
 
     /// Client bytes: `input` is everything the host has for this connection's downstream
     /// (bytes it held first).
-    pub(crate) fn on_downstream(&mut self, env: &mut Env, input: Bytes, eos: bool) -> Ops {
+    pub(crate) fn on_downstream(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        input: Bytes,
+        eos: bool,
+    ) -> Ops {
         let mut ops = Ops::default();
         self.activity = Activity::Busy;
         self.take_client_bytes(env, input, eos, &mut ops);
@@ -124,7 +135,7 @@ impl Conn {
     /// Upstream bytes. `read_held` gives the client bytes the host holds, when asked.
     pub(crate) fn on_upstream(
         &mut self,
-        env: &mut Env,
+        env: &mut Env<impl Rules>,
         data: Bytes,
         eos: bool,
         read_held: impl FnOnce() -> Bytes,
@@ -168,7 +179,7 @@ impl Conn {
             // The host holds what the first resume left (its `hold`), nothing else.
             let held = ops.hold.take().unwrap_or_default();
             self.resume_held(env, held, &mut ops);
-        } else if env.caps.upstream_writes_only_in_downstream_events {
+        } else if env.caps().upstream_writes_only_in_downstream_events {
             if let Some(bell) = self.relay.client_doorbell() {
                 ops.client_bytes().extend_from_slice(&bell);
             }
@@ -181,7 +192,7 @@ impl Conn {
     /// A pool buffer came free for this connection (a tick popped it from the waiters).
     pub(crate) fn on_buffer_available(
         &mut self,
-        env: &mut Env,
+        env: &mut Env<impl Rules>,
         read_held: impl FnOnce() -> Bytes,
     ) -> Ops {
         let mut ops = Ops::default();
@@ -196,7 +207,11 @@ impl Conn {
     }
 
     /// The idle scan found something due: a timer, a close, the end of the grace period.
-    pub(crate) fn on_due(&mut self, env: &mut Env, read_held: impl FnOnce() -> Bytes) -> Ops {
+    pub(crate) fn on_due(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        read_held: impl FnOnce() -> Bytes,
+    ) -> Ops {
         let mut ops = Ops::default();
         self.relay.tick(env.pool, env.now);
         if self.holds_downstream() {
@@ -253,8 +268,14 @@ impl Conn {
 
     /// Feeds client bytes (new, or held since an earlier pause) and decides what becomes
     /// of the rest: taken (upstream-bound bytes for the host), held by the host, or kept.
-    fn take_client_bytes(&mut self, env: &mut Env, input: Bytes, eos: bool, ops: &mut Ops) {
-        let caps = env.caps;
+    fn take_client_bytes(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        input: Bytes,
+        eos: bool,
+        ops: &mut Ops,
+    ) {
+        let caps = env.caps();
         // Kept bytes go first (the host never holds any while the shell keeps some).
         let (input, eos) = match std::mem::take(&mut self.client) {
             ClientBytes::Kept { mut bytes, at_end } => {
@@ -312,7 +333,7 @@ impl Conn {
     }
 
     /// A host that cannot hold client bytes: the shell keeps them, within its bound.
-    fn keep_client_bytes(&mut self, env: &mut Env, rest: Bytes, eos: bool) {
+    fn keep_client_bytes(&mut self, env: &mut Env<impl Rules>, rest: Bytes, eos: bool) {
         if rest.is_empty() {
             return;
         }
@@ -333,7 +354,7 @@ impl Conn {
 
     /// Processes the bytes the host holds again and lets the downstream go on when they
     /// were all taken.
-    fn resume_held(&mut self, env: &mut Env, held: Bytes, ops: &mut Ops) {
+    fn resume_held(&mut self, env: &mut Env<impl Rules>, held: Bytes, ops: &mut Ops) {
         let ClientBytes::Held { at_end } = self.client else {
             return;
         };
@@ -345,7 +366,7 @@ impl Conn {
 
     /// Feeds kept client bytes again once client-bound output made room; what is still
     /// not taken stays.
-    fn retry_kept(&mut self, env: &mut Env) {
+    fn retry_kept(&mut self, env: &mut Env<impl Rules>) {
         let ClientBytes::Kept { bytes, at_end } = std::mem::take(&mut self.client) else {
             return;
         };
@@ -373,7 +394,7 @@ impl Conn {
     /// Moves client-bound output into `ops` (making `to_client` `Some`); with room made,
     /// kept client bytes go on and their replies leave too. An HTTP/1.x client gets an
     /// answer it can read instead, once.
-    fn write_client(&mut self, env: &mut Env, ops: &mut Ops) {
+    fn write_client(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
         let out = ops.client_bytes();
         self.relay.client_output(env.pool, out);
         for _ in 0..KEPT_RETRIES {
@@ -390,7 +411,7 @@ impl Conn {
             // A GOAWAY means nothing to an HTTP/1.x client: it gets an answer it can read.
             out.clear();
             if !self.phase.http1_answered() {
-                out.extend_from_slice(&http1::answer());
+                out.extend_from_slice(http1::ANSWER);
                 self.phase = Phase::Closing(CloseReason::Http1Answered);
                 log::info!(
                     "h2mux[{}]: an HTTP/1.x client was told this port speaks HTTP/2",
@@ -403,8 +424,8 @@ impl Conn {
     /// A host without a write limit gets output both ways with every event. Writing makes
     /// room (the relay stops reading while its tx buffer is full), so client bytes held in
     /// this event go on at once, for as long as that makes progress.
-    fn write_unrestricted(&mut self, env: &mut Env, ops: &mut Ops) {
-        let caps = env.caps;
+    fn write_unrestricted(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
+        let caps = env.caps();
         let (to_client, to_upstream) = (
             !caps.client_writes_only_in_upstream_events,
             !caps.upstream_writes_only_in_downstream_events,
@@ -442,7 +463,7 @@ impl Conn {
 
     // ----- Upstream bytes --------------------------------------------------------------
 
-    fn retry_upstream_pending(&mut self, env: &mut Env) {
+    fn retry_upstream_pending(&mut self, env: &mut Env<impl Rules>) {
         if self.up_pending.is_empty() {
             return;
         }
@@ -466,9 +487,9 @@ impl Conn {
 
     /// Bookkeeping after every event, then the close a host without Envoy's close rule
     /// makes right after the last bytes.
-    fn finish_event(&mut self, env: &mut Env, ops: &mut Ops) {
+    fn finish_event(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
         self.settle(env);
-        if !env.caps.close_drops_same_event_writes {
+        if !env.caps().close_drops_same_event_writes {
             if let Phase::Closing(_) = self.phase {
                 self.close(ops);
             }
@@ -476,7 +497,7 @@ impl Conn {
     }
 
     /// Bookkeeping after every event (also for a waiter the host could not reach).
-    pub(crate) fn settle(&mut self, env: &mut Env) {
+    pub(crate) fn settle(&mut self, env: &mut Env<impl Rules>) {
         if self.relay.is_done() {
             self.phase.close_for(CloseReason::Done);
         }
@@ -494,7 +515,7 @@ impl Conn {
     }
 
     /// Publishes what changed on this connection since the last time.
-    pub(crate) fn publish(&mut self, env: &mut Env) {
+    pub(crate) fn publish(&mut self, env: &mut Env<impl Rules>) {
         let m = &mut *env.metrics;
         let r = &mut self.reported;
         let fs = self.relay.front().stats();

@@ -126,8 +126,8 @@ pub enum MetricOp {
 pub(crate) struct Metrics {
     /// Ready for the host, in order.
     out: Vec<MetricOp>,
-    /// Counter increments gathered since the last flush (a dozen metrics at most).
-    gathered: Vec<(Metric, i64)>,
+    /// Counter increments gathered since the last flush, by `Metric::index`.
+    gathered: [i64; Metric::ALL.len()],
     /// Pool figures as last published: a gauge moves only when its value did.
     last_in_use: Option<usize>,
     last_waiters: Option<usize>,
@@ -146,19 +146,18 @@ impl Metrics {
 
     /// Adds to a counter at the next flush (the tick).
     pub(crate) fn gather(&mut self, m: Metric, by: i64) {
-        if by == 0 {
-            return;
-        }
-        match self.gathered.iter_mut().find(|(g, _)| *g == m) {
-            Some((_, n)) => *n = n.saturating_add(by),
-            None => self.gathered.push((m, by)),
+        if let Some(n) = self.gathered.get_mut(m.index()) {
+            *n = n.saturating_add(by);
         }
     }
 
     /// Publishes what was gathered, then the pool's figures that moved.
     pub(crate) fn flush(&mut self, pool: &BufferPool) {
-        for (m, by) in self.gathered.drain(..) {
-            self.out.push(MetricOp::Add(m, by));
+        for (m, n) in Metric::ALL.iter().zip(self.gathered.iter_mut()) {
+            let by = std::mem::take(n);
+            if by != 0 {
+                self.out.push(MetricOp::Add(*m, by));
+            }
         }
         let (in_use, waiters) = (pool.in_use_bytes(), pool.waiters());
         if self.last_in_use != Some(in_use) {
@@ -214,4 +213,38 @@ pub(crate) enum EndingReport {
 /// The increment of a counter since it was published as `reported` (its low 32 bits).
 pub(crate) fn since(now: u64, reported: u32) -> i64 {
     i64::from((now as u32).wrapping_sub(reported))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_sits_at_its_index_with_a_distinct_name() {
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            assert_eq!(m.index(), i, "{m:?}");
+            assert!(m.name().starts_with("h2mux_"));
+        }
+        let mut names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Metric::ALL.len());
+    }
+
+    #[test]
+    fn gathered_counters_go_out_at_the_flush_and_zero_is_never_sent() {
+        let pool = BufferPool::new(16_384, 1 << 20, 8);
+        let mut m = Metrics::default();
+        m.gather(Metric::StreamsTotal, 2);
+        m.gather(Metric::BytesFromClient, 0);
+        m.gather(Metric::StreamsTotal, 3);
+        m.emit(MetricOp::Add(Metric::ConnectionsTotal, 0));
+        assert_eq!(m.take().count(), 0);
+        m.flush(&pool);
+        let ops: Vec<_> = m.take().collect();
+        assert_eq!(ops[0], MetricOp::Add(Metric::StreamsTotal, 5));
+        assert!(ops.contains(&MetricOp::Set(Metric::QuotaBytesInUse, 0)));
+        m.flush(&pool);
+        assert_eq!(m.take().count(), 0, "nothing moved since");
+    }
 }

@@ -37,7 +37,7 @@ use crate::limits::Config;
 use crate::relay::Relay;
 use crate::time::Instant;
 
-pub use caps::Capabilities;
+pub use caps::{Capabilities, EnvoyRules, Rules};
 pub use conn::{Conn, FINISH_GRACE_MS};
 pub use metrics::{Metric, MetricOp, NoteMetric};
 pub use ops::Ops;
@@ -50,10 +50,10 @@ use metrics::Metrics;
 pub type ConnId = crate::buffer::WaiterId;
 
 /// Everything one host process shares: configuration, the buffer pool and its waiters,
-/// the connections, metrics.
-pub struct Shell {
+/// the connections, metrics. `R` gives the host's `Capabilities` (see `Rules`).
+pub struct Shell<R: Rules = Capabilities> {
     cfg: PluginConfig,
-    caps: Capabilities,
+    rules: R,
     front_cfg: Arc<Config>,
     back_cfg: Arc<Config>,
     pool: BufferPool,
@@ -66,9 +66,9 @@ pub struct Shell {
     tick_base: Instant,
 }
 
-impl Shell {
-    /// A shell for a host with `caps`, configured by `cfg` (its pool sized from it).
-    pub fn new(cfg: PluginConfig, caps: Capabilities) -> Shell {
+impl<R: Rules> Shell<R> {
+    /// A shell for a host with `rules`, configured by `cfg` (its pool sized from it).
+    pub fn new(cfg: PluginConfig, rules: R) -> Shell<R> {
         let mut pool = BufferPool::new(cfg.buffer_size, cfg.quota_bytes, cfg.max_waiters);
         pool.set_reserve(cfg.reserve_buffers);
         Shell {
@@ -76,7 +76,7 @@ impl Shell {
             back_cfg: Arc::new(cfg.backend.clone()),
             pool,
             cfg,
-            caps,
+            rules,
             conns: BTreeMap::new(),
             metrics: Metrics::default(),
             ticks: 0,
@@ -101,7 +101,7 @@ impl Shell {
 
     /// What the host can do, as the shell was told.
     pub fn capabilities(&self) -> Capabilities {
-        self.caps
+        self.rules.caps()
     }
 
     /// The buffer pool every connection takes from, and its waiters.
@@ -142,7 +142,7 @@ impl Shell {
             c.publish(&mut Env {
                 pool: &mut self.pool,
                 metrics: &mut self.metrics,
-                caps: self.caps,
+                rules: self.rules,
                 max_kept_bytes: self.cfg.max_held_upstream_bytes,
                 id,
                 now,
@@ -180,7 +180,7 @@ impl Shell {
     }
 
     /// The host's tick (every `tick_ms`): returns the visits to make.
-    pub fn tick(&mut self, now: Instant) -> Tick<'_> {
+    pub fn tick(&mut self, now: Instant) -> Tick<'_, R> {
         self.ticks += 1;
         self.tick_base = now;
         let every = tick::SCAN_PERIOD_MS
@@ -220,12 +220,12 @@ impl Shell {
     }
 
     /// A connection and what an event on it may use of the rest.
-    fn split(&mut self, id: ConnId, now: Instant) -> Option<(&mut Conn, Env<'_>)> {
+    fn split(&mut self, id: ConnId, now: Instant) -> Option<(&mut Conn, Env<'_, R>)> {
         let Shell {
             conns,
             pool,
             metrics,
-            caps,
+            rules,
             cfg,
             ..
         } = self;
@@ -233,7 +233,7 @@ impl Shell {
         let env = Env {
             pool,
             metrics,
-            caps: *caps,
+            rules: *rules,
             max_kept_bytes: cfg.max_held_upstream_bytes,
             id,
             now,

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{ConnId, Ops, Shell};
+use super::{ConnId, Ops, Rules, Shell};
 use crate::time::Instant;
 
 /// The idle scan runs about this often.
@@ -14,8 +14,8 @@ pub(crate) const SCAN_PERIOD_MS: u64 = 100;
 /// `next_conn`, makes each one reachable (Envoy: `set_effective_context`) and calls `visit`
 /// (then carries out its `Ops`), or `skip` when it cannot reach it. When `next_conn` returns
 /// `None` the tick is over and its metrics are ready.
-pub struct Tick<'a> {
-    shell: &'a mut Shell,
+pub struct Tick<'a, R: Rules> {
+    shell: &'a mut Shell<R>,
     now: Instant,
     /// This tick runs the idle scan.
     scan: bool,
@@ -39,8 +39,8 @@ enum Visit {
     Due,
 }
 
-impl<'a> Tick<'a> {
-    pub(crate) fn new(shell: &'a mut Shell, now: Instant, scan: bool) -> Tick<'a> {
+impl<'a, R: Rules> Tick<'a, R> {
+    pub(crate) fn new(shell: &'a mut Shell<R>, now: Instant, scan: bool) -> Tick<'a, R> {
         let budget = shell.pool.waiters();
         Tick {
             shell,
@@ -75,12 +75,11 @@ impl<'a> Tick<'a> {
                     };
                 }
                 Stage::Due { ids, next } => {
-                    while let Some(&id) = ids.get(*next) {
+                    // Connections go away only when the host says so, between ticks.
+                    if let Some(&id) = ids.get(*next) {
                         *next += 1;
-                        if self.shell.conns.contains_key(&id) {
-                            self.current = Some((id, Visit::Due));
-                            return Some(id);
-                        }
+                        self.current = Some((id, Visit::Due));
+                        return Some(id);
                     }
                     self.stage = self.finish();
                 }
@@ -122,7 +121,7 @@ impl<'a> Tick<'a> {
 
     /// The shell, as the tick sees it before its next visit.
     #[cfg(test)]
-    pub(crate) fn shell(&self) -> &Shell {
+    pub(crate) fn shell(&self) -> &Shell<R> {
         self.shell
     }
 
@@ -131,26 +130,21 @@ impl<'a> Tick<'a> {
             return None;
         };
         let Shell { pool, conns, .. } = &mut *self.shell;
-        while *budget > 0 {
-            *budget -= 1;
-            let id = if let Some(id) = pool.pop_waiter() {
-                id
-            } else if pool.available() > 0 {
-                let holder = pool
-                    .waiter_ids()
-                    .find(|w| conns.get(w).is_some_and(|c| c.relay().buffers_held() > 0));
-                match holder {
-                    Some(id) if pool.take_waiter(id) => id,
-                    _ => return None,
-                }
-            } else {
-                return None;
-            };
-            if conns.contains_key(&id) {
-                return Some(id);
-            }
+        if *budget == 0 {
+            return None;
         }
-        None
+        *budget -= 1;
+        if let Some(id) = pool.pop_waiter() {
+            return Some(id);
+        }
+        if pool.available() == 0 {
+            return None;
+        }
+        let holder = pool
+            .waiter_ids()
+            .find(|w| conns.get(w).is_some_and(|c| c.relay().buffers_held() > 0))?;
+        // A connection leaves the queue when it goes away: every waiter is live.
+        pool.take_waiter(holder).then_some(holder)
     }
 
     fn finish(&mut self) -> Stage {
