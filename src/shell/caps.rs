@@ -78,3 +78,19 @@ impl Rules for EnvoyRules {
         Capabilities::envoy()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_rules_are_envoy_capabilities() {
+        assert_eq!(EnvoyRules.caps(), Capabilities::envoy());
+        assert_eq!(Capabilities::envoy().caps(), Capabilities::envoy());
+        let open = Capabilities::unrestricted();
+        assert!(!open.client_writes_only_in_upstream_events);
+        assert!(!open.upstream_writes_only_in_downstream_events);
+        assert!(!open.close_drops_same_event_writes);
+        assert!(open.holds_paused_downstream);
+    }
+}
