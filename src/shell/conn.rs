@@ -291,7 +291,7 @@ impl Conn {
         }
         self.retry_upstream_pending(env);
         if n < size || self.relay.is_waiting_for_buffer() {
-            let rest = input.slice(n..);
+            let rest = input.slice(n.min(size)..);
             if caps.client_writes_only_in_upstream_events
                 && !rest.is_empty()
                 && !eos
