@@ -21,6 +21,7 @@ pub mod invariant;
 pub mod limits;
 pub mod message;
 pub mod relay;
+pub mod shell;
 pub mod side;
 pub mod stream;
 pub mod time;

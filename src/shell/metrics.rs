@@ -1,0 +1,265 @@
+//! The figures the shell publishes, as operations the host turns into its own metrics
+//! (Envoy: `wasmcustom.h2mux_*`). Connection counts, connection errors and per-code
+//! counters go out with the event that moved them; byte, stream, doorbell, 502 and glitch
+//! counters and the pool's figures are gathered and go out on the tick, so that a data
+//! event costs the host no call for figures.
+
+use crate::buffer::BufferPool;
+use crate::conn::Note;
+use crate::error::ErrorCode;
+
+/// A counter or gauge with a fixed name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    ConnectionsTotal,
+    ConnectionsActive,
+    StreamsTotal,
+    BytesFromClient,
+    BytesToClient,
+    BytesFromUpstream,
+    BytesToUpstream,
+    GlitchPoints,
+    QuotaBytesInUse,
+    QuotaWaiters,
+    QuotaWaitsTotal,
+    QuotaResumedTotal,
+    DoorbellsTotal,
+    BadGatewayTotal,
+    ConnectionErrorsTotal,
+    /// Broken invariants of our own (each one failed its connection).
+    InternalErrorsTotal,
+}
+
+impl Metric {
+    /// Every fixed metric, in the order a host defines them.
+    pub const ALL: [Metric; 16] = [
+        Metric::ConnectionsTotal,
+        Metric::ConnectionsActive,
+        Metric::StreamsTotal,
+        Metric::BytesFromClient,
+        Metric::BytesToClient,
+        Metric::BytesFromUpstream,
+        Metric::BytesToUpstream,
+        Metric::GlitchPoints,
+        Metric::QuotaBytesInUse,
+        Metric::QuotaWaiters,
+        Metric::QuotaWaitsTotal,
+        Metric::QuotaResumedTotal,
+        Metric::DoorbellsTotal,
+        Metric::BadGatewayTotal,
+        Metric::ConnectionErrorsTotal,
+        Metric::InternalErrorsTotal,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ConnectionsTotal => "h2mux_connections_total",
+            Metric::ConnectionsActive => "h2mux_connections_active",
+            Metric::StreamsTotal => "h2mux_streams_total",
+            Metric::BytesFromClient => "h2mux_bytes_from_client",
+            Metric::BytesToClient => "h2mux_bytes_to_client",
+            Metric::BytesFromUpstream => "h2mux_bytes_from_upstream",
+            Metric::BytesToUpstream => "h2mux_bytes_to_upstream",
+            Metric::GlitchPoints => "h2mux_glitch_points_total",
+            Metric::QuotaBytesInUse => "h2mux_quota_bytes_in_use",
+            Metric::QuotaWaiters => "h2mux_quota_waiters",
+            Metric::QuotaWaitsTotal => "h2mux_quota_waits_total",
+            Metric::QuotaResumedTotal => "h2mux_quota_resumed_total",
+            Metric::DoorbellsTotal => "h2mux_doorbells_total",
+            Metric::BadGatewayTotal => "h2mux_bad_gateway_total",
+            Metric::ConnectionErrorsTotal => "h2mux_connection_errors_total",
+            Metric::InternalErrorsTotal => "h2mux_internal_errors_total",
+        }
+    }
+
+    /// A gauge (it goes both ways) rather than a counter.
+    pub fn is_gauge(self) -> bool {
+        matches!(
+            self,
+            Metric::ConnectionsActive | Metric::QuotaBytesInUse | Metric::QuotaWaiters
+        )
+    }
+
+    /// Its place in `ALL`, for a host's table of ids.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A per-code counter (a reset or GOAWAY sent or received) or a per-rule counter (a
+/// violation), on the client's or the upstream's connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteMetric {
+    /// The note comes from the client's connection (else the upstream's).
+    pub client: bool,
+    pub note: Note,
+}
+
+impl NoteMetric {
+    /// `h2mux_<side>_<what>_<code>`, e.g. `h2mux_client_resets_received_cancel`, or
+    /// `h2mux_<side>_violations_<rule>`, e.g. `h2mux_client_violations_data_after_end_stream`.
+    /// Bounded: 2 sides x (4 kinds x 15 codes + the rules of `Violation`).
+    pub fn name(&self) -> String {
+        let side = if self.client { "client" } else { "upstream" };
+        let (what, code) = match self.note {
+            Note::ResetSent(c) => ("resets_sent", c),
+            Note::ResetReceived(c) => ("resets_received", c),
+            Note::GoAwaySent(c) => ("goaways_sent", c),
+            Note::GoAwayReceived(c) => ("goaways_received", c),
+            Note::Violation(v) => return format!("h2mux_{side}_violations_{}", v.name()),
+        };
+        let code = match code {
+            ErrorCode::Other(_) => "unknown",
+            c => c.name(),
+        };
+        format!("h2mux_{side}_{what}_{code}")
+    }
+}
+
+/// One thing for the host to do with its metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricOp {
+    /// Add to a counter, or move a gauge (never by 0).
+    Add(Metric, i64),
+    /// Set a gauge.
+    Set(Metric, u64),
+    /// Add one to a per-code counter (defined on first use).
+    Note(NoteMetric),
+}
+
+/// Metric operations for the host, and the counters gathered until the next tick.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    /// Ready for the host, in order.
+    out: Vec<MetricOp>,
+    /// Counter increments gathered since the last flush, by `Metric::index`.
+    gathered: [i64; Metric::ALL.len()],
+    /// Pool figures as last published: a gauge moves only when its value did.
+    last_in_use: Option<usize>,
+    last_waiters: Option<usize>,
+    last_waits: u64,
+    last_resumed: u64,
+    last_broken: u32,
+}
+
+impl Metrics {
+    /// An operation for the host now.
+    pub(crate) fn emit(&mut self, op: MetricOp) {
+        if let MetricOp::Add(_, 0) = op {
+            return;
+        }
+        self.out.push(op);
+    }
+
+    /// Adds to a counter at the next flush (the tick).
+    pub(crate) fn gather(&mut self, m: Metric, by: i64) {
+        if let Some(n) = self.gathered.get_mut(m.index()) {
+            *n = n.saturating_add(by);
+        }
+    }
+
+    /// Publishes what was gathered, then the pool's figures that moved.
+    pub(crate) fn flush(&mut self, pool: &BufferPool) {
+        for (m, n) in Metric::ALL.iter().zip(self.gathered.iter_mut()) {
+            let by = std::mem::take(n);
+            if by != 0 {
+                self.out.push(MetricOp::Add(*m, by));
+            }
+        }
+        let (in_use, waiters) = (pool.in_use_bytes(), pool.waiters());
+        if self.last_in_use != Some(in_use) {
+            self.out
+                .push(MetricOp::Set(Metric::QuotaBytesInUse, in_use as u64));
+            self.last_in_use = Some(in_use);
+        }
+        if self.last_waiters != Some(waiters) {
+            self.out
+                .push(MetricOp::Set(Metric::QuotaWaiters, waiters as u64));
+            self.last_waiters = Some(waiters);
+        }
+        let st = pool.stats();
+        if st.waits > self.last_waits {
+            let by = (st.waits - self.last_waits) as i64;
+            self.out.push(MetricOp::Add(Metric::QuotaWaitsTotal, by));
+            self.last_waits = st.waits;
+        }
+        if st.resumed > self.last_resumed {
+            let by = (st.resumed - self.last_resumed) as i64;
+            self.out.push(MetricOp::Add(Metric::QuotaResumedTotal, by));
+            self.last_resumed = st.resumed;
+        }
+        // Counted wherever an invariant broke, connection or not (see `invariant`).
+        let broken = crate::invariant::broken_count();
+        if broken > self.last_broken {
+            let by = i64::from(broken - self.last_broken);
+            self.out
+                .push(MetricOp::Add(Metric::InternalErrorsTotal, by));
+            self.last_broken = broken;
+        }
+    }
+
+    /// The operations ready for the host.
+    pub(crate) fn take(&mut self) -> std::vec::Drain<'_, MetricOp> {
+        self.out.drain(..)
+    }
+}
+
+/// A connection's counters as last published, by their low 32 bits: a connection moves far
+/// less than 4 GiB between two events, so the wrapping difference is the exact increment.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Reported {
+    pub from_client: u32,
+    pub to_client: u32,
+    pub from_upstream: u32,
+    pub to_upstream: u32,
+    pub streams: u32,
+    pub glitches: u32,
+    pub doorbells: u32,
+    pub bad_gateway: u32,
+}
+
+/// Whether the relay's ending was counted and logged: once per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndingReport {
+    Pending,
+    Done,
+}
+
+/// The increment of a counter since it was published as `reported` (its low 32 bits).
+pub(crate) fn since(now: u64, reported: u32) -> i64 {
+    i64::from((now as u32).wrapping_sub(reported))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_sits_at_its_index_with_a_distinct_name() {
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            assert_eq!(m.index(), i, "{m:?}");
+            assert!(m.name().starts_with("h2mux_"));
+        }
+        let mut names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Metric::ALL.len());
+    }
+
+    #[test]
+    fn gathered_counters_go_out_at_the_flush_and_zero_is_never_sent() {
+        let pool = BufferPool::new(16_384, 1 << 20, 8);
+        let mut m = Metrics::default();
+        m.gather(Metric::StreamsTotal, 2);
+        m.gather(Metric::BytesFromClient, 0);
+        m.gather(Metric::StreamsTotal, 3);
+        m.emit(MetricOp::Add(Metric::ConnectionsTotal, 0));
+        assert_eq!(m.take().count(), 0);
+        m.flush(&pool);
+        let ops: Vec<_> = m.take().collect();
+        assert_eq!(ops[0], MetricOp::Add(Metric::StreamsTotal, 5));
+        assert!(ops.contains(&MetricOp::Set(Metric::QuotaBytesInUse, 0)));
+        m.flush(&pool);
+        assert_eq!(m.take().count(), 0, "nothing moved since");
+    }
+}

@@ -1,0 +1,191 @@
+//! The shell under Envoy's rules: requests crossing, a PING flood, an HTTP/1.x client, a
+//! silent upstream, and the model itself catching a shell that ignores the rules.
+
+use std::sync::Arc;
+
+use super::model::{Host, HostEvent};
+use super::net::{pattern, Answer, Client, Net, Upstream};
+use super::{count, goaway_codes, pings, preface};
+use crate::conn::Connection;
+use crate::error::ErrorCode;
+use crate::frame::{flags, FrameType};
+use crate::limits::Config;
+use crate::shell::state::{CloseReason, Phase};
+use crate::shell::{Capabilities, FINISH_GRACE_MS};
+use crate::side::Side;
+
+fn envoy(config: &str) -> Net {
+    Net::new(config, Capabilities::envoy())
+}
+
+fn h2_upstream(net: &Net) -> Upstream {
+    let s = Connection::new(Side::Frontend, Arc::new(Config::default()), 0, net.host.now);
+    Upstream::H2(Box::new(s), Answer::Echo)
+}
+
+#[test]
+fn a_request_and_its_response_cross_under_envoy_rules() {
+    let mut n = envoy("{}");
+    let l = n.connect_h2(Answer::Echo);
+    let get = n.request(l, "GET", "/", b"");
+    let body = pattern(300_000, 7);
+    let post = n.request(l, "POST", "/echo", &body);
+    n.run_for(100);
+    let r = n.response(l, get);
+    assert_eq!((r.status, r.ended, r.body.len()), (Some(200), true, 0));
+    let r = n.response(l, post);
+    assert_eq!((r.status, r.ended), (Some(200), true));
+    assert!(r.body == body, "echoed body differs");
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+    // Counters are published on the tick.
+    assert_eq!(n.host.metric("h2mux_streams_total"), 2);
+    assert!(n.host.metric("h2mux_bytes_from_client") > 300_000);
+    assert!(n.host.metric("h2mux_bytes_to_client") > 300_000);
+    assert_eq!(n.host.metric("h2mux_connections_active"), 1);
+    assert!(!n.host.is_closed(n.id(l)));
+}
+
+#[test]
+fn a_client_leaving_ends_the_connection() {
+    let mut n = envoy("{}");
+    let l = n.connect_h2(Answer::Echo);
+    let s = n.request(l, "GET", "/", b"");
+    n.run_for(20);
+    assert_eq!(n.response(l, s).status, Some(200));
+    let id = n.id(l);
+    n.host.client_close(id);
+    n.run_until(2_000, |n| n.host.is_closed(id));
+    assert_eq!(n.host.metric("h2mux_connections_active"), 0);
+    assert_eq!(n.host.shell.connections(), 0);
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// 20,000 PINGs in one delivery: the ACKs fill the tx buffer and reading stops. The shell
+/// must not pause then (client-bound bytes wait and no upstream event would come): it
+/// rings the upstream and keeps the rest itself, and the flood ends in ENHANCE_YOUR_CALM.
+#[test]
+fn a_ping_flood_ends_in_enhance_your_calm_without_wedging() {
+    const PINGS: u64 = 20_000;
+    let mut n = envoy(r#"{"quota_bytes": 1048576}"#);
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    // The handshake first, as a client would do it.
+    n.send_raw(l, &preface());
+    n.run();
+    n.send_raw(l, &pings(PINGS));
+    n.run_until(5_000, |n| n.host.is_closed(id));
+    let raw = &n.links[l].raw_in;
+    let codes = goaway_codes(raw);
+    assert_eq!(
+        codes.last(),
+        Some(&ErrorCode::EnhanceYourCalm),
+        "GOAWAYs {codes:?}"
+    );
+    let acks = count(raw, FrameType::Ping, flags::ACK);
+    assert!(
+        acks > 0 && acks < PINGS as usize / 4,
+        "{acks} PING ACKs for {PINGS} PINGs"
+    );
+    assert!(n.host.metric("h2mux_doorbells_total") > 0);
+    assert!(
+        !n.host.envoy.events.contains(&HostEvent::Paused(id)),
+        "paused with client-bound bytes waiting"
+    );
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// The 505 can only leave in an upstream event, and a close drops the bytes set in its own
+/// callback: the answer must be out before the close, which comes from a later tick.
+#[test]
+fn an_http1_client_gets_a_505_then_a_close() {
+    let mut n = envoy("{}");
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(l, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    n.run();
+    assert!(
+        !n.host.is_closed(id),
+        "closed in the callback that wrote the answer"
+    );
+    let phase = n.host.shell.conn(id).unwrap().phase();
+    assert_eq!(phase, Phase::Closing(CloseReason::Http1Answered));
+    n.run_until(1_000, |n| n.host.is_closed(id));
+    let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
+    assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
+    let body = "This port speaks HTTP/2 only (h2c with prior knowledge, or h2 over TLS).\n";
+    assert!(text.ends_with(body), "{text}");
+    assert_eq!(
+        text.matches("HTTP/1.1").count(),
+        1,
+        "answered twice: {text}"
+    );
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// An upstream that accepts and never writes: the relay gives up at its SETTINGS timeout,
+/// but the client's GOAWAY has no upstream event to ride on. The finished connection is
+/// closed once the grace period is over.
+#[test]
+fn a_silent_upstream_is_closed_after_the_grace_period() {
+    let mut n = envoy(r#"{"settings_timeout_ms": 2000}"#);
+    let client = Connection::new(Side::Backend, Arc::new(Config::default()), 0, n.host.now);
+    let l = n.connect(Client::H2(Box::new(client)), Upstream::Silent);
+    let id = n.id(l);
+    let start = n.host.now;
+    n.request(l, "GET", "/", b"");
+    n.run_for(2_000 + FINISH_GRACE_MS / 2);
+    assert!(
+        !n.host.is_closed(id),
+        "closed before the grace period ended"
+    );
+    let phase = n.host.shell.conn(id).unwrap().phase();
+    assert!(matches!(phase, Phase::Finishing { .. }), "{phase:?}");
+    n.run_until(10_000, |n| n.host.is_closed(id));
+    let closed = n.host.sock(id).closed_at.unwrap();
+    let after = closed.as_millis() - start.as_millis();
+    assert!(
+        (2_000 + FINISH_GRACE_MS..=2_000 + FINISH_GRACE_MS + 300).contains(&after),
+        "closed {after} ms after the request"
+    );
+    // The upstream heard the preface and the request, and never answered.
+    assert!(!n.links[l].silent_in.is_empty());
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// The model is strict: a shell told it may write both ways at any time breaks Envoy's
+/// rules, and the model refuses those writes.
+#[test]
+fn the_model_refuses_a_shell_that_ignores_envoy_rules() {
+    let host = Host::mismatched("{}", Capabilities::envoy(), Capabilities::unrestricted());
+    let mut n = Net::with_host(host);
+    let l = n.connect_h2(Answer::Echo);
+    n.request(l, "GET", "/", b"");
+    n.run_for(50);
+    let refused = &n.host.envoy.refusals;
+    assert!(
+        refused.iter().any(|r| r.contains("set_buffer(upstream)")),
+        "{refused:?}"
+    );
+}
