@@ -187,7 +187,7 @@ impl<R: Rules> Shell<R> {
             .checked_div(self.cfg.tick_ms)
             .unwrap_or(1)
             .max(1);
-        let scan = self.ticks % every == 0;
+        let scan = self.ticks.is_multiple_of(every);
         Tick::new(self, now, scan)
     }
 
