@@ -51,7 +51,8 @@ wasm: setup e2e-tools
 	@cd dist && sha256sum h2mux.wasm > h2mux.wasm.sha256
 	@echo "dist/h2mux.wasm: $$(stat -c %s dist/h2mux.wasm) bytes, sha256 $$(cut -d' ' -f1 dist/h2mux.wasm.sha256)"
 
-# The demo upstream and (later) the wasmtime host: a native crate of its own.
+# wasm-tests/, a native crate of its own: the demo upstream, the wasmtime proxy-wasm host that
+# runs dist/h2mux.wasm under Envoy's rules, its socket mode (h2mux-socket-host) and their tests.
 upstream:
 	cd wasm-tests && $(CARGO) build --release --bin demo-upstream
 

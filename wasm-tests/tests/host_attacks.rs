@@ -8,7 +8,7 @@
 //! | attack | what the attacker sends | the filter's answer (asserted) |
 //! |---|---|---|
 //! | CVE-2019-9511 data dribble | stream windows of 1 byte, 100 big downloads, 1-byte WINDOW_UPDATEs | few DATA frames (no 1-byte dribble), ENHANCE_YOUR_CALM (tiny WINDOW_UPDATEs are glitches), close |
-//! | CVE-2019-9512 ping flood | 20,000 PINGs, not reading | ACKs in place, reading stops while tx is full; a doorbell brings the upstream callback that drains it; GOAWAY NO_ERROR then ENHANCE_YOUR_CALM and a close |
+//! | CVE-2019-9512 ping flood | 20,000 PINGs, not reading | ACKs in place; while tx is full the relay stops reading, and the filter, which never pauses while client-bound bytes wait with no doorbell out, rings the upstream and keeps the unread PINGs in its stash; the upstream's answer brings the callback that drains the ACKs; PINGs are glitch points: GOAWAY NO_ERROR then ENHANCE_YOUR_CALM and a close |
 //! | CVE-2019-9515 settings flood | 20,000 SETTINGS, not reading | at most 1,000 ACKs, then GOAWAY NO_ERROR, ENHANCE_YOUR_CALM, close; 2,000 entries in one frame: ENHANCE_YOUR_CALM at once |
 //! | CVE-2019-9513 priority churn | 50,000 PRIORITY frames and prioritised HEADERS | ignored: no glitch, no answer, the connection keeps working |
 //! | CVE-2019-9514 reset flood | requests with an upper-case field name (each a stream error) | RST_STREAM(PROTOCOL_ERROR) (at most `max_pending_resets` queued), then ENHANCE_YOUR_CALM, close; nothing upstream |
@@ -196,16 +196,19 @@ fn ping_flood() -> Outcome {
 
 const PINGS: usize = 20_000;
 
-/// The ACKs stay bounded (tx full: reading stops) and the other connection is served.
+/// The ACKs stay bounded (the relay stops reading while tx is full, and the glitch score
+/// ends the flood) and the other connection is served.
 #[test]
 fn ping_flood_cve_2019_9512() {
     let o = ping_flood();
     assert!(o.raw.count(ty::PING) < PINGS / 4, "{}", o.raw.summary());
 }
 
-/// What the flood should end with: ENHANCE_YOUR_CALM and a close. The filter instead stops
-/// with its tx buffer full of PING ACKs and rings no doorbell toward the upstream, so
-/// nothing reaches the client again and the connection stays open.
+/// The flood ends in ENHANCE_YOUR_CALM and a close: every PING is a glitch point. When the tx
+/// buffer is full of PING ACKs the filter does not pause (nothing would resume it): it rings
+/// a doorbell toward the upstream and keeps the PINGs the relay did not read in its stash, so
+/// the upstream's answer brings the callback that drains the ACKs and reads on (the stash
+/// rule, ARCHITECTURE.md).
 #[test]
 fn ping_flood_gets_enhance_your_calm() {
     assert_calmed(&ping_flood());
