@@ -25,6 +25,7 @@ PASS/MISS, never asserted: the exit code is non-zero only when a measurement cou
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -528,9 +529,12 @@ def core_bench():
     res.update(ir)
     if "ir_per_request" in ir:
         hi = ir["ir_detail"]["corpus_native"]
-        ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", hi["out"]],
+        ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", hi["outs"][-1]],
                              capture_output=True, text=True)
         res["top_functions"] = top_functions(ann.stdout, hi["counts"][-1])
+    for kind in ("native", "wasm"):
+        if f"relay_{kind}" in ir["ir_detail"]:
+            res[f"relay_by_function_{kind}"] = by_function(ir["ir_detail"][f"relay_{kind}"])[:40]
     return res
 
 
@@ -590,16 +594,16 @@ def precompile(wasmtime, wasm, out):
 def ir_per_request(name, cmd_for, repeats, requests_in, work):
     """Instructions per request of one bench (NAME) from two callgrind runs: CMD_FOR(reps)
     is the command line, REQUESTS_IN(stdout, reps) the requests that run replayed."""
-    counts, requests = [], []
+    counts, requests, outs = [], [], []
     for reps in repeats:
-        out = os.path.join(work, f"callgrind.{name}.{reps}.out")
-        ir, stdout = callgrind(cmd_for(reps), out)
+        outs.append(os.path.join(work, f"callgrind.{name}.{reps}.out"))
+        ir, stdout = callgrind(cmd_for(reps), outs[-1])
         counts.append(ir)
         requests.append(requests_in(stdout, reps))
     if requests[1] <= requests[0]:
         raise BenchError(f"{name}: {repeats} replays made {requests} requests")
     return {"ir_per_request": (counts[1] - counts[0]) / (requests[1] - requests[0]),
-            "counts": counts, "requests": requests, "repeats": list(repeats), "out": out,
+            "counts": counts, "requests": requests, "repeats": list(repeats), "outs": outs,
             "cmd": " ".join(shlex.quote(a) for a in cmd_for(repeats[1]))}
 
 
@@ -651,7 +655,7 @@ def ir_bench(work, corpus, notes):
                 continue
             try:
                 if kind == "native":
-                    prefix, inside = [binary], False
+                    prefix, inside, cwasm = [binary], False, None
                 else:
                     # The binary links the whole library, filter shell included, so it imports
                     # the proxy-wasm ABI; the replay never calls it, so those imports may trap.
@@ -666,6 +670,7 @@ def ir_bench(work, corpus, notes):
                 notes.append(f"{key}: {e}")
                 log(f"  {key}: FAILED {e}")
                 continue
+            d["cwasm"] = cwasm
             detail[key] = d
             res[out_key + ("_wasm" if kind == "wasm" else "")] = d["ir_per_request"]
             log(f"  {name} {kind} callgrind: {d['ir_per_request']:,.0f} instructions per request")
@@ -692,6 +697,80 @@ def top_functions(text, total, k=10):
         cost[name] = cost.get(name, 0) + int(m.group(1).replace(",", ""))
     top = sorted(cost.items(), key=lambda kv: -kv[1])[:k]
     return [(round(100 * ir / total, 1), shorten(name)) for name, ir in top]
+
+
+def function_costs(out, cwasm=None):
+    """Self cost (instructions) per function of a callgrind file. Callgrind knows the code of a
+    .cwasm by address only: its functions are named from the .cwasm's symbol table, placed at
+    the load address that puts the most of the costliest addresses on a function start."""
+    ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", out],
+                         capture_output=True, text=True)
+    rows = []
+    for line in ann.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
+        if m and "PROGRAM TOTALS" not in line:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2).split(" [")[0]))
+    names = {}
+    if cwasm and shutil.which("nm"):
+        nm = subprocess.run(["nm", cwasm], capture_output=True, text=True).stdout
+        syms = {}
+        for line in nm.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 3:
+                syms[int(parts[0], 16)] = re.sub(r"^wasm\[\d+\]::function\[\d+\]::", "",
+                                                 parts[2])
+        addrs = [(w, int(w[4:], 16)) for _, w in rows if w.startswith("???:0x")]
+        bases = collections.Counter(a - off for _, a in addrs[:50] for off in syms)
+        if bases:
+            base = bases.most_common(1)[0][0]
+            names = {w: syms[a - base] for w, a in addrs if a - base in syms}
+    mangled = sorted({re.sub(r"\.llvm\.\d+$", "", n) for n in names.values()})
+    if mangled and shutil.which("c++filt"):
+        p = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True)
+        plain = dict(zip(mangled, p.stdout.splitlines()))
+        names = {k: plain.get(re.sub(r"\.llvm\.\d+$", "", v), v) for k, v in names.items()}
+    names = {k: demangle_cut(v) if v.startswith("_ZN") else v for k, v in names.items()}
+    cost = {}
+    for ir, what in rows:
+        name = names.get(what) or what.split(":", 1)[-1]
+        name = re.sub(r"\[[0-9a-f]{16}\]", "", re.sub(r"::h[0-9a-f]{16}$", "", name))
+        cost[name] = cost.get(name, 0) + ir
+    return cost
+
+
+RUST_ESCAPES = {"$LT$": "<", "$GT$": ">", "$u20$": " ", "$RF$": "&", "$C$": ",", "$BP$": "*",
+                "$SP$": "@", "$u27$": "'", "$u5b$": "[", "$u5d$": "]", "$u7b$": "{",
+                "$u7d$": "}", "$u7e$": "~", "..": "::"}
+
+
+def demangle_cut(name):
+    """A legacy Rust symbol (_ZN...E) that c++filt left alone, usually because the module's
+    name section cut it short: its path segments as far as they go, without the hash."""
+    i, parts = 3, []
+    while i < len(name) and name[i].isdigit():
+        j = i
+        while j < len(name) and name[j].isdigit():
+            j += 1
+        n = int(name[i:j])
+        part = name[j:j + n]
+        if len(part) < n or re.fullmatch(r"h[0-9a-f]{16}", part):
+            break
+        part = re.sub(r"^_\$", "$", part)
+        for k, v in RUST_ESCAPES.items():
+            part = part.replace(k, v)
+        parts.append(part)
+        i = j + n
+    return "::".join(parts) if parts else name
+
+
+def by_function(detail, k=None):
+    """Instructions per request by function (self cost), from the two runs of an ir_per_request
+    result: [(instructions per request, name)], costliest first."""
+    lo = function_costs(detail["outs"][0], detail.get("cwasm"))
+    hi = function_costs(detail["outs"][1], detail.get("cwasm"))
+    extra = detail["requests"][1] - detail["requests"][0]
+    per = {n: (hi.get(n, 0) - lo.get(n, 0)) / extra for n in hi}
+    return sorted(((round(ir, 1), n) for n, ir in per.items() if ir >= 0.5), reverse=True)[:k]
 
 
 def shorten(name):
@@ -883,6 +962,10 @@ def main():
     if core.get("top_functions"):
         md += ["", "Core, callgrind self cost (native, corpus replay):", ""]
         md += [f"- {pct}% {name}" for pct, name in core["top_functions"]]
+    if core.get("relay_by_function_wasm"):
+        md += ["", "Relay bench as wasm, instructions per request by function (callgrind self "
+               "cost):", ""]
+        md += [f"- {ir:,.0f} {shorten(name)}" for ir, name in core["relay_by_function_wasm"][:10]]
     if profile.get("by_dso"):
         md += ["", "Envoy with h2mux under small GETs, perf samples by DSO ([JIT]: V8's "
                "compiled wasm):", ""] + [f"- {pct:.1f}% {what}" for pct, what in profile["by_dso"]]
@@ -986,6 +1069,10 @@ def main_ir(args):
     corpus, per_replay, size = make_corpus(work, CORPUS_REQUESTS)
     res = {"notes": []}
     res.update(ir_bench(work, corpus, res["notes"]))
+    functions = {kind: by_function(res["ir_detail"][f"relay_{kind}"])
+                 for kind in ("native", "wasm") if f"relay_{kind}" in res["ir_detail"]}
+    for kind, rows in functions.items():
+        res[f"relay_by_function_{kind}"] = rows[:40]
     if args.rates:
         corpus_rates(res, corpus, 20)
         relay_rates(res)
@@ -997,6 +1084,13 @@ def main_ir(args):
                wasmtime=tool_version([wasmtime, "--version"]) if wasmtime else None,
                wasm_target=IR_TARGET, seconds=round(time.monotonic() - started, 1))
     text = ir_table(res, base)
+    if functions.get("wasm"):
+        native = {n: ir for ir, n in functions.get("native", [])}
+        text += ("\n\nRelay bench, instructions per request by function (self cost; inlined code "
+                 "counts in the function it was inlined into):\n\n| wasm | native | function |"
+                 "\n|---|---|---|\n")
+        text += "\n".join(f"| {fmt(ir)} | {fmt(native.get(n))} | {shorten(n)} |"
+                           for ir, n in functions["wasm"][:15])
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, f"ir-{stamp}.json")
     for p in (path, os.path.join(OUT, "ir-latest.json")):
