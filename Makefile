@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench bench-tools fuzz clean wasm upstream test-upstream
+.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream
 
 all: test
 
@@ -70,13 +70,28 @@ test: setup e2e-tools lint test-native test-wasm-build wasm test-upstream envoy
 run: wasm envoy upstream
 	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} tests/e2e/up.sh
 
+# Cargo features of the bench builds (a comma-separated list; the bench binaries need the
+# test kit); bench/bench.py reads the same variable when it builds them itself.
+BENCH_FEATURES ?= testkit testkit
+BENCH_CARGO_FEATURES := $(if $(strip $(BENCH_FEATURES)),--features "$(BENCH_FEATURES)")
+BENCH_BINS := --bin h2mux-corpus-bench --bin h2mux-relay-bench
+
 # Envoy set-ups side by side (tcp_proxy, h2mux, Envoy's HTTP/2) and the core natively, in
 # wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
 bench: wasm envoy upstream bench-tools
-	$(CARGO) bench --bench core $(TESTKIT) $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
-	$(CARGO) build --release $(TESTKIT) --bin h2mux-corpus-bench --bin h2mux-relay-bench
-	$(CARGO) build --release --target wasm32-wasip1 $(TESTKIT) --bin h2mux-corpus-bench --bin h2mux-relay-bench
-	$(VENV)/bin/python bench/bench.py
+	$(CARGO) bench $(BENCH_CARGO_FEATURES) --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
+	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
+	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
+	BENCH_FEATURES="$(BENCH_FEATURES)" $(VENV)/bin/python bench/bench.py
+
+# Instructions per request under callgrind of the relay bench and the corpus replay, natively
+# and as wasm (Cranelift, precompiled): no Envoy, repeatable to a few instructions.
+# BENCH_IR_ARGS="--rates" adds wall-clock requests/s, "--compare target/bench/ir-....json" the
+# change against an earlier run.
+bench-ir: setup bench-tools
+	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
+	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
+	BENCH_FEATURES="$(BENCH_FEATURES)" python3 bench/bench.py --ir-only --no-build $(BENCH_IR_ARGS)
 
 # Optional tools: without them the script skips that part and says so.
 WASMTIME_VERSION := 48.0.8

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Envoy benchmarks: (a) tcp_proxy alone, (b) tcp_proxy + h2mux, (c) Envoy's HTTP connection
 manager (h2c both sides), each with --concurrency 1 in front of the same upstreams (nghttpd and
-the demo upstream), driven by h2load; then the core alone (corpus replay natively, in wasmtime,
-and under callgrind).
+the demo upstream), driven by h2load; then the core alone (corpus replay and relay bench
+natively, in wasmtime, and their instructions per request under callgrind, native and wasm).
+
+`bench.py --ir-only` (make bench-ir) measures only the instructions per request, without Envoy:
+see ir_bench.
 
 Set-ups are interleaved (a, b, c, a, b, c, ...) and every (round, workload, set-up) gets a fresh
 Envoy, so its peak RSS (VmHWM) belongs to that workload alone. Figures are medians over rounds;
@@ -14,12 +17,15 @@ Environment:
   BENCH_WAIT_IDLE=S   first wait up to S seconds for the 1-minute load average to drop below 1.0
   BENCH_ONLY=a,b      only these workloads (names in WORKLOADS)
   BENCH_NO_CORE=1, BENCH_NO_PROFILE=1   skip the core benches, the perf profile of Envoy
+  BENCH_FEATURES=a,b  cargo features of the bench binaries (when --ir-only builds them; recorded)
   ENVOY, WASM, DEMO_UPSTREAM   paths (defaults: .venv/bin/envoy, dist/h2mux.wasm,
                                wasm-tests/target/release/demo-upstream)
 Writes target/bench/results-<date>.md and .json and prints the table. Targets are reported as
 PASS/MISS, never asserted: the exit code is non-zero only when a measurement could not be made.
 """
 
+import argparse
+import collections
 import datetime
 import json
 import os
@@ -449,27 +455,25 @@ def find_wasmtime():
     return found or (home if os.access(home, os.X_OK) else None)
 
 
-def core_bench():
-    res = {"notes": []}
-    if not os.access(CORPUS_NATIVE, os.X_OK):
-        res["notes"].append(f"no {CORPUS_NATIVE} (cargo build --release --features testkit --bin h2mux-corpus-bench)")
-        return res
-    n, repeat = (1000, 10) if QUICK else (5000, 20)
-    corpus_dir = os.path.join(ENV["RUN_DIR"], "corpus")
-    os.makedirs(corpus_dir, exist_ok=True)
-    corpus = os.path.join(corpus_dir, "corpus.bin")
+def make_corpus(work, n):
+    """Writes the browser-like corpus (N requests, seed 1) to WORK/corpus.bin: (path, requests
+    per replay, bytes)."""
+    os.makedirs(work, exist_ok=True)
+    corpus = os.path.join(work, "corpus.bin")
     p = subprocess.run([CORPUS_NATIVE, "--generate", str(n), "--write", corpus],
                        capture_output=True, text=True)
     m = re.search(r"stream:\s+(\d+) bytes, (\d+) requests", p.stdout)
     if p.returncode or not m:
         raise BenchError(f"corpus generation failed:\n{p.stdout}{p.stderr}")
-    per_replay = int(m.group(2))
-    res.update(corpus_requests=per_replay, corpus_bytes=int(m.group(1)), repeat=repeat)
+    return corpus, int(m.group(2)), int(m.group(1))
+
+
+def corpus_rates(res, corpus, repeat):
+    """The corpus replay's requests/s natively and in wasmtime (medians of three runs)."""
     tries = 3
     res["native_rps"] = median([corpus_rate([CORPUS_NATIVE, "--file", corpus, "--repeat",
                                              str(repeat)]) for _ in range(tries)])
     log(f"  core native: {res['native_rps']:.0f} requests/s")
-
     wasmtime = find_wasmtime()
     if not wasmtime:
         res["notes"].append("wasmtime CLI not found (cargo install wasmtime-cli --version 48.0.8 "
@@ -480,9 +484,9 @@ def core_bench():
     else:
         # The binary links the whole library, filter shell included, so it imports the
         # proxy-wasm ABI; the replay never calls it, so those imports may just trap.
-        cmd = [wasmtime, "run", "-W", "unknown-imports-trap=y", "--dir", f"{corpus_dir}::/corpus",
-               CORPUS_WASM,
-               "--file", "/corpus/corpus.bin", "--repeat", str(repeat)]
+        cmd = [wasmtime, "run", "-W", "unknown-imports-trap=y",
+               "--dir", f"{os.path.dirname(corpus)}::/corpus", CORPUS_WASM,
+               "--file", "/corpus/" + os.path.basename(corpus), "--repeat", str(repeat)]
         res["wasm_rps"] = median([corpus_rate(cmd) for _ in range(tries)])
         res["wasm_native"] = res["wasm_rps"] / res["native_rps"]
         v = subprocess.run([wasmtime, "--version"], capture_output=True, text=True).stdout
@@ -490,33 +494,10 @@ def core_bench():
         log(f"  core wasmtime: {res['wasm_rps']:.0f} requests/s "
             f"({res['wasm_native']:.2f} of native)")
 
-    if not shutil.which("valgrind"):
-        res["notes"].append("valgrind not found (Debian: valgrind): instruction counts skipped")
-        return res
-    # Two runs, 1 and 3 replays: the difference leaves out start-up and reading the file.
-    irs = {}
-    for reps in (1, 3):
-        out = os.path.join(corpus_dir, f"callgrind.{reps}.out")
-        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                            CORPUS_NATIVE, "--file", corpus, "--repeat", str(reps)],
-                           capture_output=True, text=True, timeout=900)
-        if p.returncode:
-            res["notes"].append(f"callgrind failed: {p.stderr[-300:]}")
-            return res
-        irs[reps] = callgrind_total(out)
-    res["ir_per_request"] = (irs[3] - irs[1]) / (2 * per_replay)
-    log(f"  core callgrind: {res['ir_per_request']:.0f} instructions per request")
-    ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100",
-                          os.path.join(corpus_dir, "callgrind.3.out")],
-                         capture_output=True, text=True)
-    res["top_functions"] = top_functions(ann.stdout, irs[3])
-    relay_bench(res)
-    return res
 
-
-def relay_bench(res):
+def relay_rates(res):
     """The whole relay (client side, upstream side) on recorded small GETs: the h2load
-    workload without the peers' cost. Natively, in wasmtime, and instructions per request."""
+    workload without the peers' cost. Requests/s natively and in wasmtime."""
     if not os.access(RELAY_NATIVE, os.X_OK):
         res["notes"].append(f"no {RELAY_NATIVE} (cargo build --release --features testkit --bin h2mux-relay-bench)")
         return
@@ -531,21 +512,170 @@ def relay_bench(res):
         res["relay_wasm_native"] = res["relay_wasm_rps"] / res["relay_native_rps"]
         log(f"  relay wasmtime: {res['relay_wasm_rps']:.0f} requests/s "
             f"({res['relay_wasm_native']:.2f} of native)")
+
+
+def core_bench():
+    res = {"notes": []}
+    if not os.access(CORPUS_NATIVE, os.X_OK):
+        res["notes"].append(f"no {CORPUS_NATIVE} (cargo build --release --bin h2mux-corpus-bench)")
+        return res
+    n, repeat = (1000, 10) if QUICK else (CORPUS_REQUESTS, 20)
+    work = os.path.join(ENV["RUN_DIR"], "core")
+    corpus, per_replay, size = make_corpus(work, n)
+    res.update(corpus_requests=per_replay, corpus_bytes=size, repeat=repeat)
+    corpus_rates(res, corpus, repeat)
+    relay_rates(res)
+    ir = ir_bench(work, corpus, res["notes"])
+    res.update(ir)
+    if "ir_per_request" in ir:
+        hi = ir["ir_detail"]["corpus_native"]
+        ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", hi["outs"][-1]],
+                             capture_output=True, text=True)
+        res["top_functions"] = top_functions(ann.stdout, hi["counts"][-1])
+    for kind in ("native", "wasm"):
+        if f"relay_{kind}" in ir["ir_detail"]:
+            res[f"relay_by_function_{kind}"] = by_function(ir["ir_detail"][f"relay_{kind}"])[:40]
+    return res
+
+
+# ---------------------------------------------------------------- instructions per request
+#
+# Instructions counted by callgrind do not depend on the machine's load: the same binary on
+# the same input gives the same count to a few instructions per request. Each figure comes
+# from two runs that differ only in the number of replays, so start-up, the recording of the
+# relay bench and the reading of the corpus cancel out: (count at hi - count at lo) / (the
+# requests the extra replays made). The wasm figure counts the code wasmtime's Cranelift made
+# of the module, compiled ahead of time for baseline x86-64 (valgrind's CPU lacks AVX and
+# newer), plus the wasmtime run-time and WASI calls the replays reach.
+
+CORPUS_REQUESTS = 5000
+RELAY_REPEATS = (1, 11)  # replays of 2,000 requests (the relay bench's default)
+CORPUS_REPEATS = (1, 3)  # replays of CORPUS_REQUESTS requests
+IR_TARGET = "x86_64-unknown-linux-gnu"
+
+
+def cargo_features():
+    """BENCH_FEATURES (comma or space separated) as cargo arguments."""
+    feats = os.environ.get("BENCH_FEATURES", "testkit").replace(",", " ").split()
+    return ["--features", ",".join(feats)] if feats else []
+
+
+def build_bench_binaries():
+    """Both bench binaries, release, natively and for wasm32-wasip1: the binaries measured are
+    those of the sources in the tree."""
+    cargo = os.environ.get("CARGO", "cargo")
+    bins = ["--bin", "h2mux-corpus-bench", "--bin", "h2mux-relay-bench"]
+    for target in ([], ["--target", "wasm32-wasip1"]):
+        cmd = [cargo, "build", "--release", *cargo_features(), *target, *bins]
+        log("$ " + " ".join(cmd))
+        if subprocess.run(cmd, cwd=ROOT).returncode:
+            raise BenchError(f"build failed: {' '.join(cmd)}")
+
+
+def callgrind(cmd, out):
+    """Runs CMD under callgrind: (instructions executed, all threads, its stdout)."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+                       capture_output=True, text=True, timeout=1800)
+    if p.returncode:
+        raise BenchError(f"callgrind failed ({p.returncode}): {' '.join(cmd)}\n"
+                         f"{p.stdout[-300:]}{p.stderr[-600:]}")
+    return callgrind_total(out), p.stdout
+
+
+def precompile(wasmtime, wasm, out):
+    """The module compiled by Cranelift for baseline x86-64, to run with --allow-precompiled."""
+    p = subprocess.run([wasmtime, "compile", "--target", IR_TARGET, "-o", out, wasm],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode:
+        raise BenchError(f"wasmtime compile {wasm} failed: {p.stderr[-600:]}")
+    return out
+
+
+def ir_per_request(name, cmd_for, repeats, requests_in, work):
+    """Instructions per request of one bench (NAME) from two callgrind runs: CMD_FOR(reps)
+    is the command line, REQUESTS_IN(stdout, reps) the requests that run replayed."""
+    counts, requests, outs = [], [], []
+    for reps in repeats:
+        outs.append(os.path.join(work, f"callgrind.{name}.{reps}.out"))
+        ir, stdout = callgrind(cmd_for(reps), outs[-1])
+        counts.append(ir)
+        requests.append(requests_in(stdout, reps))
+    if requests[1] <= requests[0]:
+        raise BenchError(f"{name}: {repeats} replays made {requests} requests")
+    return {"ir_per_request": (counts[1] - counts[0]) / (requests[1] - requests[0]),
+            "counts": counts, "requests": requests, "repeats": list(repeats), "outs": outs,
+            "cmd": " ".join(shlex.quote(a) for a in cmd_for(repeats[1]))}
+
+
+def relay_requests(stdout, _reps):
+    m = re.search(r"replayed:\s+\d+ x, (\d+) requests", stdout)
+    if not m:
+        raise BenchError(f"relay bench output not understood:\n{stdout}")
+    return int(m.group(1))
+
+
+def corpus_requests(stdout, _reps):
+    m = re.search(r"replayed:.* (\d+) requests", stdout)
+    if not m or "error:     none" not in stdout:
+        raise BenchError(f"corpus bench output not understood or not clean:\n{stdout}")
+    return int(m.group(1))
+
+
+def ir_bench(work, corpus, notes):
+    """Instructions per request under callgrind of the relay bench and (when CORPUS is given)
+    the corpus replay, natively and as wasm. Returns relay_ir_per_request(_wasm) and
+    ir_per_request(_wasm) (the corpus), and ir_detail with the counts and commands; what could
+    not be measured goes to NOTES."""
+    res, detail = {}, {}
     if not shutil.which("valgrind"):
-        return
-    irs = {}
-    for reps in (1, 11):
-        out = os.path.join(ENV["RUN_DIR"], f"callgrind.relay.{reps}.out")
-        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                            RELAY_NATIVE, "--repeat", str(reps)],
-                           capture_output=True, text=True, timeout=900)
-        if p.returncode:
-            res["notes"].append(f"callgrind (relay) failed: {p.stderr[-300:]}")
-            return
-        irs[reps] = callgrind_total(out)
-    # 2,000 requests per replay (the binary's default).
-    res["relay_ir_per_request"] = (irs[11] - irs[1]) / (10 * 2000)
-    log(f"  relay callgrind: {res['relay_ir_per_request']:.0f} instructions per request")
+        notes.append("valgrind not found (Debian: valgrind): instruction counts skipped")
+        return res
+    os.makedirs(work, exist_ok=True)
+    wasmtime = find_wasmtime()
+    if not wasmtime:
+        notes.append("wasmtime CLI not found (make bench-tools): wasm instruction counts skipped")
+    # name, result key, native binary, wasm module, arguments for (replays, inside wasm),
+    # replay counts, request parser, wasmtime options
+    benches = [("relay", "relay_ir_per_request", RELAY_NATIVE, RELAY_WASM,
+                lambda reps, _: ["--repeat", str(reps)], RELAY_REPEATS, relay_requests, [])]
+    if corpus:
+        # Inside wasm, the corpus's directory is mounted at /corpus.
+        benches.append(("corpus", "ir_per_request", CORPUS_NATIVE, CORPUS_WASM,
+                        lambda reps, wasm: ["--file", ("/corpus/" + os.path.basename(corpus))
+                                            if wasm else corpus, "--repeat", str(reps)],
+                        CORPUS_REPEATS, corpus_requests,
+                        ["--dir", f"{os.path.dirname(corpus)}::/corpus"]))
+    for name, out_key, native, wasm, args, repeats, parse, wasi in benches:
+        for kind, binary in (("native", native), ("wasm", wasm)):
+            key = f"{name}_{kind}"
+            if kind == "wasm" and not wasmtime:
+                continue
+            if not os.path.isfile(binary):
+                notes.append(f"no {binary} (make bench-ir builds it): {key} instructions skipped")
+                continue
+            try:
+                if kind == "native":
+                    prefix, inside, cwasm = [binary], False, None
+                else:
+                    # The binary links the whole library, filter shell included, so it imports
+                    # the proxy-wasm ABI; the replay never calls it, so those imports may trap.
+                    cwasm = os.path.join(work, os.path.basename(binary)[:-len(".wasm")] + ".cwasm")
+                    precompile(wasmtime, binary, cwasm)
+                    prefix = [wasmtime, "run", "--allow-precompiled", "-W",
+                              "unknown-imports-trap=y", *wasi, cwasm]
+                    inside = True
+                d = ir_per_request(key, lambda reps: prefix + args(reps, inside), repeats, parse,
+                                   work)
+            except BenchError as e:
+                notes.append(f"{key}: {e}")
+                log(f"  {key}: FAILED {e}")
+                continue
+            d["cwasm"] = cwasm
+            detail[key] = d
+            res[out_key + ("_wasm" if kind == "wasm" else "")] = d["ir_per_request"]
+            log(f"  {name} {kind} callgrind: {d['ir_per_request']:,.0f} instructions per request")
+    res["ir_detail"] = detail
+    return res
 
 
 def callgrind_total(path):
@@ -567,6 +697,80 @@ def top_functions(text, total, k=10):
         cost[name] = cost.get(name, 0) + int(m.group(1).replace(",", ""))
     top = sorted(cost.items(), key=lambda kv: -kv[1])[:k]
     return [(round(100 * ir / total, 1), shorten(name)) for name, ir in top]
+
+
+def function_costs(out, cwasm=None):
+    """Self cost (instructions) per function of a callgrind file. Callgrind knows the code of a
+    .cwasm by address only: its functions are named from the .cwasm's symbol table, placed at
+    the load address that puts the most of the costliest addresses on a function start."""
+    ann = subprocess.run(["callgrind_annotate", "--auto=no", "--threshold=100", out],
+                         capture_output=True, text=True)
+    rows = []
+    for line in ann.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
+        if m and "PROGRAM TOTALS" not in line:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2).split(" [")[0]))
+    names = {}
+    if cwasm and shutil.which("nm"):
+        nm = subprocess.run(["nm", cwasm], capture_output=True, text=True).stdout
+        syms = {}
+        for line in nm.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 3:
+                syms[int(parts[0], 16)] = re.sub(r"^wasm\[\d+\]::function\[\d+\]::", "",
+                                                 parts[2])
+        addrs = [(w, int(w[4:], 16)) for _, w in rows if w.startswith("???:0x")]
+        bases = collections.Counter(a - off for _, a in addrs[:50] for off in syms)
+        if bases:
+            base = bases.most_common(1)[0][0]
+            names = {w: syms[a - base] for w, a in addrs if a - base in syms}
+    mangled = sorted({re.sub(r"\.llvm\.\d+$", "", n) for n in names.values()})
+    if mangled and shutil.which("c++filt"):
+        p = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True)
+        plain = dict(zip(mangled, p.stdout.splitlines()))
+        names = {k: plain.get(re.sub(r"\.llvm\.\d+$", "", v), v) for k, v in names.items()}
+    names = {k: demangle_cut(v) if v.startswith("_ZN") else v for k, v in names.items()}
+    cost = {}
+    for ir, what in rows:
+        name = names.get(what) or what.split(":", 1)[-1]
+        name = re.sub(r"\[[0-9a-f]{16}\]", "", re.sub(r"::h[0-9a-f]{16}$", "", name))
+        cost[name] = cost.get(name, 0) + ir
+    return cost
+
+
+RUST_ESCAPES = {"$LT$": "<", "$GT$": ">", "$u20$": " ", "$RF$": "&", "$C$": ",", "$BP$": "*",
+                "$SP$": "@", "$u27$": "'", "$u5b$": "[", "$u5d$": "]", "$u7b$": "{",
+                "$u7d$": "}", "$u7e$": "~", "..": "::"}
+
+
+def demangle_cut(name):
+    """A legacy Rust symbol (_ZN...E) that c++filt left alone, usually because the module's
+    name section cut it short: its path segments as far as they go, without the hash."""
+    i, parts = 3, []
+    while i < len(name) and name[i].isdigit():
+        j = i
+        while j < len(name) and name[j].isdigit():
+            j += 1
+        n = int(name[i:j])
+        part = name[j:j + n]
+        if len(part) < n or re.fullmatch(r"h[0-9a-f]{16}", part):
+            break
+        part = re.sub(r"^_\$", "$", part)
+        for k, v in RUST_ESCAPES.items():
+            part = part.replace(k, v)
+        parts.append(part)
+        i = j + n
+    return "::".join(parts) if parts else name
+
+
+def by_function(detail, k=None):
+    """Instructions per request by function (self cost), from the two runs of an ir_per_request
+    result: [(instructions per request, name)], costliest first."""
+    lo = function_costs(detail["outs"][0], detail.get("cwasm"))
+    hi = function_costs(detail["outs"][1], detail.get("cwasm"))
+    extra = detail["requests"][1] - detail["requests"][0]
+    per = {n: (hi.get(n, 0) - lo.get(n, 0)) / extra for n in hi}
+    return sorted(((round(ir, 1), n) for n, ir in per.items() if ir >= 0.5), reverse=True)[:k]
 
 
 def shorten(name):
@@ -620,6 +824,8 @@ def table(summary, core, wasm_size):
                  f"({fmt(core.get('wasm_native'), 2)} of native) |")
     lines.append(f"| instructions per request (callgrind, native) | "
                  f"{fmt(core.get('ir_per_request'))} |")
+    lines.append(f"| instructions per request (callgrind, wasm) | "
+                 f"{fmt(core.get('ir_per_request_wasm'))} |")
     lines.append("")
     lines.append("| relay (recorded small GETs, both connections) | |")
     lines.append("|---|---|")
@@ -628,6 +834,8 @@ def table(summary, core, wasm_size):
                  f"({fmt(core.get('relay_wasm_native'), 2)} of native) |")
     lines.append(f"| instructions per request (callgrind, native) | "
                  f"{fmt(core.get('relay_ir_per_request'))} |")
+    lines.append(f"| instructions per request (callgrind, wasm) | "
+                 f"{fmt(core.get('relay_ir_per_request_wasm'))} |")
     lines.append("")
     lines.append(f"| dist/h2mux.wasm | {fmt(wasm_size)} bytes |")
     return "\n".join(lines)
@@ -754,6 +962,10 @@ def main():
     if core.get("top_functions"):
         md += ["", "Core, callgrind self cost (native, corpus replay):", ""]
         md += [f"- {pct}% {name}" for pct, name in core["top_functions"]]
+    if core.get("relay_by_function_wasm"):
+        md += ["", "Relay bench as wasm, instructions per request by function (callgrind self "
+               "cost):", ""]
+        md += [f"- {ir:,.0f} {shorten(name)}" for ir, name in core["relay_by_function_wasm"][:10]]
     if profile.get("by_dso"):
         md += ["", "Envoy with h2mux under small GETs, perf samples by DSO ([JIT]: V8's "
                "compiled wasm):", ""] + [f"- {pct:.1f}% {what}" for pct, what in profile["by_dso"]]
@@ -772,6 +984,7 @@ def main():
         json.dump({"date": date, "cores": os.cpu_count(), "rounds": ROUNDS, "quick": QUICK,
                    "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                    "envoy_seconds": envoy_secs, "wasm_size": wasm_size,
+                   "features": os.environ.get("BENCH_FEATURES", ""),
                    "workloads": {w[0]: {"upstream": w[1], "path": w[2], "args": w[3],
                                         "what": w[5]} for w in workloads},
                    "samples": samples, "summary": summary, "core": core, "profile": profile,
@@ -782,6 +995,115 @@ def main():
     return 1 if failures else 0
 
 
+# ---------------------------------------------------------------- --ir-only
+
+IR_ROWS = [("relay", "relay bench (recorded small GETs, whole relay)", "relay_ir_per_request"),
+           ("corpus", "corpus replay (browser-like requests, one frontend)", "ir_per_request")]
+
+
+def tool_version(cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError:
+        return None
+    return (p.stdout or p.stderr).strip() or None
+
+
+def source_revision():
+    """HEAD's short hash, with "+changes" when what the bench binaries are built from (src/,
+    Cargo.toml, Cargo.lock) differs from it."""
+    head = tool_version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+                            "--", "src", "Cargo.toml", "Cargo.lock"],
+                           capture_output=True, text=True).stdout.strip()
+    return (head or "?") + ("+changes" if dirty else "")
+
+
+def ir_table(res, base=None):
+    """Markdown table of instructions per request; with BASE (an earlier ir JSON), its figures
+    and the change."""
+    head = "| instructions per request (callgrind) | native | wasm | wasm/native |"
+    rule = "|---|---|---|---|"
+    if base:
+        was = base.get("revision", "before")
+        head += f" native, {was} | wasm, {was} | change native | change wasm |"
+        rule += "---|---|---|---|"
+    lines = [head, rule]
+    for _, label, key in IR_ROWS:
+        native, wasm = res.get(key), res.get(key + "_wasm")
+        row = f"| {label} | {fmt(native)} | {fmt(wasm)} | " \
+              f"{fmt(wasm / native if native and wasm else None, 2)} |"
+        if base:
+            changes = []
+            for now, was in ((native, base.get(key)), (wasm, base.get(key + "_wasm"))):
+                changes.append(f"{100 * (now / was - 1):+.2f}%" if now and was else "-")
+            row += f" {fmt(base.get(key))} | {fmt(base.get(key + '_wasm'))} | " \
+                   f"{changes[0]} | {changes[1]} |"
+        lines.append(row)
+    if "relay_native_rps" in res or "native_rps" in res:
+        lines += ["", "| wall clock (noisy, for reference) | native requests/s | "
+                  "wasmtime requests/s | wasmtime/native |", "|---|---|---|---|"]
+        for name, label, prefix in (("relay", "relay bench", "relay_"),
+                                    ("corpus", "corpus replay", "")):
+            n, w = res.get(prefix + "native_rps"), res.get(prefix + "wasm_rps")
+            lines.append(f"| {label} | {fmt(n)} | {fmt(w)} | "
+                         f"{fmt(w / n if n and w else None, 2)} |")
+    return "\n".join(lines)
+
+
+def main_ir(args):
+    """Instructions per request only (make bench-ir): no Envoy, a minute or two."""
+    started = time.monotonic()
+    if not args.no_build:
+        build_bench_binaries()
+    for path, hint in ((RELAY_NATIVE, "h2mux-relay-bench"), (CORPUS_NATIVE, "h2mux-corpus-bench")):
+        if not os.access(path, os.X_OK):
+            raise BenchError(f"no {path} (cargo build --release --bin {hint})")
+    base = None
+    if args.compare:
+        with open(args.compare) as f:
+            base = json.load(f)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    work = os.path.join(OUT, "ir")
+    log(f"bench-ir: instructions per request under callgrind, callgrind files in {work}")
+    corpus, per_replay, size = make_corpus(work, CORPUS_REQUESTS)
+    res = {"notes": []}
+    res.update(ir_bench(work, corpus, res["notes"]))
+    functions = {kind: by_function(res["ir_detail"][f"relay_{kind}"])
+                 for kind in ("native", "wasm") if f"relay_{kind}" in res["ir_detail"]}
+    for kind, rows in functions.items():
+        res[f"relay_by_function_{kind}"] = rows[:40]
+    if args.rates:
+        corpus_rates(res, corpus, 20)
+        relay_rates(res)
+    wasmtime = find_wasmtime()
+    res.update(date=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), stamp=stamp,
+               revision=source_revision(), features=os.environ.get("BENCH_FEATURES", ""),
+               corpus_requests=per_replay, corpus_bytes=size,
+               valgrind=tool_version(["valgrind", "--version"]),
+               wasmtime=tool_version([wasmtime, "--version"]) if wasmtime else None,
+               wasm_target=IR_TARGET, seconds=round(time.monotonic() - started, 1))
+    text = ir_table(res, base)
+    if functions.get("wasm"):
+        native = {n: ir for ir, n in functions.get("native", [])}
+        text += ("\n\nRelay bench, instructions per request by function (self cost; inlined code "
+                 "counts in the function it was inlined into):\n\n| wasm | native | function |"
+                 "\n|---|---|---|\n")
+        text += "\n".join(f"| {fmt(ir)} | {fmt(native.get(n))} | {shorten(n)} |"
+                           for ir, n in functions["wasm"][:15])
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, f"ir-{stamp}.json")
+    for p in (path, os.path.join(OUT, "ir-latest.json")):
+        with open(p, "w") as f:
+            json.dump(res, f, indent=1)
+    log(f"\n{res['revision']}" + (f", features {res['features']}" if res["features"] else "")
+        + f", {res['wasmtime'] or 'no wasmtime'}, {res['seconds']:.0f} s\n\n{text}\n")
+    for note in res["notes"]:
+        log(f"Note: {note}")
+    log(f"written: {path} (and ir-latest.json)")
+    return 0 if res.get("relay_ir_per_request") and res.get("relay_ir_per_request_wasm") else 1
+
+
 def on_term(signum, _frame):
     sys.exit(128 + signum)
 
@@ -789,8 +1111,19 @@ def on_term(signum, _frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ir-only", action="store_true",
+                        help="only instructions per request under callgrind, native and wasm "
+                             "(no Envoy); JSON to target/bench/ir-<date>.json")
+    parser.add_argument("--no-build", action="store_true",
+                        help="with --ir-only: measure the binaries as built, do not run cargo")
+    parser.add_argument("--rates", action="store_true",
+                        help="with --ir-only: also wall-clock requests/s, native and wasmtime")
+    parser.add_argument("--compare", metavar="JSON",
+                        help="with --ir-only: an earlier ir-*.json to show the change against")
+    cli = parser.parse_args()
     try:
-        code = main()
+        code = main_ir(cli) if cli.ir_only else main()
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         code = 1

@@ -17,7 +17,8 @@ static BROKEN: AtomicU32 = AtomicU32::new(0);
 
 /// Reports a broken invariant. Panics in debug builds; in release builds logs the rule,
 /// counts it and returns, and the caller fails its connection.
-#[track_caller]
+#[cold]
+#[inline(never)]
 pub(crate) fn broken(rule: &'static str) {
     if loud() {
         panic!("h2mux invariant broken: {rule}");

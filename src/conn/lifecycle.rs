@@ -199,7 +199,8 @@ impl Connection {
 
     /// One of our own invariants broke: loud in debug builds; in release builds this
     /// connection fails with INTERNAL_ERROR, and the rule is logged and counted.
-    #[track_caller]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn broken(&mut self, rule: &'static str) {
         invariant::broken(rule);
         self.stats.internal_errors = self.stats.internal_errors.saturating_add(1);

@@ -416,7 +416,8 @@ impl Relay {
     /// One of the relay's own invariants broke: loud in debug builds; in release builds
     /// both connections end with GOAWAY(INTERNAL_ERROR), and the rule is logged and
     /// counted.
-    #[track_caller]
+    #[cold]
+    #[inline(never)]
     fn broken(&mut self, rule: &'static str) {
         invariant::broken(rule);
         self.stats.internal_errors = self.stats.internal_errors.saturating_add(1);
