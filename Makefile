@@ -91,6 +91,7 @@ bench: wasm envoy upstream bench-tools
 bench-ir: setup bench-tools
 	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
 	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
+	$(CARGO) build --profile wasm-release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) --bin h2mux-relay-bench
 	BENCH_FEATURES="$(BENCH_FEATURES)" python3 bench/bench.py --ir-only --no-build $(BENCH_IR_ARGS)
 
 # Optional tools: without them the script skips that part and says so.

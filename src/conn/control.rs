@@ -120,9 +120,7 @@ impl Connection {
             Lookup::Closed(_) => {}
             Lookup::Live(key) => {
                 let frontend = self.side == Side::Frontend;
-                let Some(s) = self.stream_of(key, "a live stream is in the store") else {
-                    return;
-                };
+                let s = live!(self, key, "a live stream is in the store");
                 if matches!(s.state(), State::Reset(_)) {
                     return;
                 }

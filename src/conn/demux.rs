@@ -124,12 +124,7 @@ impl Connection {
     pub fn recv_eof(&mut self, now: Instant) {
         self.now = now;
         for k in self.streams.keys() {
-            let Some(state) = self
-                .stream_of(k, "a listed stream is in the store")
-                .map(|s| s.state())
-            else {
-                continue;
-            };
+            let state = live!(self, k, "a listed stream is in the store").state();
             if matches!(state, State::Reset(_) | State::Closed) {
                 continue;
             }
@@ -502,9 +497,7 @@ impl Connection {
             }
             Lookup::Live(k) => k,
         };
-        let Some(s) = self.stream_of(key, "a live stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a live stream is in the store");
         let state = s.state();
         let verdict: Result<(), Option<Violation>> = if state == State::Reset(ResetBy::Peer) {
             Err(Some(Violation::DataAfterReset))
@@ -665,9 +658,7 @@ impl Connection {
     /// A stream error on a live stream (§5.4.2): RST_STREAM goes out, the owner hears of it.
     pub(super) fn stream_error(&mut self, key: Key, v: Violation) {
         let side = self.side.name();
-        let Some(s) = self.stream_of(key, "a stream in error is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a stream in error is in the store");
         let state = s.state();
         if state == State::Reset(ResetBy::Peer) {
             // A frame after the peer's own RST_STREAM: answered, but the stream is gone.
@@ -681,7 +672,7 @@ impl Connection {
         }
         log::debug!("{side} stream {} error: {v}", key.id());
         s.drop_output();
-        self.transition(key, Input::Fail(v.code()));
+        s.apply_always(Input::Fail(v.code()));
         self.streams.enqueue(Queue::Reset, key);
         self.events.push_back(Event::Reset {
             stream: key.id(),

@@ -19,9 +19,7 @@ impl Connection {
 
     pub(super) fn grow_stream_send_window(&mut self, key: Key, inc: u32) {
         let initial = self.peer.initial_window_size;
-        let Some(s) = self.stream_of(key, "a live stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a live stream is in the store");
         if s.send_window.grow(inc, initial).is_err() {
             self.stream_error(key, Violation::StreamWindowOverflow);
             return;

@@ -260,9 +260,7 @@ impl Connection {
                 return;
             }
         };
-        let Some(s) = self.stream_of(key, "a live stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a live stream is in the store");
         if !s.state().can_recv() {
             if !s.state().is_reset() {
                 self.stream_error(key, Violation::HeadersAfterEndStream);

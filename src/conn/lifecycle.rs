@@ -178,11 +178,9 @@ impl Connection {
         // A header block in progress is still finished first (see `flush`): the peer must
         // be able to read our GOAWAY.
         self.pending_resets.clear();
-        for k in self.streams.keys() {
-            if let Some(s) = self.streams.get_mut(k) {
-                s.drop_output();
-            }
-            self.transition(k, Input::Drop);
+        for s in self.streams.iter_mut() {
+            s.drop_output();
+            s.apply_always(Input::Drop);
         }
         for q in [
             Queue::Headers,

@@ -7,6 +7,24 @@
 //! get one registers once in the pool's wait queue and is resumed by
 //! `on_buffer_available`.
 
+/// The stream of a key found a moment ago: a miss is a bug of ours, so the connection is
+/// failed (`broken`) and the function returns (`()`, or the value given). One lookup: a
+/// helper function returning the borrow would need two.
+macro_rules! live {
+    ($conn:ident, $key:expr, $rule:expr) => {
+        live!($conn, $key, $rule, ())
+    };
+    ($conn:ident, $key:expr, $rule:expr, $ret:expr) => {
+        match $conn.streams.get_mut($key) {
+            Some(s) => s,
+            None => {
+                $conn.broken($rule);
+                return $ret;
+            }
+        }
+    };
+}
+
 mod audit;
 mod control;
 mod demux;
@@ -30,7 +48,7 @@ use crate::hpack::{Decoder, Encoder};
 use crate::limits::{Config, GlitchMeter};
 use crate::message::{Fields, Message};
 use crate::side::Side;
-use crate::stream::{Key, Store, StreamId};
+use crate::stream::{Store, StreamId};
 use crate::time::Instant;
 
 pub use demux::RxBlocked;
@@ -642,15 +660,6 @@ impl Connection {
         } else {
             self.fail(Violation::BufferWaitQueueFull.into());
         }
-    }
-
-    /// The stream of a key found a moment ago: a miss is a bug of ours.
-    fn stream_of(&mut self, key: Key, rule: &'static str) -> Option<&mut crate::stream::Stream> {
-        if self.streams.get(key).is_none() {
-            self.broken(rule);
-            return None;
-        }
-        self.streams.get_mut(key)
     }
 }
 

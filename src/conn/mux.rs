@@ -208,15 +208,13 @@ impl Connection {
             let Some(key) = self.streams.pop(Queue::Reset) else {
                 break;
             };
-            let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
-                return progressed;
-            };
+            let s = live!(self, key, "a queued stream is in the store", progressed);
             let State::ErrorPending(code) = s.state() else {
                 // Reset meanwhile by the peer, or dropped: nothing to write.
                 continue;
             };
             let id = s.id;
-            self.transition(key, Input::ResetSent);
+            s.apply_always(Input::ResetSent);
             if let Some(tx) = self.tx.as_mut() {
                 frame::write_rst_stream(tx.writer(), id, code);
             }
@@ -259,9 +257,7 @@ impl Connection {
             let Some(key) = self.streams.pop(Queue::WindowUpdate) else {
                 break;
             };
-            let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
-                return progressed;
-            };
+            let s = live!(self, key, "a queued stream is in the store", progressed);
             if !s.state().can_recv() {
                 continue;
             }
@@ -327,9 +323,7 @@ impl Connection {
 
     /// Encodes the stream's next pending block into a HeaderWrite. False when there is none.
     fn start_header_block(&mut self, key: Key) -> bool {
-        let Some(s) = self.stream_of(key, "a queued stream is in the store") else {
-            return false;
-        };
+        let s = live!(self, key, "a queued stream is in the store", false);
         if s.state().is_reset() {
             s.pending.clear();
             return false;
@@ -413,9 +407,7 @@ impl Connection {
     }
 
     fn after_header_block(&mut self, key: Key) {
-        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a found stream is in the store");
         if !s.pending.is_empty() {
             self.streams.enqueue(Queue::Headers, key);
         } else if s.send_queued > 0 || s.send_end || s.trailers.is_some() {

@@ -65,7 +65,12 @@ impl Connection {
         }
         let key = self.sendable(stream)?;
         let informational = message.is_informational();
-        let s = self.sendable_stream(key)?;
+        let s = live!(
+            self,
+            key,
+            "a sendable stream is in the store",
+            Err(SendError::ConnectionClosed)
+        );
         if s.responded || (informational && end_stream) || s.send_end {
             return Err(SendError::NotSendable);
         }
@@ -91,7 +96,12 @@ impl Connection {
         let key = self.sendable(stream)?;
         let max = self.cfg.max_stream_send_queue;
         let side = self.side;
-        let s = self.sendable_stream(key)?;
+        let s = live!(
+            self,
+            key,
+            "a sendable stream is in the store",
+            Err(SendError::ConnectionClosed)
+        );
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }
@@ -117,7 +127,12 @@ impl Connection {
     pub fn send_trailers(&mut self, stream: StreamId, fields: Fields) -> Result<(), SendError> {
         let key = self.sendable(stream)?;
         let side = self.side;
-        let s = self.sendable_stream(key)?;
+        let s = live!(
+            self,
+            key,
+            "a sendable stream is in the store",
+            Err(SendError::ConnectionClosed)
+        );
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }
@@ -137,20 +152,18 @@ impl Connection {
             return;
         };
         let hwrite_here = self.hwrite.as_ref().is_some_and(|h| h.stream == stream);
-        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a found stream is in the store");
         if s.state().is_reset() || s.state() == State::Closed {
             return;
         }
         s.drop_output();
         if !s.on_wire && !hwrite_here {
             // The peer never heard of it: nothing to reset on the wire.
-            self.transition(key, Input::Drop);
+            s.apply_always(Input::Drop);
             self.maybe_free(key);
             return;
         }
-        self.transition(key, Input::Fail(code));
+        s.apply_always(Input::Fail(code));
         self.streams.enqueue(Queue::Reset, key);
     }
 
@@ -162,16 +175,14 @@ impl Connection {
         let Some(key) = self.streams.find(stream) else {
             return;
         };
-        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a found stream is in the store");
         match s.state() {
             State::Closed
             | State::Reset(_)
             | State::ErrorPending(_)
             | State::ClosingWithReset(_) => {}
             State::HalfClosedLocal => {
-                self.transition(key, Input::ResetAfterEnd(code));
+                s.apply_always(Input::ResetAfterEnd(code));
                 self.maybe_free(key);
             }
             State::Idle | State::Open | State::HalfClosedRemote => self.reset(stream, code),
@@ -193,9 +204,7 @@ impl Connection {
         let Some(key) = self.streams.find(stream) else {
             return;
         };
-        let Some(s) = self.stream_of(key, "a found stream is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a found stream is in the store");
         // The stream's own window is released only while the peer may still use it.
         if !s.recv_window.release(n) {
             self.broken("stream credit released at most once per byte received");
@@ -240,12 +249,6 @@ impl Connection {
         Ok(key)
     }
 
-    /// The stream of a key `sendable` just returned.
-    fn sendable_stream(&mut self, key: Key) -> Result<&mut Stream, SendError> {
-        self.stream_of(key, "a sendable stream is in the store")
-            .ok_or(SendError::ConnectionClosed)
-    }
-
     /// True when `open_stream` would open a stream now: a backend that has the upstream's
     /// SETTINGS, below its MAX_CONCURRENT_STREAMS, and not going away.
     pub fn can_open_stream(&self) -> bool {
@@ -283,13 +286,11 @@ impl Connection {
     /// every write that may have finished a stream, so it also fires a deferred reset.
     pub(super) fn maybe_free(&mut self, key: Key) {
         let hwrite_here = self.hwrite.as_ref().is_some_and(|h| h.stream == key.id());
-        let Some(s) = self.stream_of(key, "a stream to free is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a stream to free is in the store");
         if let State::ClosingWithReset(_) = s.state() {
             if s.output_idle() && !hwrite_here {
                 // Our END_STREAM is out: the deferred reset is due.
-                self.transition(key, Input::EndWritten);
+                s.apply_always(Input::EndWritten);
                 self.streams.enqueue(Queue::Reset, key);
             }
             return;
@@ -316,9 +317,7 @@ impl Connection {
     /// The peer's END_STREAM arrived on a live stream; false when the stream could not
     /// take it (a bug of ours: the caller checked `can_recv`).
     pub(super) fn recv_end(&mut self, key: Key) {
-        let Some(s) = self.stream_of(key, "a stream ending is in the store") else {
-            return;
-        };
+        let s = live!(self, key, "a stream ending is in the store");
         match s.apply(Input::Recv { end: true }) {
             Ok(_) => {
                 s.recv_phase = crate::stream::RecvPhase::Done;
@@ -332,24 +331,11 @@ impl Connection {
 
     /// Marks a stream reset by the peer (or as good as: transport closed, refused by GOAWAY).
     pub(super) fn mark_reset(&mut self, key: Key, by: ResetBy) {
-        if let Some(s) = self.stream_of(key, "a stream being reset is in the store") {
-            s.drop_output();
-        }
-        let input = match by {
+        let s = live!(self, key, "a stream being reset is in the store");
+        s.drop_output();
+        s.apply_always(match by {
             ResetBy::Peer => Input::RecvReset,
             ResetBy::Local => Input::Drop,
-        };
-        self.transition(key, input);
-    }
-
-    /// Moves a live stream's state machine where the caller knows the input is allowed: a
-    /// refusal is a bug of ours.
-    pub(super) fn transition(&mut self, key: Key, input: Input) {
-        let Some(s) = self.stream_of(key, "a stream changing state is in the store") else {
-            return;
-        };
-        if s.apply(input).is_err() {
-            self.broken("the state machine allows a transition its caller checked");
-        }
+        });
     }
 }

@@ -97,9 +97,19 @@ impl Stream {
     }
 
     /// Moves the state machine; on a refusal the state is unchanged.
+    #[inline(always)]
     pub fn apply(&mut self, input: Input) -> Result<State, Refused> {
         self.state = self.state.next(input)?;
         Ok(self.state)
+    }
+
+    /// Applies an input every state accepts (a reset, a drop, an RST written, a deferred
+    /// reset): those rows of the table never refuse, whatever the state.
+    pub fn apply_always(&mut self, input: Input) {
+        debug_assert!(input.always_accepted(), "{input:?} can be refused");
+        if let Ok(s) = self.state.next(input) {
+            self.state = s;
+        }
     }
 
     /// Open as the peer sees it: our END_STREAM (or RST) counts only once written, so a

@@ -60,6 +60,13 @@ pub enum Input {
     EndWritten,
 }
 
+impl Input {
+    /// Every state accepts this input (only frames, received or sent, can be refused).
+    pub fn always_accepted(self) -> bool {
+        !matches!(self, Input::Recv { .. } | Input::Send { .. })
+    }
+}
+
 /// An input the state does not allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -70,40 +77,30 @@ pub enum Refused {
 }
 
 impl State {
-    /// The whole state machine.
+    /// The whole state machine, in three parts by input: frames received, frames sent
+    /// (the hot path: small and inlined where used), and everything else.
+    #[inline(always)]
     pub fn next(self, input: Input) -> Result<State, Refused> {
-        use Input::*;
+        match input {
+            Input::Recv { end } => self.on_recv(end),
+            Input::Send { end } => self.on_send(end),
+            other => Ok(self.on_control(other)),
+        }
+    }
+
+    /// A HEADERS or DATA frame arrives (`end`: its END_STREAM).
+    #[inline(always)]
+    fn on_recv(self, end: bool) -> Result<State, Refused> {
         use State::*;
-        Ok(match (self, input) {
-            // Once reset, nothing changes: late frames are handled by the caller.
-            (Reset(by), _) => Reset(by),
-            (_, RecvReset) => Reset(ResetBy::Peer),
-            (ErrorPending(_), ResetSent | Drop) => Reset(ResetBy::Local),
-            (ErrorPending(c), _) => ErrorPending(c),
-            (_, Drop) => Reset(ResetBy::Local),
-            (_, Fail(code)) => ErrorPending(code),
-            // Only an error pending has an RST to write.
-            (s, ResetSent) => s,
-
-            (Idle, Recv { end: false }) | (Idle, Send { end: false }) => Open,
-            (Idle, Recv { end: true }) => HalfClosedRemote,
-            (Idle, Send { end: true }) => HalfClosedLocal,
-
-            (Open, Recv { end }) => {
+        Ok(match self {
+            Idle | Open => {
                 if end {
                     HalfClosedRemote
                 } else {
                     Open
                 }
             }
-            (Open, Send { end }) => {
-                if end {
-                    HalfClosedLocal
-                } else {
-                    Open
-                }
-            }
-            (HalfClosedLocal, Recv { end }) => {
+            HalfClosedLocal => {
                 if end {
                     Closed
                 } else {
@@ -111,31 +108,62 @@ impl State {
                 }
             }
             // The peer finished too: nothing is left to stop.
-            (ClosingWithReset(code), Recv { end }) => {
+            ClosingWithReset(code) => {
                 if end {
                     Closed
                 } else {
                     ClosingWithReset(code)
                 }
             }
-            (HalfClosedRemote, Send { end }) => {
+            HalfClosedRemote | Closed => return Err(Refused::PeerEnded),
+            // Once reset or in error, nothing changes: late frames are the caller's to handle.
+            ErrorPending(_) | Reset(_) => self,
+        })
+    }
+
+    /// We queue a HEADERS or DATA frame (`end`: its END_STREAM).
+    #[inline(always)]
+    fn on_send(self, end: bool) -> Result<State, Refused> {
+        use State::*;
+        Ok(match self {
+            Idle | Open => {
+                if end {
+                    HalfClosedLocal
+                } else {
+                    Open
+                }
+            }
+            HalfClosedRemote => {
                 if end {
                     Closed
                 } else {
                     HalfClosedRemote
                 }
             }
-            (HalfClosedRemote | Closed, Recv { .. }) => return Err(Refused::PeerEnded),
-            (HalfClosedLocal | ClosingWithReset(_) | Closed, Send { .. }) => {
-                return Err(Refused::LocalEnded)
-            }
+            HalfClosedLocal | ClosingWithReset(_) | Closed => return Err(Refused::LocalEnded),
+            ErrorPending(_) | Reset(_) => self,
+        })
+    }
 
+    /// Resets, drops and deferred resets: every state accepts them.
+    fn on_control(self, input: Input) -> State {
+        use Input::*;
+        use State::*;
+        match (self, input) {
+            (Reset(by), _) => Reset(by),
+            (_, RecvReset) => Reset(ResetBy::Peer),
+            (ErrorPending(_), ResetSent | Drop) => Reset(ResetBy::Local),
+            (ErrorPending(c), _) => ErrorPending(c),
+            (_, Drop) => Reset(ResetBy::Local),
+            (_, Fail(code)) => ErrorPending(code),
             (HalfClosedLocal, ResetAfterEnd(code)) => ClosingWithReset(code),
             (ClosingWithReset(code), EndWritten) => ErrorPending(code),
-            // Nothing to stop on a stream closed both ways, nor an end to wait for on one
-            // that has not ended our side.
-            (s, ResetAfterEnd(_) | EndWritten) => s,
-        })
+            // Only an error pending has an RST to write; nothing to stop on a stream closed
+            // both ways, nor an end to wait for on one that has not ended our side.
+            (s, ResetSent | ResetAfterEnd(_) | EndWritten) => s,
+            // Frames are handled by `on_recv` and `on_send`.
+            (s, Recv { .. } | Send { .. }) => s,
+        }
     }
 
     pub fn can_recv(self) -> bool {
