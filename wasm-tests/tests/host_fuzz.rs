@@ -355,11 +355,15 @@ fn random_and_mutated_input_never_traps() {
 /// Once every connection is gone, the figures the host sees balance: no quota bytes in use,
 /// no waiter, no connection, and no invariant of the module's own ever broke.
 fn assert_conserved(vm: &Vm, seed: u64) {
-    let m = |name: &str| vm.metric(name).unwrap_or(0);
-    assert_eq!(m("h2mux_connections_active"), 0, "seed {seed:#x}: {:?}", vm.metrics());
-    assert_eq!(m("h2mux_quota_bytes_in_use"), 0, "seed {seed:#x}: {:?}", vm.metrics());
-    assert_eq!(m("h2mux_quota_waiters"), 0, "seed {seed:#x}: {:?}", vm.metrics());
-    assert_eq!(m("h2mux_internal_errors_total"), 0, "seed {seed:#x}: {:?}", vm.metrics());
+    for name in [
+        "h2mux_connections_active",
+        "h2mux_quota_bytes_in_use",
+        "h2mux_quota_waiters",
+        "h2mux_internal_errors_total",
+    ] {
+        let v = vm.metric(name).unwrap_or(0);
+        assert_eq!(v, 0, "seed {seed:#x}: {name}: {:?}", vm.metrics());
+    }
 }
 
 /// A fresh client after all that: a download and an echo, byte-exact.
