@@ -456,7 +456,8 @@ impl Driver {
 
     fn drain(&mut self, limit: usize) {
         self.out.clear();
-        self.conn.drain_output(&mut self.pool, &mut self.out, limit, Instant(self.now));
+        self.conn
+            .drain_output(&mut self.pool, &mut self.out, limit, Instant(self.now));
         let max = self.conn.peer_settings().max_frame_size;
         self.wire.push(&self.out, max);
         self.settle();
@@ -469,7 +470,8 @@ impl Driver {
             match self.pool.pop_waiter() {
                 Some(w) => {
                     assert_eq!(w, WAITER);
-                    self.conn.on_buffer_available(&mut self.pool, Instant(self.now));
+                    self.conn
+                        .on_buffer_available(&mut self.pool, Instant(self.now));
                     self.events();
                 }
                 None => break,
