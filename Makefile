@@ -106,7 +106,7 @@ bench-tools:
 fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in frontend backend hpack; do \
+	cd fuzz && for t in frontend backend hpack relay; do \
 	  mkdir -p corpus/$$t && cp seeds/$$t/* corpus/$$t/ && \
 	  $(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 	cd wasm-tests && H2MUX_FUZZ_BYTES=$${H2MUX_FUZZ_BYTES:-50000000000} $(CARGO) test --release --test host_fuzz -- --nocapture

@@ -387,7 +387,14 @@ impl Driver {
                 self.unreleased.retain(|e| e.1 > 0);
             }
             DETACH => {
+                // An owner gives a stream's credit back before it lets go of the stream, as
+                // the relay does: once no stream is left, the connection's audit (after
+                // every `recv`) expects all credit back.
                 let id = self.pick(c.u8());
+                if let Some(i) = self.unreleased.iter().position(|e| e.0 == id) {
+                    let (_, n) = self.unreleased.swap_remove(i);
+                    self.conn.release_capacity(id, n);
+                }
                 self.conn.detach(id);
             }
             TIME => {

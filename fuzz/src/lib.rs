@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod hpack;
+pub mod relay;
 
 /// Reads a fuzz input front to back; past the end every read yields zeros.
 pub struct Cursor<'a> {

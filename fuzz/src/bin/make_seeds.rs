@@ -1,5 +1,5 @@
 //! Writes seed inputs for the fuzz targets, made from valid streams that h2mux itself
-//! produces: `make-seeds [DIR]` (default `seeds`) writes DIR/{frontend,backend,hpack}/*.
+//! produces: `make-seeds [DIR]` (default `seeds`) writes DIR/{frontend,backend,relay,hpack}/*.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use h2mux_fuzz::conn::{self, Script, *};
 use h2mux_fuzz::hpack::{
     self, BLOCK_RAW, BLOCK_REQUEST, BLOCK_RESIZE_PAIR, BLOCK_RESPONSE, BLOCK_TRAILERS,
 };
+use h2mux_fuzz::relay::{self, Setup};
 
 /// A request of the seeds: selector for `conn::request`, and a body length (0: none).
 type Req = (u8, usize);
@@ -219,6 +220,139 @@ fn backend_seeds() -> Vec<(&'static str, Vec<u8>)> {
     seeds
 }
 
+/// Relay scripts. Requests: selector 0 is a GET, 1 a POST (see `conn::request`); a pick of
+/// 0 is the peer's most recent stream, 1 the one before.
+fn relay_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use relay::{
+        ANSWER_CONTINUE, ANSWER_EARLY, ANSWER_LENGTH, ANSWER_TRAILERS, BUFFERS, C_DATA, C_PING,
+        C_RESET, DOORBELL, HOG, HOLD, OPEN_END, OPEN_KEEP, OPEN_LENGTH, OPEN_TRAILERS, OUTPUT,
+        SETTINGS, TICK, TRIM, WIRE_C2R, WIRE_R2C, WIRE_R2S, WIRE_S2R,
+    };
+    let mut seeds = Vec::new();
+
+    // A POST with a body and trailers crosses while its answer, also with a body and
+    // trailers, comes back; then a GET.
+    let mut s = relay::Script::new(Setup::default());
+    s.open(1, OPEN_TRAILERS | OPEN_LENGTH, 3000).pump(8);
+    s.answer(0, ANSWER_TRAILERS | ANSWER_LENGTH, 5000).pump(8);
+    s.open(0, OPEN_END, 0).pump(8);
+    s.answer(0, ANSWER_CONTINUE, 100).pump(8);
+    seeds.push(("crossing", s.0));
+
+    // An upstream that takes one stream at a time: two request bodies wait in the relay,
+    // one of them still growing, and go up as answers free the slot.
+    let mut s = relay::Script::new(Setup {
+        upstream_streams: 1,
+        ..Setup::default()
+    });
+    s.pump(4);
+    s.open(1, OPEN_KEEP, 2000)
+        .open(1, OPEN_KEEP, 3000)
+        .open(0, OPEN_END, 0)
+        .pump(4);
+    s.data(C_DATA, 1, 500, true)
+        .data(C_DATA, 2, 700, false)
+        .pump(4);
+    s.data(C_DATA, 2, 10, true).pump(4);
+    for _ in 0..3 {
+        s.answer(0, ANSWER_TRAILERS, 1200).pump(8);
+    }
+    seeds.push(("queued-behind-one", s.0));
+
+    // The client resets its stream while an upstream DATA frame is half delivered to the
+    // relay; the rest of the frame arrives after the reset.
+    let mut s = relay::Script::new(Setup::default());
+    s.open(0, OPEN_END, 0).pump(8);
+    s.answer(0, 0, 20_000);
+    s.deliver(WIRE_S2R, 200)
+        .op(OUTPUT, &[3])
+        .deliver(WIRE_R2C, 0);
+    s.op(C_RESET, &[0, 8]).deliver(WIRE_C2R, 0);
+    s.deliver(WIRE_S2R, 100).deliver(WIRE_S2R, 0).pump(8);
+    seeds.push(("reset-mid-data", s.0));
+
+    // Many small frames, delivered seven bytes at a time through a small pool.
+    let mut s = relay::Script::new(Setup {
+        pool: 2,
+        ..Setup::default()
+    });
+    s.open(1, OPEN_KEEP, 1);
+    for _ in 0..40 {
+        s.data(C_DATA, 0, 1, false);
+    }
+    for i in 0..5 {
+        s.op(C_PING, &[i]).open(0, OPEN_END, 0);
+    }
+    s.data(C_DATA, 5, 1, true);
+    for _ in 0..80 {
+        s.deliver(WIRE_C2R, 7).op(OUTPUT, &[3]);
+    }
+    s.pump(8);
+    for i in 0..6 {
+        s.answer(i, 0, 10);
+    }
+    s.pump(8);
+    seeds.push(("small-frame-flood", s.0));
+
+    // Two buffers and no reserve, one of them taken by another connection: the relay waits
+    // for buffers and small windows make it hold credit. The body waits for the relay's
+    // SETTINGS: sent in the first flight, a body above the relay's 1024-byte stream window
+    // would be reset (the client may use 65535 until then).
+    let mut s = relay::Script::new(Setup {
+        pool: 3,
+        small_send_queue: true,
+        relay_small_window: true,
+        ..Setup::default()
+    });
+    s.pump(4).op(HOG, &[]).open(1, 0, 5000);
+    s.deliver(WIRE_C2R, 0).op(OUTPUT, &[3]).op(BUFFERS, &[0]);
+    s.deliver(WIRE_C2R, 0).pump(8);
+    s.op(HOLD, &[3]).answer(0, 0, 3000).pump(8);
+    s.op(HOLD, &[1]).pump(8);
+    seeds.push(("tight-pool", s.0));
+
+    // The upstream lowers its stream window and concurrency mid-body, then restores them.
+    let mut s = relay::Script::new(Setup {
+        upstream_streams: 2,
+        ..Setup::default()
+    });
+    s.pump(4).op(SETTINGS, &[0, 10, 0]);
+    s.open(1, 0, 4000).pump(4);
+    s.op(SETTINGS, &[1, 0, 0]).op(SETTINGS, &[2, 0, 0]);
+    s.deliver(WIRE_S2R, 0).open(0, OPEN_END, 0).pump(4);
+    s.op(SETTINGS, &[3, 0, 0]).pump(4);
+    s.answer(0, 0, 100).answer(1, 0, 100).pump(8);
+    seeds.push(("upstream-settings", s.0));
+
+    // Doorbells: a request waits in the relay for the upstream, so the client is asked for
+    // its next bytes with a PING; an answer waits for the client, so the upstream is asked
+    // with an empty SETTINGS. Then time passes and the relay trims.
+    let mut s = relay::Script::new(Setup::default());
+    s.pump(8).open(0, OPEN_END, 0).deliver(WIRE_C2R, 0);
+    s.op(DOORBELL, &[2])
+        .deliver(WIRE_R2C, 0)
+        .deliver(WIRE_C2R, 0);
+    s.op(OUTPUT, &[2]).deliver(WIRE_R2S, 0);
+    s.answer(0, ANSWER_EARLY, 30).deliver(WIRE_S2R, 0);
+    s.op(DOORBELL, &[1])
+        .deliver(WIRE_R2S, 0)
+        .deliver(WIRE_S2R, 0);
+    s.pump(8).op(TICK, &[0x10, 0x27]).pump(8).op(TRIM, &[]);
+    seeds.push(("doorbells", s.0));
+
+    // Frames no well-behaved peer sends: DATA on the client's stream behind its back, a
+    // huge WINDOW_UPDATE from the upstream, then garbage.
+    let mut s = relay::Script::new(Setup::default());
+    s.open(1, OPEN_KEEP, 10).pump(8);
+    s.inject_frame(false, 0, 0, 0, &[0x55; 100]);
+    s.inject_frame(true, 8, 0, 0, &[0x7f, 0xff, 0xff, 0xff]);
+    s.pump(8).answer(0, 0, 10).pump(4);
+    s.inject_raw(true, b"\x00\x00\x04\x03\x00\x00\x00\x00\x01junk");
+    s.pump(8);
+    seeds.push(("hostile", s.0));
+    seeds
+}
+
 fn hpack_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let req = |path: &str, extra: &[(&str, &str)]| {
         let mut m = Message::request(b"GET", b"https", b"www.example.com", path.as_bytes());
@@ -297,6 +431,7 @@ fn main() {
     for (target, seeds) in [
         ("frontend", frontend_seeds()),
         ("backend", backend_seeds()),
+        ("relay", relay_seeds()),
         ("hpack", hpack_seeds()),
     ] {
         let d = Path::new(&dir).join(target);
@@ -306,6 +441,7 @@ fn main() {
             match target {
                 "frontend" => conn::frontend(&bytes),
                 "backend" => conn::backend(&bytes),
+                "relay" => println!("relay/{name}: {:?}", relay::run_and_report(&bytes)),
                 _ => hpack::run(&bytes),
             }
             std::fs::write(d.join(name), &bytes).expect("write seed");
