@@ -151,6 +151,23 @@ impl PluginConfig {
                 ));
             }
         }
+        // What one side's peer may send on a stream (the window we advertise there) is
+        // queued on the other side until written: a smaller queue would cut such streams.
+        for (side, queue, other, window) in [
+            ("backend", &pc.backend, "frontend", &pc.frontend),
+            ("frontend", &pc.frontend, "backend", &pc.backend),
+        ] {
+            if queue.max_stream_send_queue < window.initial_window_size as usize {
+                return Err(err(
+                    &format!("{side}.max_stream_send_queue"),
+                    format!(
+                        "{} is smaller than {other}.initial_window_size {}: a stream's bytes \
+                         in flight from the {other} side must fit in its queue",
+                        queue.max_stream_send_queue, window.initial_window_size
+                    ),
+                ));
+            }
+        }
         let buffers = pc.quota_bytes / pc.buffer_size;
         if buffers < pc.reserve_buffers + 2 {
             return Err(err(
@@ -248,6 +265,14 @@ mod tests {
             (r#"{"quota_bytes": 1024}"#, "quota_bytes"),
             (r#"{"log_level": "loud"}"#, "log_level"),
             (r#"{"connection_window": 10}"#, "connection_window"),
+            (
+                r#"{"backend": {"max_stream_send_queue": 1024}}"#,
+                "backend.max_stream_send_queue",
+            ),
+            (
+                r#"{"backend": {"initial_window_size": 2097152}}"#,
+                "frontend.max_stream_send_queue",
+            ),
         ];
         for (text, key) in cases {
             let e = PluginConfig::parse(text).unwrap_err();

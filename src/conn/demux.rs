@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{Connection, Event, Gone, Note};
+use super::{Connection, Event, Gone, Lifecycle, Note};
 use crate::buffer::BufferPool;
 use crate::error::{ErrorCode, Violation};
 use crate::frame::{self, flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
@@ -300,6 +300,13 @@ impl Connection {
             return Lookup::Live(k);
         }
         let peer_initiated = id.is_client_initiated() == (self.side == Side::Frontend);
+        if let (true, Lifecycle::Closing(last)) = (peer_initiated, self.lifecycle) {
+            if id > last {
+                // Above our final GOAWAY's last id: never processed, and every frame on it
+                // is discarded (§6.8), as for a stream we reset.
+                return Lookup::Closed(Some(Gone::ResetByUs));
+            }
+        }
         let highest = if peer_initiated {
             self.last_peer_stream
         } else {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::demux::{Continuation, Lookup};
-use super::{Connection, Event, Gone, Lifecycle};
+use super::{Connection, Event, Gone};
 use crate::error::Violation;
 use crate::frame::{self, flags, FrameHeader};
 use crate::hpack::Decoded;
@@ -140,14 +140,29 @@ impl Connection {
         }
         match self.lookup(id) {
             Lookup::Live(key) => self.on_trailer_block(key, block, end_stream),
-            Lookup::Closed(gone) => {
+            Lookup::Closed(Some(gone)) => {
                 if !self.decode_for_sync(block) {
                     return;
                 }
-                match gone {
-                    Some(Gone::ResetByUs) => {}
-                    Some(Gone::Closed) => self.fail(Violation::HeadersOnClosedStream.into()),
-                    None => self.fail(Violation::StreamIdRegression.into()),
+                if gone == Gone::Closed {
+                    self.fail(Violation::HeadersOnClosedStream.into());
+                }
+            }
+            Lookup::Closed(None) => {
+                // A stream we no longer remember (the memory of gone streams is bounded):
+                // a request here reuses an old id (§5.1.1); anything else is a late block of
+                // a stream that ended, perhaps one we refused, and costs only that stream.
+                let decoded = match self.decode_block(block, BlockKind::Request) {
+                    Ok(d) => d,
+                    Err(v) => {
+                        self.fail(v.into());
+                        return;
+                    }
+                };
+                if matches!(decoded, Ok(Block::Request(_))) {
+                    self.fail(Violation::StreamIdRegression.into());
+                } else {
+                    self.stream_error_id(id, Violation::HeadersOnClosedStream);
                 }
             }
             Lookup::Idle => {
@@ -163,12 +178,8 @@ impl Connection {
                     self.stream_error_id(id, Violation::SelfDependency);
                     return;
                 }
-                if let Lifecycle::Closing(last) = self.lifecycle {
-                    if id > last {
-                        // After our final GOAWAY: ignored, the client retries elsewhere.
-                        return;
-                    }
-                }
+                // (A stream above our final GOAWAY's last id never gets here: `lookup` says
+                // it is to be discarded.)
                 let msg = match decoded {
                     Ok(Block::Request(m)) => m,
                     Ok(_) => {

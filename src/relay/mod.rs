@@ -572,12 +572,9 @@ impl Relay {
                 if !message.is_informational() {
                     p.responded = true;
                 }
-                if self
-                    .front
-                    .send_headers(p.front, message, end_stream)
-                    .is_err()
-                {
-                    self.back.reset(stream, ErrorCode::Cancel);
+                let front = p.front;
+                if let Err(e) = self.front.send_headers(front, message, end_stream) {
+                    self.pair_failed(front, stream, "a response head", e);
                 }
             }
             Event::Data {
@@ -590,19 +587,21 @@ impl Relay {
                     self.back.release_capacity(stream, len);
                     return;
                 };
-                if self.front.send_data(p.front, data, end_stream).is_ok() {
-                    p.down_inflight += len;
-                } else {
-                    self.back.release_capacity(stream, len);
-                    self.back.reset(stream, ErrorCode::Cancel);
+                let front = p.front;
+                match self.front.send_data(front, data, end_stream) {
+                    Ok(()) => p.down_inflight += len,
+                    Err(e) => {
+                        self.back.release_capacity(stream, len);
+                        self.pair_failed(front, stream, "response DATA", e);
+                    }
                 }
             }
             Event::Trailers { stream, fields } => {
                 let Some(front) = by_back(&mut self.pairs, stream).map(|p| p.front) else {
                     return;
                 };
-                if self.front.send_trailers(front, fields).is_err() {
-                    self.back.reset(stream, ErrorCode::Cancel);
+                if let Err(e) = self.front.send_trailers(front, fields) {
+                    self.pair_failed(front, stream, "response trailers", e);
                 }
             }
             Event::Reset {
@@ -839,9 +838,31 @@ impl Relay {
         self.front.detach(w.front);
     }
 
+    /// A client stream whose request cannot go on to the upstream side.
     fn client_stream_failed(&mut self, front: StreamId, e: SendError) {
-        log::debug!("relay: client stream {} cannot go upstream: {:?}", front, e);
+        match by_front(&mut self.pairs, front).map(|p| p.back) {
+            Some(back) => self.pair_failed(front, back, "the request", e),
+            None => {
+                log::debug!(
+                    "h2mux[{}]: client stream {front} cannot go upstream: {e}",
+                    self.tag
+                );
+                self.front.reset(front, ErrorCode::InternalError);
+            }
+        }
+    }
+
+    /// One side of a pair cannot take what the other sent (its send queue is full, say):
+    /// the message is cut, so both streams are reset. Resetting only one would let the
+    /// rest of the message, still on its way, end the other stream as if it were whole.
+    fn pair_failed(&mut self, front: StreamId, back: StreamId, what: &str, e: SendError) {
+        log::debug!(
+            "h2mux[{}]: {what} of client stream {front} / upstream stream {back} cannot be \
+             passed on ({e}): both reset",
+            self.tag
+        );
         self.front.reset(front, ErrorCode::InternalError);
+        self.back.reset(back, ErrorCode::Cancel);
     }
 
     /// Lets go of pairs both sides are done with, then opens queued requests.

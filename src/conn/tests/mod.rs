@@ -25,6 +25,7 @@ mod exchange;
 mod flow;
 mod header_blocks;
 mod invariants;
+mod late_frames;
 mod lifecycle;
 mod quota;
 mod reused_slots;

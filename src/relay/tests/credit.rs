@@ -1,5 +1,6 @@
 //! Regression tests through the whole relay: a stream key reused while an upstream DATA frame
-//! is still arriving, and credit of a queued request body that is reset.
+//! is still arriving, credit of a queued request body that is reset, a transport closed in
+//! the middle of a frame, and a message the other side cannot take.
 
 use std::sync::Arc;
 
@@ -30,10 +31,15 @@ const T0: Instant = Instant(0);
 
 impl Wires {
     fn new(server_cfg: Config) -> Wires {
-        let cfg = Arc::new(Config::default());
+        Wires::with(Config::default(), Config::default(), server_cfg)
+    }
+
+    /// The client's configuration, the relay's (both sides), the server's.
+    fn with(client_cfg: Config, relay_cfg: Config, server_cfg: Config) -> Wires {
+        let relay_cfg = Arc::new(relay_cfg);
         Wires {
-            client: Connection::new(Side::Backend, cfg.clone(), 1, T0),
-            relay: Relay::new(cfg.clone(), cfg, 2, T0),
+            client: Connection::new(Side::Backend, Arc::new(client_cfg), 1, T0),
+            relay: Relay::new(relay_cfg.clone(), relay_cfg, 2, T0),
             server: Connection::new(Side::Frontend, Arc::new(server_cfg), 3, T0),
             pool: BufferPool::new(16_384, 512 * 16_384, 64),
             client_events: Vec::new(),
@@ -306,4 +312,114 @@ fn a_client_gone_in_the_middle_of_a_data_frame_leaves_no_credit_out() {
     w.settle();
     assert_eq!(w.relay.stream_count(), 0);
     assert_eq!(w.relay.front().recv_credit_outstanding(), 0);
+}
+
+/// A relay whose streams may queue only 1 KiB each way, between peers that open 64 KiB
+/// stream windows to it but take bytes from it only 100 at a time.
+fn small_queues() -> Wires {
+    let slow = Config {
+        initial_window_size: 100,
+        ..Config::default()
+    };
+    let relay = Config {
+        max_stream_send_queue: 1024,
+        ..Config::default()
+    };
+    Wires::with(slow.clone(), relay, slow)
+}
+
+fn data_len(events: &[Event], id: StreamId) -> (usize, bool) {
+    events.iter().fold((0, false), |(n, end), e| match e {
+        Event::Data {
+            stream,
+            data,
+            end_stream,
+        } if *stream == id => (n + data.len(), end || *end_stream),
+        _ => (n, end),
+    })
+}
+
+#[test]
+fn a_request_body_the_upstream_side_cannot_take_resets_both_streams() {
+    let mut w = small_queues();
+    w.settle();
+    let c1 = w
+        .client
+        .open_stream(
+            Message::request(b"POST", b"https", b"example.com", b"/up"),
+            false,
+        )
+        .unwrap();
+    // The head reaches the upstream first; the body then comes in one read.
+    w.settle();
+    for i in 0..3 {
+        w.client
+            .send_data(c1, Bytes::from(vec![i; 1000]), i == 2)
+            .unwrap();
+    }
+    w.settle();
+    let s1 = w.server_heads()[0];
+    let (got, ended) = data_len(&w.server_events, s1);
+    assert!(
+        !(ended && got < 3000),
+        "the upstream got a truncated body as complete: {got} bytes"
+    );
+    assert!(
+        w.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Reset { stream, .. } if *stream == s1)),
+        "the upstream's stream was not reset: {:?}",
+        w.server_events
+    );
+    assert!(w
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::Reset { stream, .. } if *stream == c1)));
+    assert_eq!(w.relay.stream_count(), 0);
+}
+
+#[test]
+fn a_response_body_the_client_side_cannot_take_resets_both_streams() {
+    let mut w = small_queues();
+    w.settle();
+    let c1 = w.client.open_stream(get("/big"), true).unwrap();
+    w.settle();
+    let s1 = w.server_heads()[0];
+    w.server
+        .send_headers(s1, Message::response(200), false)
+        .unwrap();
+    w.server
+        .send_data(s1, Bytes::from(vec![9u8; 3000]), false)
+        .unwrap();
+    let mut t = crate::message::Fields::new();
+    t.push(b"grpc-status", b"0", false);
+    w.server.send_trailers(s1, t).unwrap();
+    // The upstream's window is small too: its bytes come 100 at a time as credit returns.
+    for _ in 0..50 {
+        w.settle();
+        for e in std::mem::take(&mut w.client_events) {
+            if let Event::Data { stream, data, .. } = &e {
+                w.client.release_capacity(*stream, data.len());
+            }
+            w.client_events.push(e);
+        }
+    }
+    let trailers = w
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::Trailers { stream, .. } if *stream == c1));
+    let (got, _) = data_len(&w.client_events, c1);
+    assert!(
+        !(trailers && got < 3000),
+        "the client got trailers after a truncated body: {got} bytes"
+    );
+    let reset = w
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::Reset { stream, .. } if *stream == c1));
+    assert!(
+        reset || got == 3000,
+        "the client's stream hangs: {got} bytes, no reset"
+    );
+    assert_eq!(w.relay.stream_count(), 0, "the pair never ended");
 }
