@@ -60,7 +60,14 @@ test-upstream:
 	cd wasm-tests && $(CARGO) fmt -- --check && $(CARGO) clippy --release --all-targets -- -D warnings \
 	  && $(CARGO) test --release
 
-test: setup e2e-tools lint test-native test-wasm-build wasm test-upstream envoy
+# Every fuzz seed, crashes found earlier included, replayed through its driver in a debug
+# build (invariants loud): a regression of a fixed crash fails here, not only in `make fuzz`.
+fuzz-seeds:
+	cd fuzz && for t in frontend backend hpack relay; do \
+	  $(CARGO) run -q --bin replay -- $$t seeds/$$t/* > /dev/null || exit 1; done
+	@echo "fuzz seeds: all replayed"
+
+test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream envoy
 	$(CARGO) bench --bench core $(TESTKIT) -- --test
 	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"

@@ -216,7 +216,9 @@ impl Connection {
     }
 
     /// The other side of the relay is done with this stream: once closed here too, its
-    /// slot is freed and it stops counting against concurrency.
+    /// slot is freed and it stops counting against concurrency. Give back the credit of
+    /// the DATA still held (`release_capacity`) first, as the relay does: once the last
+    /// stream is gone, the connection's audit expects every byte the peer sent back.
     pub fn detach(&mut self, stream: StreamId) {
         let Some(key) = self.streams.find(stream) else {
             return;
