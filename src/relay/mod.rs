@@ -418,7 +418,7 @@ impl Relay {
     /// counted.
     #[cold]
     #[inline(never)]
-    fn broken(&mut self, rule: &'static str) {
+    pub(crate) fn broken(&mut self, rule: &'static str) {
         invariant::broken(rule);
         self.stats.internal_errors = self.stats.internal_errors.saturating_add(1);
         self.end(Ending::Client(ErrorCode::InternalError, rule));

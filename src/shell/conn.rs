@@ -435,15 +435,19 @@ impl Conn {
             return;
         }
         for _ in 0..UNRESTRICTED_ROUNDS {
+            // Progress is bytes written, or kept client bytes taken: kept bytes the relay
+            // cannot take yet (no buffer, too many live streams) wait for a later event.
             let mut moved = false;
             if to_client && self.client_output_due() {
+                let (out, kept) = (ops.client_bytes().len(), self.kept_len());
                 self.write_client(env, ops);
-                moved = true;
+                moved |= ops.client_bytes().len() != out || self.kept_len() != kept;
             }
             if to_upstream && self.relay.has_upstream_output() {
+                let out = ops.upstream_bytes().len();
                 self.relay
                     .upstream_output(env.pool, ops.upstream_bytes(), env.now);
-                moved = true;
+                moved |= ops.upstream_bytes().len() != out;
             }
             if moved {
                 if let Some(held) = ops.hold.take() {
@@ -451,9 +455,12 @@ impl Conn {
                 }
             }
             if !moved {
-                break;
+                return;
             }
         }
+        // Every round moved bytes, and bytes are bounded by the input: a loop of ours.
+        self.relay
+            .broken("writing both ways settles within one event");
     }
 
     /// Client-bound bytes wait, kept client bytes may go on, or an HTTP/1.x answer is due.
