@@ -182,14 +182,7 @@ impl Connection {
             s.drop_output();
             s.apply_always(Input::Drop);
         }
-        for q in [
-            Queue::Headers,
-            Queue::Send,
-            Queue::TxRoom,
-            Queue::ConnWindow,
-            Queue::Reset,
-            Queue::WindowUpdate,
-        ] {
+        for q in Queue::ALL {
             while self.streams.pop(q).is_some() {}
         }
         self.events.push_back(Event::Failed { error: err });

@@ -35,7 +35,8 @@ pub enum Queue {
 }
 
 impl Queue {
-    const ALL: [Queue; 6] = [
+    /// Every queue.
+    pub const ALL: [Queue; 6] = [
         Queue::Headers,
         Queue::Send,
         Queue::TxRoom,
