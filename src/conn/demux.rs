@@ -13,7 +13,7 @@ use crate::error::{ErrorCode, Violation};
 use crate::frame::{self, flags, FrameHeader, FrameType, HEADER_LEN, PREFACE};
 use crate::limits::Glitch;
 use crate::side::Side;
-use crate::stream::{Input, Key, Queue, RecvPhase, ResetBy, State, StreamId};
+use crate::stream::{Input, Key, Queue, RecvPhase, ResetBy, State, Stream, StreamId};
 use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -509,6 +509,7 @@ impl Connection {
         let verdict: Result<(), Option<Violation>> = if state == State::Reset(ResetBy::Peer) {
             Err(Some(Violation::DataAfterReset))
         } else if state.is_reset() {
+            // Reset by us: the bytes are dropped, their credit given back.
             Err(None)
         } else if !state.can_recv() {
             Err(Some(Violation::DataAfterEndStream))
@@ -576,9 +577,11 @@ impl Connection {
             return Step::NeedInput;
         }
         let mut used = 0;
-        // The stream may have been freed since the frame began (the owner let go of it):
-        // then its key finds nothing and the rest of the frame is dropped.
+        // The stream may have been freed since the frame began (its key then finds
+        // nothing), or reset or detached (the owner gave up on it): the rest of the frame is
+        // dropped here, its credit given back, and the owner hears of no more DATA for it.
         let mut key = key.filter(|&k| self.streams.get(k).is_some());
+        let wanted = key.is_some_and(|k| self.streams.get(k).is_some_and(Stream::wants_data));
         let mut data_left = data_left;
         let mut pad_left = pad_left;
         if data_left > 0 {
@@ -587,11 +590,12 @@ impl Connection {
             used = n;
             let check = key.and_then(|k| self.streams.get_mut(k).map(|s| s.recv_body.on_data(n)));
             match (key, check) {
-                (Some(_), Some(Ok(()))) => self.events.push_back(Event::Data {
+                (Some(_), Some(Ok(()))) if wanted => self.events.push_back(Event::Data {
                     stream,
                     data: input.slice(..n),
                     end_stream: false,
                 }),
+                (Some(_), Some(Ok(()))) => self.release_capacity(stream, n),
                 (Some(k), Some(Err(e))) => {
                     // These bytes and the rest of the frame are dropped; each part gives
                     // its credit back as it arrives.
@@ -639,7 +643,12 @@ impl Connection {
             self.stream_error(key, Violation::Message(e));
             return;
         }
+        let wanted = s.wants_data();
         self.recv_end(key);
+        if !wanted {
+            // The stream ends; its owner gave up on it and hears of no more DATA.
+            return;
+        }
         let stream = key.id();
         // Put END_STREAM on the last chunk when it is still queued, else an empty chunk.
         if let Some(Event::Data {

@@ -216,8 +216,9 @@ impl Connection {
     }
 
     /// The other side of the relay is done with this stream: once closed here too, its
-    /// slot is freed and it stops counting against concurrency. Give back the credit of
-    /// the DATA still held (`release_capacity`) first, as the relay does: once the last
+    /// slot is freed and it stops counting against concurrency. DATA that arrives for it
+    /// afterwards is dropped, its credit given back by the connection. Give back the credit
+    /// of the DATA still held (`release_capacity`) first, as the relay does: once the last
     /// stream is gone, the connection's audit expects every byte the peer sent back.
     pub fn detach(&mut self, stream: StreamId) {
         let Some(key) = self.streams.find(stream) else {

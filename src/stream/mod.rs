@@ -118,6 +118,13 @@ impl Stream {
         !self.state.is_closed() || (!matches!(self.state, State::Reset(_)) && !self.output_idle())
     }
 
+    /// The owner still wants this stream's DATA: neither reset nor let go of (`detach`).
+    /// DATA of a stream it no longer wants is dropped by the connection, which gives the
+    /// credit back itself.
+    pub fn wants_data(&self) -> bool {
+        self.attached && !self.state.is_reset()
+    }
+
     /// Forgets everything queued for sending (the stream is reset or the connection failed).
     pub fn drop_output(&mut self) {
         self.send_queue.clear();

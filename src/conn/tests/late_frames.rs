@@ -91,3 +91,34 @@ fn a_new_request_below_a_used_id_is_still_a_protocol_error() {
     );
     assert_eq!(goaway_code(&s.take_out()), Some(ErrorCode::ProtocolError));
 }
+
+#[test]
+fn data_for_a_detached_stream_is_dropped_its_credit_back_and_its_end_still_closes_it() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.get(1, false);
+    c.raw(FrameType::Data, 0, 1, &[1u8; 100]);
+    s.feed(c.take());
+    for e in std::mem::take(&mut s.events) {
+        if let Event::Data { stream, data, .. } = e {
+            s.conn.release_capacity(stream, data.len());
+        }
+    }
+    // The owner lets go while the request is still arriving (it answered already).
+    s.conn
+        .send_headers(sid(1), Message::response(200), true)
+        .unwrap();
+    s.conn.detach(sid(1));
+    s.pump();
+    c.raw(FrameType::Data, flags::END_STREAM, 1, &[2u8; 300]);
+    s.feed(c.take());
+    assert!(
+        !s.events.iter().any(|e| matches!(e, Event::Data { .. })),
+        "DATA of a detached stream reached its owner: {:?}",
+        s.events
+    );
+    // The peer's END_STREAM closed it, and it is gone; its credit all came back.
+    assert_eq!(s.conn.stream_count(), 0);
+    assert_eq!(s.conn.recv_credit_outstanding(), 0);
+    assert_eq!(s.conn.error(), None);
+}
