@@ -449,7 +449,7 @@ impl Connection {
             return None;
         }
         // A reply written in place must not land inside a header block of ours (§6.10).
-        if self.hwrite.is_some() {
+        if self.header_block_open() {
             return Some(RxBlocked::TxRoom);
         }
         // Through take_tx: our preface and SETTINGS must precede any reply.

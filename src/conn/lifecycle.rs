@@ -175,8 +175,11 @@ impl Connection {
         self.rx_state = demux::RxState::Failed;
         self.queue_goaway(last, code, err.reason());
         self.ping_pending = None;
-        // A header block in progress is still finished first (see `flush`): the peer must
-        // be able to read our GOAWAY.
+        // A header block already open on the wire is still finished first (see `flush`):
+        // the peer must be able to read our GOAWAY. One not started is dropped.
+        if !self.header_block_open() {
+            self.hwrite = None;
+        }
         self.pending_resets.clear();
         for s in self.streams.iter_mut() {
             s.drop_output();

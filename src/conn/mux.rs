@@ -36,10 +36,11 @@ impl Connection {
             return;
         }
         loop {
-            // Nothing may go between the frames of a header block (§6.10): one in progress
-            // is finished before anything else is written, even after a connection error.
+            // Nothing may go between the frames of a header block (§6.10): one whose first
+            // frame is out is finished before anything else is written, even after a
+            // connection error.
             let mut progressed = self.finish_header_block();
-            if self.hwrite.is_some() {
+            if self.header_block_open() {
                 break;
             }
             progressed |= self.write_control();
@@ -47,6 +48,7 @@ impl Connection {
                 progressed |= self.write_resets();
                 progressed |= self.write_window_updates();
                 progressed |= self.write_headers();
+                // A block waiting for room goes before any DATA (its stream's first).
                 if self.hwrite.is_some() {
                     break;
                 }
@@ -273,10 +275,11 @@ impl Connection {
         progressed
     }
 
-    /// A header block half written is open on the wire: until it ends, no other frame may
-    /// be written (nor added by the host).
+    /// A header block whose first frame is written is open on the wire: until it ends, no
+    /// other frame may be written (nor added by the host). One encoded but waiting for room
+    /// for its first frame is not open yet.
     pub fn header_block_open(&self) -> bool {
-        self.hwrite.is_some()
+        self.hwrite.as_ref().is_some_and(|h| !h.first)
     }
 
     /// Writes what room allows of the header block in progress. True when something was

@@ -83,3 +83,42 @@ fn a_connection_error_mid_block_still_ends_the_block_before_its_goaway() {
     assert_blocks_contiguous(&out);
     assert_eq!(goaway_code(&out), Some(ErrorCode::ProtocolError));
 }
+
+#[test]
+fn a_block_waiting_for_room_for_its_first_frame_does_not_stop_reading() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.get(1, true);
+    c.get(3, true);
+    s.feed(c.take());
+    s.take_out();
+    // Stream 1's body fills the tx buffer but for a little room.
+    s.conn
+        .send_headers(sid(1), Message::response(200), false)
+        .unwrap();
+    s.conn
+        .send_data(sid(1), Bytes::from(vec![1u8; 40_000]), true)
+        .unwrap();
+    s.conn.flush(&mut s.pool, s.now);
+    let room = 16_384 - s.conn.output().len();
+    assert!(room < 1024 + 9, "room left: {room}");
+    // Stream 3's head is encoded but has no room for its first frame yet.
+    let mut resp = Message::response(200);
+    resp.fields.push(b"x-big", &[b'v'; 2000], false);
+    s.conn.send_headers(sid(3), resp, true).unwrap();
+    s.conn.flush(&mut s.pool, s.now);
+    assert!(!s.conn.header_block_open());
+    // A PING is read and answered meanwhile, if the room allows: nothing of the block is
+    // on the wire, so nothing is interleaved.
+    c.out.clear();
+    c.raw(FrameType::Ping, 0, 0, b"12345678");
+    let ping = c.take();
+    let n = s.conn.recv(&mut s.pool, &ping, s.now);
+    if room >= 17 {
+        assert_eq!(n, ping.len());
+        assert_eq!(s.conn.rx_blocked(), None);
+    }
+    s.pump();
+    let out = s.take_out();
+    assert_blocks_contiguous(&out);
+}
