@@ -299,8 +299,24 @@ impl Relay {
     /// pool buffer, so a starved connection can still ring.
     pub fn upstream_doorbell(&mut self, now: Instant) -> Option<[u8; 9]> {
         let wanted = self.front.has_output() || self.is_waiting_for_buffer();
-        if !wanted
-            || !self.back.preface_sent()
+        if !wanted {
+            return None;
+        }
+        self.ring_upstream(now)
+    }
+
+    /// The upstream owes us a reply, whose arrival is an upstream event: a SETTINGS of ours
+    /// it has not acknowledged (once the bytes waiting for it are written).
+    pub fn upstream_reply_owed(&self) -> bool {
+        self.back.settings_unacked() > 0 && self.back.error().is_none()
+    }
+
+    /// An empty SETTINGS frame for the host to write upstream, whatever waits: None while
+    /// one is owed already, before our preface, inside a header block or after an error.
+    /// It goes after the bytes already written (whole frames outside a header block) and
+    /// before any still to come.
+    pub fn ring_upstream(&mut self, now: Instant) -> Option<[u8; 9]> {
+        if !self.back.preface_sent()
             || self.back.header_block_open()
             || self.back.settings_unacked() > 0
             || self.back.error().is_some()

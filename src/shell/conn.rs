@@ -293,21 +293,11 @@ impl Conn {
         if n < size || self.relay.is_waiting_for_buffer() {
             let rest = input.slice(n.min(size)..);
             if caps.client_writes_only_in_upstream_events
-                && !rest.is_empty()
                 && !eos
-                && self.relay.has_client_output()
+                && rest.len() <= env.max_kept_bytes
+                && self.send_instead_of_holding(env, &rest, ops)
             {
-                if let Some(bell) = self.relay.upstream_doorbell(env.now) {
-                    let up = ops.upstream_bytes();
-                    self.relay.upstream_output(env.pool, up, env.now);
-                    up.extend_from_slice(&bell);
-                    ops.hold = None;
-                    self.client = ClientBytes::Kept {
-                        bytes: rest.to_vec(),
-                        at_end: false,
-                    };
-                    return;
-                }
+                return;
             }
             if caps.holds_paused_downstream {
                 // The host holds the rest (Envoy stops reading at its buffer limit).
@@ -331,6 +321,52 @@ impl Conn {
             }
         }
         ops.hold = None;
+    }
+
+    /// Output must not wait behind held client bytes. Upstream-bound bytes already in a
+    /// pool buffer could leave only when the host resumes: a connection paused with them,
+    /// and waiting for one more buffer, would wait for ever once such connections held
+    /// every buffer (hold and wait). Client-bound bytes need an upstream event. So the
+    /// output goes now, the downstream goes on, and the shell keeps the rest of the client
+    /// bytes (one delivery), provided the upstream owes a reply whose event feeds them
+    /// again: a SETTINGS of ours it has not acknowledged, or an empty one rung for now.
+    /// Returns false, with nothing written, when nothing waits that way or no reply can be
+    /// owed: the host holds the rest.
+    fn send_instead_of_holding(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        rest: &Bytes,
+        ops: &mut Ops,
+    ) -> bool {
+        let upstream_bytes_wait = env.caps().upstream_writes_only_in_downstream_events
+            && !self.relay.back().output().is_empty();
+        let client_bytes_wait = !rest.is_empty() && self.relay.has_client_output();
+        if !upstream_bytes_wait && !client_bytes_wait {
+            return false;
+        }
+        let bell = if self.relay.upstream_reply_owed() {
+            None
+        } else {
+            match self.relay.ring_upstream(env.now) {
+                Some(bell) => Some(bell),
+                None => return false,
+            }
+        };
+        let up = ops.upstream_bytes();
+        if let Some(bell) = bell {
+            up.extend_from_slice(&bell);
+        }
+        self.relay.upstream_output(env.pool, up, env.now);
+        ops.hold = None;
+        self.client = if rest.is_empty() {
+            ClientBytes::Flowing
+        } else {
+            ClientBytes::Kept {
+                bytes: rest.to_vec(),
+                at_end: false,
+            }
+        };
+        true
     }
 
     /// A host that cannot hold client bytes: the shell keeps them, within its bound.

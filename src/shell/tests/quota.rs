@@ -2,7 +2,7 @@
 //! tick in FIFO order, and a waiter that already holds buffers is served from the reserve.
 
 use super::model::{Host, HostEvent};
-use super::net::{digest, pattern, Answer, Net};
+use super::net::{digest, pattern, Answer, Net, Upstream};
 use crate::shell::{Capabilities, ConnId};
 
 /// Checks every waiter visit against the rule: the front of the queue while an
@@ -172,4 +172,50 @@ fn uploads_finish_when_held_bytes_stop_reads_at_the_buffer_limit() {
         "{:?}",
         n.host.envoy.refusals
     );
+}
+
+/// Connections that hold pool buffers with upstream-bound bytes in them, paused while they
+/// wait for a buffer (hold and wait): once such connections hold every buffer, no waiter
+/// can be served, and the upstream, which got nothing, says nothing. Bytes already made
+/// must not wait for a buffer: they go out, the buffers come back, and every request is
+/// answered.
+#[test]
+fn connections_holding_every_buffer_still_send_what_they_made() {
+    const CONNS: usize = 4;
+    // Four buffers, none reserved.
+    let config = r#"{"quota_bytes": 65536, "reserve_buffers": 0}"#;
+    let mut n = Net::new(config, Capabilities::envoy());
+    let links: Vec<usize> = (0..CONNS).map(|_| n.connect_h2(Answer::Echo)).collect();
+    // Every buffer taken: the first bytes each way make the connections wait for one.
+    let taken: Vec<_> = (0..4)
+        .map(|_| n.host.shell.pool.try_take().unwrap())
+        .collect();
+    let streams: Vec<_> = links
+        .iter()
+        .map(|&l| n.request(l, "POST", "/echo", &pattern(40_000, l as u8)))
+        .collect();
+    n.run();
+    let waiting = |n: &Net| n.host.shell.pool().waiters();
+    assert_eq!(waiting(&n), CONNS, "every connection waits for a buffer");
+    // The buffers come back, and before any tick the upstreams speak (a PING each): the
+    // connections take the buffers in those events.
+    for b in taken {
+        n.host.shell.pool.release(b);
+    }
+    for &l in &links {
+        if let Upstream::H2(s, _) = &mut n.links[l].upstream {
+            s.ping(*b"upstream");
+        }
+    }
+    n.run();
+    n.run_until(5_000, |n| {
+        links
+            .iter()
+            .zip(&streams)
+            .all(|(&l, &s)| n.response(l, s).ended)
+    });
+    for (&l, &s) in links.iter().zip(&streams) {
+        assert_eq!(n.response(l, s).body, pattern(40_000, l as u8), "link {l}");
+    }
+    assert_eq!(n.host.shell.pool().in_use(), 0);
 }
