@@ -247,8 +247,15 @@ impl Connection {
             return;
         }
         if self.timers.expired(Timer::SettingsAck, now) {
-            self.fail(Violation::SettingsTimeout.into());
-            return;
+            if self.rx_blocked.is_some() {
+                // The ACK may be in the bytes our own limits keep us from reading (no pool
+                // buffer, no tx room): the peer is not late, we are.
+                self.timers
+                    .arm(Timer::SettingsAck, now.after(self.cfg.settings_timeout_ms));
+            } else {
+                self.fail(Violation::SettingsTimeout.into());
+                return;
+            }
         }
         if self.timer_applies(Timer::Idle) && self.timers.expired(Timer::Idle, now) {
             log::debug!(

@@ -152,3 +152,40 @@ fn trim_between_callbacks_keeps_a_header_block_in_progress() {
         |e| matches!(e, Event::Headers { message, .. } if message.path() == Some(&b"/split"[..]))
     ));
 }
+
+/// The SETTINGS timer waits for an ACK that may sit in bytes we have not read: while our
+/// own limits keep us from reading the peer (no pool buffer here), it is put off instead of
+/// failing the connection. Reading again, it runs as before.
+#[test]
+fn settings_timeout_is_put_off_while_we_are_not_reading() {
+    // One buffer in all: our SETTINGS and ACK fill it, and a split frame then needs rx.
+    let mut pool = BufferPool::new(16_384, 16_384, 16);
+    let cfg = Arc::new(Config {
+        settings_timeout_ms: 1000,
+        ..Config::default()
+    });
+    let mut s = Connection::new(Side::Frontend, cfg, 9, Instant(0));
+    let mut c = RawClient::new();
+    let mut g = Vec::new();
+    frame::write_goaway(&mut g, StreamId::ZERO, ErrorCode::NoError, b"bye now");
+    let mut first = c.take().to_vec();
+    first.extend_from_slice(&g[..12]);
+    let first = Bytes::from(first);
+    let n = s.recv(&mut pool, &first, Instant(0));
+    assert_eq!(s.rx_blocked(), Some(RxBlocked::Buffer));
+    s.handle_timeout(Instant(1000));
+    assert_eq!(s.error(), None, "timed out while we were not reading");
+    // Reading again (no ACK among the bytes): the timer runs from where it was put off.
+    let out = s.output().len();
+    s.consume_output(out, &mut pool);
+    s.on_buffer_available(&mut pool, Instant(1500));
+    let rest = Bytes::from([&first[n..], &g[12..]].concat());
+    assert_eq!(s.recv(&mut pool, &rest, Instant(1500)), rest.len());
+    s.handle_timeout(Instant(1999));
+    assert_eq!(s.error(), None);
+    s.handle_timeout(Instant(2000));
+    assert_eq!(
+        s.error().map(|e| e.code()),
+        Some(ErrorCode::SettingsTimeout)
+    );
+}
