@@ -278,12 +278,12 @@ impl Conn {
     ) {
         let caps = env.caps();
         // Kept bytes go first (the host never holds any while the shell keeps some).
-        let (input, eos) = match std::mem::take(&mut self.client) {
+        let (input, eos, was_kept) = match std::mem::take(&mut self.client) {
             ClientBytes::Kept { mut bytes, at_end } => {
                 bytes.extend_from_slice(&input);
-                (Bytes::from(bytes), eos || at_end)
+                (Bytes::from(bytes), eos || at_end, true)
             }
-            _ => (input, eos),
+            _ => (input, eos, false),
         };
         let size = input.len();
         let n = self.relay.from_client(env.pool, &input, env.now);
@@ -296,7 +296,7 @@ impl Conn {
             if caps.client_writes_only_in_upstream_events
                 && !eos
                 && rest.len() <= env.max_kept_bytes
-                && self.send_instead_of_holding(env, &rest, ops)
+                && self.send_instead_of_holding(env, &rest, was_kept, ops)
             {
                 return;
             }
@@ -324,19 +324,21 @@ impl Conn {
         ops.hold = None;
     }
 
-    /// Output must not wait behind held client bytes. Upstream-bound bytes already in a
-    /// pool buffer could leave only when the host resumes: a connection paused with them,
-    /// and waiting for one more buffer, would wait for ever once such connections held
-    /// every buffer (hold and wait). Client-bound bytes need an upstream event. So the
-    /// output goes now, the downstream goes on, and the shell keeps the rest of the client
-    /// bytes (one delivery), provided the upstream owes a reply whose event feeds them
-    /// again: a SETTINGS of ours it has not acknowledged, or an empty one rung for now.
-    /// Returns false, with nothing written, when nothing waits that way or no reply can be
-    /// owed: the host holds the rest.
+    /// Output must not wait behind held client bytes. Client-bound bytes need an upstream
+    /// event. Upstream-bound bytes already in a pool buffer could leave only when the host
+    /// resumes: a connection paused with them, and waiting for one more buffer, would wait
+    /// for ever once such connections held every buffer (hold and wait). So the output goes
+    /// now with a doorbell, the downstream goes on, and the shell keeps the rest of the
+    /// client bytes (one delivery) until the doorbell's answer. Without a doorbell (one is
+    /// out, or a SETTINGS of ours awaits its ACK) upstream-bound bytes still go, and the
+    /// rest is kept if the upstream owes that reply and nothing was kept already (one
+    /// delivery at a time). Returns false, with nothing written, when nothing waits that way
+    /// or no reply would feed kept bytes again: the host holds the rest.
     fn send_instead_of_holding(
         &mut self,
         env: &mut Env<impl Rules>,
         rest: &Bytes,
+        was_kept: bool,
         ops: &mut Ops,
     ) -> bool {
         let upstream_bytes_wait = env.caps().upstream_writes_only_in_downstream_events
@@ -345,14 +347,15 @@ impl Conn {
         if !upstream_bytes_wait && !client_bytes_wait {
             return false;
         }
-        let bell = if self.relay.upstream_reply_owed() {
-            None
-        } else {
-            match self.relay.ring_upstream(env.now) {
-                Some(bell) => Some(bell),
-                None => return false,
+        let bell = self.relay.ring_upstream(env.now);
+        if bell.is_none() {
+            // A reply already among the upstream bytes kept here brings no new event.
+            let owed = self.relay.upstream_reply_owed() && self.up_pending.is_empty();
+            let may_go = upstream_bytes_wait && (rest.is_empty() || (owed && !was_kept));
+            if !may_go {
+                return false;
             }
-        };
+        }
         let up = ops.upstream_bytes();
         if let Some(bell) = bell {
             up.extend_from_slice(&bell);
