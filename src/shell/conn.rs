@@ -4,10 +4,10 @@
 //! bytes for the upstream only in a downstream event or through a held downstream buffer.
 //! So each side's output waits for that side's next event, and when nothing would bring
 //! one, a doorbell asks the other peer for a reply. One rule keeps a connection from
-//! wedging: it never pauses while client-bound bytes wait for an upstream event, or while
-//! upstream-bound bytes it made sit in a pool buffer: the shell writes them upstream now,
-//! with a doorbell unless the upstream already owes it a reply, and keeps the unconsumed
-//! client bytes itself (at most one delivery); they go first next time.
+//! wedging: output never waits behind held client bytes with nothing on its way to move it.
+//! Client-bound bytes that wait, or upstream-bound bytes it made that sit in a pool buffer,
+//! make the shell write upstream now, with a doorbell, and keep the unconsumed client bytes
+//! itself (one delivery at a time); they go first next time.
 
 use bytes::Bytes;
 
