@@ -73,6 +73,7 @@ pub(crate) fn get(index: usize) -> Option<(&'static [u8], &'static [u8])> {
 
 /// `(first index, count)` of the entries named `name`: entries of one name are adjacent.
 /// Dispatching on the length first keeps the common miss to one comparison.
+#[inline]
 pub(crate) fn find_name(name: &[u8]) -> Option<(usize, usize)> {
     let found = match name.len() {
         3 => match name {
