@@ -48,7 +48,8 @@ pub fn start_with(plugin_config: &str, buffer_limit: usize) -> Setup {
             upstream,
             plugin_config: plugin_config.into(),
             buffer_limit,
-            ..Options::default()
+            // Every filter log line and connection summary on stderr, for a failure's story.
+            verbose: std::env::var_os("H2MUX_SOCKET_VERBOSE").is_some(),
         },
     )
     .unwrap_or_else(|e| panic!("socket host: {e}"));
