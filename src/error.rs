@@ -326,10 +326,12 @@ impl H2Error {
         }
     }
 
+    /// The violation's RFC code, for GOAWAY (connection) or RST_STREAM (stream).
     pub fn code(&self) -> ErrorCode {
         self.violation().code()
     }
 
+    /// The violation's reason, for the log line and debug data.
     pub fn reason(&self) -> &'static str {
         self.violation().reason()
     }
@@ -360,6 +362,7 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    /// The code our GOAWAY carries.
     pub fn code(&self) -> ErrorCode {
         match *self {
             ConnError::Violation(v) => v.code(),
@@ -368,6 +371,7 @@ impl ConnError {
         }
     }
 
+    /// Why, in a few words: the violation's reason, the broken rule, or the owner's.
     pub fn reason(&self) -> &'static str {
         match *self {
             ConnError::Violation(v) => v.reason(),

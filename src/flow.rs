@@ -89,10 +89,12 @@ impl RecvWindow {
 pub struct ConnSendWindow(i32);
 
 impl ConnSendWindow {
+    /// A window of `initial` credit, capped at 2^31-1.
     pub fn new(initial: u32) -> ConnSendWindow {
         ConnSendWindow(initial.min(MAX_WINDOW) as i32)
     }
 
+    /// Credit left to send DATA on the connection.
     pub fn available(&self) -> i64 {
         i64::from(self.0)
     }

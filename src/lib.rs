@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md for the module map and the path of a byte.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod buffer;
 pub mod byte_str;

@@ -128,6 +128,7 @@ pub enum Glitch {
 }
 
 impl Glitch {
+    /// What this glitch adds to the peer's score.
     pub fn points(self) -> u32 {
         match self {
             Glitch::EarlyReset => 10,
@@ -145,6 +146,7 @@ impl Glitch {
 /// What the glitch meter says after an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GlitchVerdict {
+    /// Below three quarters of the threshold: nothing to do.
     Fine,
     /// Three quarters of the threshold: ask the peer to go (graceful GOAWAY).
     Warn,
@@ -162,6 +164,7 @@ pub struct GlitchMeter {
 }
 
 impl GlitchMeter {
+    /// Adds a glitch after decaying the score for the time since the last one; says what to do.
     pub fn add(&mut self, g: Glitch, now: Instant, cfg: &Config) -> GlitchVerdict {
         let elapsed_ms = now.as_millis().saturating_sub(self.last.as_millis());
         if elapsed_ms > 0 {
@@ -184,6 +187,7 @@ impl GlitchMeter {
         }
     }
 
+    /// The score now, decayed only as of the last glitch.
     pub fn score(&self) -> u32 {
         self.score
     }

@@ -5,11 +5,14 @@
 /// client role (sends the preface, opens odd streams, receives responses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
+    /// Faces the client: server role.
     Frontend,
+    /// Faces the upstream: client role.
     Backend,
 }
 
 impl Side {
+    /// "frontend" or "backend", for logs.
     pub fn name(self) -> &'static str {
         match self {
             Side::Frontend => "frontend",

@@ -5,10 +5,12 @@
 pub struct Instant(pub u64);
 
 impl Instant {
+    /// The instant `ms` milliseconds after the caller's origin.
     pub fn from_millis(ms: u64) -> Instant {
         Instant(ms)
     }
 
+    /// Milliseconds since the caller's origin.
     pub fn as_millis(self) -> u64 {
         self.0
     }

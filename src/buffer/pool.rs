@@ -26,14 +26,17 @@ impl Buffer {
         }
     }
 
+    /// Unread bytes.
     pub fn len(&self) -> usize {
         self.buf.len().saturating_sub(self.start)
     }
 
+    /// Whether no unread bytes are left.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The fixed size, in bytes; the buffer never grows past it.
     pub fn capacity(&self) -> usize {
         self.cap
     }
@@ -75,6 +78,7 @@ impl Buffer {
         &mut self.buf
     }
 
+    /// Drops every unread byte; the allocation is kept.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
@@ -98,6 +102,7 @@ impl Buffer {
 pub struct PoolStats {
     /// Successful takes.
     pub taken: u64,
+    /// Buffers given back.
     pub released: u64,
     /// Failed takes.
     pub exhausted: u64,
@@ -147,6 +152,7 @@ impl BufferPool {
         quota_bytes.checked_div(buffer_size).unwrap_or(0)
     }
 
+    /// Bytes in each buffer of this pool.
     pub fn buffer_size(&self) -> usize {
         self.buffer_size
     }
@@ -156,10 +162,12 @@ impl BufferPool {
         self.max_buffers
     }
 
+    /// Buffers handed out and not yet released.
     pub fn in_use(&self) -> usize {
         self.in_use
     }
 
+    /// Bytes of the buffers handed out and not yet released (cached ones excluded).
     pub fn in_use_bytes(&self) -> usize {
         self.in_use.saturating_mul(self.buffer_size)
     }
@@ -184,14 +192,17 @@ impl BufferPool {
         self.reserve = n;
     }
 
+    /// Buffers only a connection already holding one may take.
     pub fn reserve(&self) -> usize {
         self.reserve
     }
 
+    /// Connections in the FIFO, waiting for a buffer.
     pub fn waiters(&self) -> usize {
         self.waiters.len()
     }
 
+    /// What the pool has done since it was made.
     pub fn stats(&self) -> &PoolStats {
         &self.stats
     }

@@ -5,16 +5,22 @@
 /// A JSON value, as the configuration reader sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// Any JSON number, as a double.
     Number(f64),
+    /// A string, escapes resolved.
     String(String),
+    /// An array, in document order.
     Array(Vec<Value>),
     /// Keys in document order (duplicates are refused by the reader).
     Object(Vec<(String, Value)>),
 }
 
 impl Value {
+    /// The JSON type with its article ("a number"), for error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",

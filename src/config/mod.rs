@@ -29,7 +29,9 @@ pub struct PluginConfig {
     pub max_held_upstream_bytes: usize,
     /// "error", "warn", "info", "debug" or "trace".
     pub log_level: String,
+    /// Limits of the connection to the client: top-level keys, then the `frontend` object.
     pub frontend: Config,
+    /// Limits of the connection to the upstream: top-level keys, then the `backend` object.
     pub backend: Config,
 }
 
@@ -52,7 +54,9 @@ impl Default for PluginConfig {
 /// A configuration error: which key, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The offending key, `side.key` for a per-side one; empty when the whole document is wrong.
     pub key: String,
+    /// What is wrong with it.
     pub message: String,
 }
 

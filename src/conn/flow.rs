@@ -37,6 +37,7 @@ impl Connection {
         Some(s.send_window.available(self.peer.initial_window_size))
     }
 
+    /// What we may still send on the connection before the peer's next WINDOW_UPDATE.
     pub fn conn_send_window(&self) -> i64 {
         self.conn_send_window.available()
     }

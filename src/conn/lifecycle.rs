@@ -34,6 +34,7 @@ impl Lifecycle {
         matches!(self, Lifecycle::Open | Lifecycle::PeerGoingAway(_))
     }
 
+    /// A connection error ended this connection.
     pub fn is_failed(self) -> bool {
         matches!(self, Lifecycle::Failed(_))
     }
@@ -43,6 +44,7 @@ impl Lifecycle {
 pub(super) const SHUTDOWN_PING: [u8; 8] = *b"h2mux-sd";
 
 impl Connection {
+    /// Where this connection is in its life.
     pub fn lifecycle(&self) -> Lifecycle {
         self.lifecycle
     }
@@ -241,6 +243,7 @@ impl Connection {
         }
     }
 
+    /// Runs the timers due at `now`: SETTINGS ACK timeout, idle shutdown, end of draining.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
         if self.lifecycle.is_failed() {

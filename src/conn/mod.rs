@@ -62,40 +62,72 @@ use timer::Timers;
 pub enum Event {
     /// A request head (frontend) or a response head, informational or final (backend).
     Headers {
+        /// The stream the head belongs to.
         stream: StreamId,
+        /// The validated head and its fields.
         message: Message,
+        /// No body follows: the peer ended the stream with this head.
         end_stream: bool,
     },
     /// Trailers; they always end the stream.
-    Trailers { stream: StreamId, fields: Fields },
+    Trailers {
+        /// The stream the trailers end.
+        stream: StreamId,
+        /// The trailer fields (no pseudo-headers).
+        fields: Fields,
+    },
     /// Body bytes. The consumer gives credit back with `release_capacity` once it has
     /// passed them on: that is the back-pressure of the relay.
     Data {
+        /// The stream the bytes belong to.
         stream: StreamId,
+        /// A zero-copy slice of the input to `recv`, padding removed; empty when it only ends
+        /// the stream.
         data: Bytes,
+        /// The peer set END_STREAM: no more body follows.
         end_stream: bool,
     },
     /// The stream was reset: by the peer (`remote`), or by us after a stream error.
     Reset {
+        /// The stream that was reset.
         stream: StreamId,
+        /// The RST_STREAM error code (ours, or the peer's).
         code: ErrorCode,
+        /// True when the peer sent the RST_STREAM, false when we did.
         remote: bool,
     },
     /// Queued DATA of a stream went into the tx buffer.
-    DataSent { stream: StreamId, len: usize },
+    DataSent {
+        /// The stream whose DATA went out.
+        stream: StreamId,
+        /// Bytes of DATA written: the credit the owner may now give back on the other side.
+        len: usize,
+    },
     /// The peer sent GOAWAY.
     GoAway {
+        /// The highest stream id the peer may have processed (§6.8); ours above it were not.
         last_stream: StreamId,
+        /// Why the peer is going away; NO_ERROR for a graceful shutdown.
         code: ErrorCode,
+        /// The peer's opaque debug data, possibly empty.
         debug: Bytes,
     },
     /// The peer's SETTINGS were applied.
-    PeerSettings { max_concurrent_streams: u32 },
+    PeerSettings {
+        /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS now: how many streams we may open.
+        max_concurrent_streams: u32,
+    },
     /// A PING we sent was answered.
-    PingAck { payload: [u8; 8] },
+    PingAck {
+        /// The opaque data of our PING, echoed back.
+        payload: [u8; 8],
+    },
     /// The connection ended with an error: GOAWAY is written (or will be); nothing else
     /// will happen.
-    Failed { error: ConnError },
+    Failed {
+        /// Why the connection ended.
+        error: ConnError,
+    },
 }
 
 /// Why a send call was refused. These are the caller's mistakes or back-pressure, never the
@@ -137,9 +169,13 @@ impl std::error::Error for SendError {}
 /// A protocol event worth a metric, recorded when `record_notes` is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Note {
+    /// We wrote a RST_STREAM with this code.
     ResetSent(ErrorCode),
+    /// The peer sent a RST_STREAM with this code.
     ResetReceived(ErrorCode),
+    /// We wrote a GOAWAY with this code.
     GoAwaySent(ErrorCode),
+    /// The peer sent a GOAWAY with this code.
     GoAwayReceived(ErrorCode),
     /// The peer broke this rule (a stream or a connection error followed).
     Violation(Violation),
@@ -152,18 +188,31 @@ const MAX_NOTES: usize = 1024;
 /// reach 2^32 are u32: streams are bounded by 31-bit ids, a block by a callback.
 #[derive(Clone, Debug, Default)]
 pub struct ConnStats {
+    /// Bytes `recv` consumed from the peer.
     pub bytes_in: u64,
+    /// Bytes of output the caller reported written (`consume_output`).
     pub bytes_out: u64,
+    /// Frame headers read from the peer.
     pub frames_in: u64,
+    /// Times `recv` stopped reading before the end of its input (see `RxBlocked`).
     pub rx_blocked: u32,
+    /// Streams opened, by the peer (requests accepted) or by us.
     pub streams_opened: u32,
+    /// RST_STREAM frames we wrote.
     pub resets_sent: u32,
+    /// RST_STREAM frames the peer sent.
     pub resets_received: u32,
+    /// GOAWAY frames we wrote.
     pub goaways_sent: u32,
+    /// GOAWAY frames the peer sent.
     pub goaways_received: u32,
+    /// PING frames the peer sent, ACKs included.
     pub pings_received: u32,
+    /// SETTINGS frames the peer sent, ACKs included.
     pub settings_received: u32,
+    /// Peer streams refused for going over our MAX_CONCURRENT_STREAMS.
     pub refused_streams: u32,
+    /// Times this connection had to wait for a pool buffer.
     pub buffer_waits: u32,
     /// Broken invariants of our own (each one failed this connection).
     pub internal_errors: u32,
@@ -384,18 +433,22 @@ impl Connection {
         }
     }
 
+    /// Our polarity: frontend (server role) or backend (client role).
     pub fn side(&self) -> Side {
         self.side
     }
 
+    /// The limits this connection was made with.
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
+    /// Counters since the connection was made.
     pub fn stats(&self) -> &ConnStats {
         &self.stats
     }
 
+    /// The peer's SETTINGS as last applied (RFC defaults until its first SETTINGS).
     pub fn peer_settings(&self) -> &PeerSettings {
         &self.peer
     }
@@ -507,10 +560,12 @@ impl Connection {
         true
     }
 
+    /// Whether events wait for [`Connection::poll_event`].
     pub fn has_events(&self) -> bool {
         !self.events.is_empty()
     }
 
+    /// The oldest event not yet taken, in the order things happened.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -9,12 +9,19 @@ use crate::stream::Queue;
 /// The peer's settings as last received (RFC defaults until then).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSettings {
+    /// SETTINGS_HEADER_TABLE_SIZE: the largest dynamic table our HPACK encoder may use.
     pub header_table_size: u32,
+    /// SETTINGS_ENABLE_PUSH; a backend refuses an upstream that sets it (§6.5.2).
     pub enable_push: bool,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: streams we may have open towards the peer.
     pub max_concurrent_streams: u32,
+    /// SETTINGS_INITIAL_WINDOW_SIZE: the base of every stream's send window (§6.9.2).
     pub initial_window_size: u32,
+    /// SETTINGS_MAX_FRAME_SIZE: the largest payload we may send.
     pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE, if the peer sent one (advisory).
     pub max_header_list_size: Option<u32>,
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): extended CONNECT allowed.
     pub enable_connect_protocol: bool,
 }
 

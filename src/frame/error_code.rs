@@ -3,19 +3,33 @@
 /// An RFC 9113 §7 error code, as carried by RST_STREAM and GOAWAY.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// NO_ERROR (0x0): graceful shutdown, or no error to report.
     NoError,
+    /// PROTOCOL_ERROR (0x1): a protocol rule was broken, no more specific code applies.
     ProtocolError,
+    /// INTERNAL_ERROR (0x2): the sender hit an error of its own.
     InternalError,
+    /// FLOW_CONTROL_ERROR (0x3): the flow-control rules of §5.2 were broken.
     FlowControlError,
+    /// SETTINGS_TIMEOUT (0x4): our SETTINGS were not acknowledged in time (§6.5.3).
     SettingsTimeout,
+    /// STREAM_CLOSED (0x5): a frame arrived on a half-closed stream (§5.1).
     StreamClosed,
+    /// FRAME_SIZE_ERROR (0x6): a frame had an invalid size (§4.2).
     FrameSizeError,
+    /// REFUSED_STREAM (0x7): the stream was refused before any processing; safe to retry (§8.7).
     RefusedStream,
+    /// CANCEL (0x8): the stream is no longer needed.
     Cancel,
+    /// COMPRESSION_ERROR (0x9): the field-block compression state cannot be kept.
     CompressionError,
+    /// CONNECT_ERROR (0xa): the tunnel of a CONNECT request was reset or closed abnormally.
     ConnectError,
+    /// ENHANCE_YOUR_CALM (0xb): the peer's behaviour looks abusive, e.g. too many glitches.
     EnhanceYourCalm,
+    /// INADEQUATE_SECURITY (0xc): the transport does not meet the security requirements.
     InadequateSecurity,
+    /// HTTP_1_1_REQUIRED (0xd): the request must be retried over HTTP/1.1.
     Http11Required,
     /// A code this implementation does not know; §7 says treat it as INTERNAL_ERROR
     /// when acting on it, but it is relayed as received.
@@ -23,6 +37,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code for a wire value; values not in §7 become [`ErrorCode::Other`].
     pub fn from_u32(code: u32) -> ErrorCode {
         match code {
             0x0 => ErrorCode::NoError,
@@ -43,6 +58,7 @@ impl ErrorCode {
         }
     }
 
+    /// The wire value, the exact inverse of [`ErrorCode::from_u32`].
     pub fn to_u32(self) -> u32 {
         match self {
             ErrorCode::NoError => 0x0,

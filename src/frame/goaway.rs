@@ -11,6 +11,7 @@ use super::{frame_len, write_header, FrameType};
 pub struct GoAway<'a> {
     /// Reserved bit dropped.
     pub last_stream: StreamId,
+    /// Why the sender is closing the connection.
     pub code: ErrorCode,
     /// Opaque diagnostic bytes, possibly empty.
     pub debug: &'a [u8],

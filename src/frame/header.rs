@@ -8,20 +8,32 @@ use super::HEADER_LEN;
 /// skip them (§4.1: "Implementations MUST ignore and discard frames of unknown types").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameType {
+    /// DATA (0x0, §6.1): message content.
     Data,
+    /// HEADERS (0x1, §6.2): opens a stream and carries a field block.
     Headers,
+    /// PRIORITY (0x2, §6.3): deprecated stream priority; parsed, not acted on.
     Priority,
+    /// RST_STREAM (0x3, §6.4): ends one stream at once.
     RstStream,
+    /// SETTINGS (0x4, §6.5): connection parameters, or their acknowledgement.
     Settings,
+    /// PUSH_PROMISE (0x5, §6.6): server push, which we never enable.
     PushPromise,
+    /// PING (0x6, §6.7): round-trip check, answered with an ACK.
     Ping,
+    /// GOAWAY (0x7, §6.8): the sender opens no more streams; shutdown or connection error.
     GoAway,
+    /// WINDOW_UPDATE (0x8, §6.9): flow-control credit for a stream or the connection.
     WindowUpdate,
+    /// CONTINUATION (0x9, §6.10): the rest of a field block begun by HEADERS.
     Continuation,
+    /// A type this implementation does not know, with its wire value; skipped.
     Unknown(u8),
 }
 
 impl FrameType {
+    /// The type for a wire value; unknown values are kept in [`FrameType::Unknown`].
     pub fn from_u8(v: u8) -> Self {
         match v {
             0x0 => FrameType::Data,
@@ -38,6 +50,7 @@ impl FrameType {
         }
     }
 
+    /// The wire value, the exact inverse of [`FrameType::from_u8`].
     pub fn to_u8(self) -> u8 {
         match self {
             FrameType::Data => 0x0,
@@ -74,10 +87,15 @@ impl FrameType {
 
 /// Frame flags (§6). Several share a bit; which one applies depends on the frame type.
 pub mod flags {
+    /// DATA, HEADERS: the last frame the sender sends on this stream.
     pub const END_STREAM: u8 = 0x1;
+    /// SETTINGS, PING: this frame acknowledges the peer's.
     pub const ACK: u8 = 0x1;
+    /// HEADERS, CONTINUATION: the field block ends with this frame.
     pub const END_HEADERS: u8 = 0x4;
+    /// DATA, HEADERS: a pad length byte leads the payload, padding follows it.
     pub const PADDED: u8 = 0x8;
+    /// HEADERS: a priority block (deprecated) leads the field block.
     pub const PRIORITY: u8 = 0x20;
 }
 
@@ -86,6 +104,7 @@ pub mod flags {
 pub struct FrameHeader {
     /// Payload length, 24 bits on the wire.
     pub len: u32,
+    /// The frame type; an unknown one is kept so the frame can be skipped.
     pub kind: FrameType,
     /// All flag bits as received; the ones a type does not define are ignored (§4.1).
     pub flags: u8,
@@ -94,6 +113,7 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
+    /// Decodes the 9 header bytes as received; validation comes after (`frame::validate`).
     pub fn parse(b: &[u8; 9]) -> FrameHeader {
         let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = *b;
         FrameHeader {
@@ -104,6 +124,7 @@ impl FrameHeader {
         }
     }
 
+    /// Whether a flag bit is set; see [`flags`] for which bits mean what per type.
     pub fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }

@@ -13,7 +13,9 @@ pub const PRIORITY_FRAME_LEN: usize = frame_len(5);
 /// A priority block (§5.3.2, deprecated): read only to catch a self-dependency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Priority {
+    /// The stream this one depends on; a stream may not depend on itself (§5.3.1).
     pub dependency: StreamId,
+    /// The exclusive bit, taken from the high bit of the dependency.
     pub exclusive: bool,
     /// As on the wire: the weight minus one (0..=255 stands for 1..=256).
     pub weight: u8,

@@ -14,6 +14,7 @@ pub fn parse_rst_stream(p: &[u8]) -> Option<ErrorCode> {
     Some(ErrorCode::from_u32(u32::from_be_bytes(b)))
 }
 
+/// Appends a RST_STREAM frame ending `stream` with `code`.
 pub fn write_rst_stream(out: &mut Vec<u8>, stream: StreamId, code: ErrorCode) {
     write_header(out, 4, FrameType::RstStream, 0, stream);
     out.extend_from_slice(&code.to_u32().to_be_bytes());

@@ -8,12 +8,19 @@ use super::{DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_WINDOW};
 
 /// Setting identifiers (§6.5.2, RFC 8441 §3).
 pub mod setting {
+    /// SETTINGS_HEADER_TABLE_SIZE: the largest HPACK dynamic table the sender's decoder allows.
     pub const HEADER_TABLE_SIZE: u16 = 0x1;
+    /// SETTINGS_ENABLE_PUSH: 0 or 1; whether the peer may push to the sender (§8.4).
     pub const ENABLE_PUSH: u16 = 0x2;
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: how many streams the peer may open towards the sender.
     pub const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    /// SETTINGS_INITIAL_WINDOW_SIZE: each stream's initial receive window, at most 2^31-1.
     pub const INITIAL_WINDOW_SIZE: u16 = 0x4;
+    /// SETTINGS_MAX_FRAME_SIZE: the largest payload the sender accepts, 2^14..=2^24-1.
     pub const MAX_FRAME_SIZE: u16 = 0x5;
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: advisory limit on a field section's size.
     pub const MAX_HEADER_LIST_SIZE: u16 = 0x6;
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): 0 or 1; extended CONNECT allowed.
     pub const ENABLE_CONNECT_PROTOCOL: u16 = 0x8;
 }
 

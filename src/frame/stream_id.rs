@@ -5,7 +5,9 @@
 pub struct StreamId(u32);
 
 impl StreamId {
+    /// Stream 0: the connection itself, for connection-level frames.
     pub const ZERO: StreamId = StreamId(0);
+    /// The highest id, 2^31-1; also the last-stream id of a first, graceful GOAWAY (§6.8).
     pub const MAX: StreamId = StreamId(0x7fff_ffff);
 
     /// Builds an id from the wire value; the reserved high bit is dropped (§4.1).
@@ -13,10 +15,12 @@ impl StreamId {
         StreamId(v & 0x7fff_ffff)
     }
 
+    /// The id as a number, without the reserved bit.
     pub fn value(self) -> u32 {
         self.0
     }
 
+    /// Whether this is stream 0, the connection.
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }

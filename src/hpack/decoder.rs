@@ -9,6 +9,7 @@ const STATIC_LEN: usize = 61;
 /// How a block ended, when it was valid HPACK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decoded {
+    /// Every field was decoded and reported.
     Complete,
     /// The header list outgrew the limit; the fields past it were decoded only to keep the
     /// dynamic table in sync, and were not reported.
@@ -37,6 +38,7 @@ enum Name {
 }
 
 impl Decoder {
+    /// A decoder whose table may grow to our SETTINGS_HEADER_TABLE_SIZE, `max_table_size`.
     pub fn new(max_table_size: u32) -> Decoder {
         let max = max_table_size as usize;
         Decoder {

@@ -35,6 +35,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder spending at most `cap` bytes of table on the peer, whatever it allows.
     pub fn new(cap: u32) -> Encoder {
         let mut e = Encoder {
             table: Table::new(DEFAULT_TABLE_SIZE),

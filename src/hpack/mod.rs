@@ -42,10 +42,12 @@ pub enum HpackError {
 }
 
 impl HpackError {
+    /// Always COMPRESSION_ERROR, a connection error (RFC 9113 §4.3).
     pub fn code(self) -> ErrorCode {
         ErrorCode::CompressionError
     }
 
+    /// Why, in a few words, for the log line and GOAWAY debug data.
     pub fn reason(self) -> &'static str {
         match self {
             HpackError::BadIndex => "hpack: index out of table",

@@ -76,6 +76,7 @@ impl BodyLength {
         }
     }
 
+    /// Body bytes counted so far (padding excluded).
     pub fn received(&self) -> u64 {
         self.received
     }

@@ -12,16 +12,22 @@ use super::validate::{
 /// (1xx included), or trailers of either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockKind {
+    /// A request head: request pseudo-headers required.
     Request,
+    /// A response head, 1xx or final: :status required.
     Response,
+    /// Trailers: no pseudo-headers at all.
     Trailers,
 }
 
 /// What a validated header block turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Block {
+    /// A valid request head.
     Request(Message),
+    /// A valid response head.
     Response(Message),
+    /// Valid trailers.
     Trailers(Fields),
 }
 
@@ -56,6 +62,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T) -> Result<(), MessageError> {
 }
 
 impl MessageBuilder {
+    /// A builder for a block of this kind, with the default field limit.
     pub fn new(kind: BlockKind) -> Self {
         Self::with_max_fields(kind, DEFAULT_MAX_FIELDS)
     }
@@ -84,6 +91,7 @@ impl MessageBuilder {
         }
     }
 
+    /// Which block this builder validates.
     pub fn kind(&self) -> BlockKind {
         self.kind
     }
@@ -93,6 +101,7 @@ impl MessageBuilder {
         self.error
     }
 
+    /// Validates and adds one decoded field; `sensitive` marks a never-indexed one.
     pub fn push(&mut self, name: &[u8], value: &[u8], sensitive: bool) {
         self.push_field(name, value, sensitive, false);
     }
@@ -240,6 +249,7 @@ impl MessageBuilder {
         Ok(clean)
     }
 
+    /// The validated block, or the first error seen (missing pseudo-headers are found here).
     pub fn finish(self) -> Result<Block, MessageError> {
         if let Some(e) = self.error {
             return Err(e);

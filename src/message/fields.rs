@@ -23,6 +23,7 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// An empty list; it allocates at the first `push`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -37,14 +38,17 @@ impl Fields {
         Fields { buf, entries }
     }
 
+    /// The number of fields.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Appends a field, unchecked; `sensitive` means never indexed by HPACK (RFC 7541 §7.1.3).
     pub fn push(&mut self, name: &[u8], value: &[u8], sensitive: bool) {
         let start = self.buf.len();
         self.buf.extend_from_slice(name);
@@ -93,6 +97,7 @@ impl Fields {
             .map(|(_, v, _)| v)
     }
 
+    /// Whether a field called `name` exists (give it in lowercase).
     pub fn contains(&self, name: &[u8]) -> bool {
         self.get(name).is_some()
     }
@@ -104,6 +109,7 @@ impl Fields {
         self.buf.len().saturating_add(overhead)
     }
 
+    /// Removes every field, keeping the arena for reuse.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.entries.clear();

@@ -8,19 +8,30 @@ use core::fmt;
 /// equal (`Other(b"GET")` would not equal `Get`).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Method {
+    /// GET.
     Get,
+    /// HEAD: the response carries no content.
     Head,
+    /// POST.
     Post,
+    /// PUT.
     Put,
+    /// DELETE.
     Delete,
+    /// CONNECT: a tunnel, or with :protocol an extended CONNECT (RFC 8441).
     Connect,
+    /// OPTIONS: the only method that may use the `*` path.
     Options,
+    /// TRACE.
     Trace,
+    /// PATCH.
     Patch,
+    /// Any other method, as received (case kept).
     Other(Vec<u8>),
 }
 
 impl Method {
+    /// The method for these bytes; the common ones map to their own variant.
     pub fn from_bytes(s: &[u8]) -> Method {
         match s {
             b"GET" => Method::Get,
@@ -36,6 +47,7 @@ impl Method {
         }
     }
 
+    /// The method as sent on the wire.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Method::Get => b"GET",
@@ -61,12 +73,16 @@ impl fmt::Debug for Method {
 /// A URI scheme. Schemes are case-insensitive (RFC 3986 §3.1), so "HTTP" is `Http`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http`.
     Http,
+    /// `https`.
     Https,
+    /// Any other scheme, as received.
     Other(Vec<u8>),
 }
 
 impl Scheme {
+    /// The scheme for these bytes, matched case-insensitively.
     pub fn from_bytes(s: &[u8]) -> Scheme {
         if s.eq_ignore_ascii_case(b"http") {
             Scheme::Http
@@ -77,6 +93,7 @@ impl Scheme {
         }
     }
 
+    /// The scheme as sent on the wire; http and https in lowercase.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Scheme::Http => b"http",
@@ -100,15 +117,22 @@ impl fmt::Debug for Scheme {
 /// What distinguishes a request from a response; everything else is in `Fields`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Head {
+    /// A request head: the request pseudo-headers (§8.3.1).
     Request {
+        /// :method.
         method: Method,
+        /// :scheme; absent for plain CONNECT.
         scheme: Option<Scheme>,
+        /// :authority, if sent (a host field may stand in for it).
         authority: Option<Vec<u8>>,
+        /// :path; absent for plain CONNECT.
         path: Option<Vec<u8>>,
         /// RFC 8441 extended CONNECT.
         protocol: Option<Vec<u8>>,
     },
+    /// A response head (§8.3.2), informational (1xx) or final.
     Response {
+        /// :status, 100..=599 and never 101.
         status: u16,
     },
 }
@@ -144,7 +168,9 @@ pub type FieldSink<'a> = dyn FnMut(&[u8], &[u8], bool) + 'a;
 /// its fields, with the content-length read from them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// The request or response pseudo-headers.
     pub head: Head,
+    /// The regular fields, in arrival order.
     pub fields: Fields,
     /// The parsed content-length, when the message carried one. It mirrors the field in
     /// `fields`; setting one does not add or change the other.
@@ -172,6 +198,7 @@ impl Message {
         }
     }
 
+    /// A response head with this status and no fields.
     pub fn response(status: u16) -> Message {
         Message {
             head: Head::Response { status },
@@ -180,6 +207,7 @@ impl Message {
         }
     }
 
+    /// Whether this is a request head (else a response head).
     pub fn is_request(&self) -> bool {
         matches!(self.head, Head::Request { .. })
     }
@@ -189,6 +217,7 @@ impl Message {
         matches!(self.head, Head::Response { status } if (100..200).contains(&status))
     }
 
+    /// :method of a request; None for a response.
     pub fn method(&self) -> Option<&[u8]> {
         match &self.head {
             Head::Request { method, .. } => Some(method.as_bytes()),
@@ -207,6 +236,7 @@ impl Message {
         )
     }
 
+    /// :status of a response; None for a request.
     pub fn status(&self) -> Option<u16> {
         match self.head {
             Head::Response { status } => Some(status),
@@ -214,6 +244,7 @@ impl Message {
         }
     }
 
+    /// :scheme of a request, if any; None for a response.
     pub fn scheme(&self) -> Option<&[u8]> {
         match &self.head {
             Head::Request { scheme, .. } => scheme.as_ref().map(Scheme::as_bytes),
@@ -221,6 +252,7 @@ impl Message {
         }
     }
 
+    /// :path of a request, if any; None for a response.
     pub fn path(&self) -> Option<&[u8]> {
         match &self.head {
             Head::Request { path, .. } => path.as_deref(),
@@ -228,6 +260,7 @@ impl Message {
         }
     }
 
+    /// :protocol of an extended CONNECT (RFC 8441); None otherwise.
     pub fn protocol(&self) -> Option<&[u8]> {
         match &self.head {
             Head::Request { protocol, .. } => protocol.as_deref(),

@@ -7,7 +7,9 @@ use core::fmt;
 /// Every variant is a stream error; the connection goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageError {
+    /// A field name with no bytes.
     EmptyName,
+    /// An uppercase letter in a field name; HTTP/2 names are lowercase (§8.2).
     UppercaseName,
     /// A byte outside the token set in a regular name, or outside §8.2.1 in a pseudo name.
     InvalidNameChar,
@@ -15,17 +17,29 @@ pub enum MessageError {
     InvalidValueChar,
     /// Value starts or ends with SP or HTAB.
     ValueWhitespace,
+    /// A pseudo-header this implementation does not define (§8.3).
     UnknownPseudo,
+    /// The same pseudo-header twice in one block.
     DuplicatePseudo,
+    /// A pseudo-header after a regular field; they must come first (§8.3).
     PseudoAfterRegular,
+    /// :method, :scheme, :authority, :path or :protocol in a response.
     RequestPseudoInResponse,
+    /// :status in a request.
     ResponsePseudoInRequest,
+    /// Any pseudo-header in trailers (§8.1).
     PseudoInTrailers,
+    /// A request without :method.
     MissingMethod,
+    /// A :method that is not a token (RFC 9110 §9.1).
     InvalidMethod,
+    /// A request other than plain CONNECT without :scheme (§8.3.1).
     MissingScheme,
+    /// A :scheme that is not a URI scheme (RFC 3986 §3.1).
     InvalidScheme,
+    /// A request other than plain CONNECT without :path (§8.3.1).
     MissingPath,
+    /// An empty :path (§8.3.1).
     EmptyPath,
     /// `*` on a non-OPTIONS request, a http(s) path not starting with `/`, or a control byte.
     InvalidPath,
@@ -35,17 +49,27 @@ pub enum MessageError {
     InvalidAuthority,
     /// :authority and host, or two host fields, disagree.
     HostMismatch,
+    /// CONNECT without :protocol carrying :scheme or :path (§8.5).
     ConnectWithSchemeOrPath,
+    /// :protocol on a method other than CONNECT (RFC 8441 §4).
     ProtocolWithoutConnect,
+    /// A :protocol that is not an upgrade token.
     InvalidProtocol,
+    /// A response without :status.
     MissingStatus,
+    /// A :status other than three digits in 100..=599.
     InvalidStatus,
     /// 101 cannot be used in HTTP/2 (RFC 9113 §8.6).
     SwitchingProtocols,
+    /// connection, proxy-connection, keep-alive, transfer-encoding or upgrade (§8.2.2).
     ConnectionSpecificField,
+    /// A te field with a value other than "trailers" (§8.2.2).
     InvalidTe,
+    /// A content-length that is not a decimal number (or list of them).
     InvalidContentLength,
+    /// content-length values that disagree with each other.
     ContentLengthMismatch,
+    /// More fields in one block than the configured limit.
     TooManyFields,
     /// More DATA than content-length announced.
     BodyTooLong,
@@ -61,6 +85,7 @@ impl MessageError {
         ErrorCode::ProtocolError
     }
 
+    /// Why, in a few words, for the log line.
     pub fn reason(self) -> &'static str {
         use MessageError::*;
         match self {

@@ -70,11 +70,17 @@ struct Held {
 /// doorbells by the callbacks that ring them, and every connection carries these.
 #[derive(Clone, Debug, Default)]
 pub struct RelayStats {
+    /// Client requests relayed, or queued for the upstream.
     pub streams: u32,
+    /// Requests that had to wait for the upstream's MAX_CONCURRENT_STREAMS.
     pub queued_for_upstream: u32,
+    /// Client resets passed on to the upstream stream.
     pub resets_to_upstream: u32,
+    /// Upstream resets passed on to the client stream.
     pub resets_to_client: u32,
+    /// Malformed upstream responses answered to the client with a 502.
     pub bad_gateway: u32,
+    /// Doorbells rung: an empty SETTINGS to the upstream or a PING to the client.
     pub doorbells: u32,
     /// Broken invariants of the relay's own bookkeeping (each one ended the relay).
     pub internal_errors: u32,
@@ -115,6 +121,7 @@ pub struct Relay {
 const CLIENT_DOORBELL: [u8; 8] = *b"h2mux-db";
 
 impl Relay {
+    /// A relay of two fresh connections; `waiter` is the host's id for this connection.
     pub fn new(
         front_cfg: Arc<Config>,
         back_cfg: Arc<Config>,
@@ -133,14 +140,17 @@ impl Relay {
         }
     }
 
+    /// The connection to the client (frontend).
     pub fn front(&self) -> &Connection {
         &self.front
     }
 
+    /// The connection to the upstream (backend).
     pub fn back(&self) -> &Connection {
         &self.back
     }
 
+    /// Counters since the relay was made.
     pub fn stats(&self) -> &RelayStats {
         &self.stats
     }
@@ -156,6 +166,7 @@ impl Relay {
         (self.front.take_notes(), self.back.take_notes())
     }
 
+    /// Why the relay is finishing, once it is; the first reason is kept.
     pub fn ending(&self) -> Option<Ending> {
         self.cold.as_ref().and_then(|c| c.ending)
     }
@@ -234,12 +245,14 @@ impl Relay {
         n
     }
 
+    /// The client's transport ended: its unfinished streams end as cancelled, upstream too.
     pub fn client_eof(&mut self, pool: &mut BufferPool, now: Instant) {
         self.now = now;
         self.front.recv_eof(now);
         self.pump(pool);
     }
 
+    /// The upstream's transport ended: the relay ends, the client gets a GOAWAY (NO_ERROR).
     pub fn upstream_eof(&mut self, pool: &mut BufferPool, now: Instant) {
         self.now = now;
         self.back.recv_eof(now);
@@ -284,10 +297,12 @@ impl Relay {
         n + self.back.drain_output(pool, out, usize::MAX, now)
     }
 
+    /// Client-bound bytes are ready for `client_output`.
     pub fn has_client_output(&self) -> bool {
         self.front.has_output()
     }
 
+    /// Upstream-bound bytes are ready for `upstream_output`.
     pub fn has_upstream_output(&self) -> bool {
         self.back.has_output()
     }
@@ -355,6 +370,7 @@ impl Relay {
         f.try_into().ok()
     }
 
+    /// Runs both connections' timers due at `now` and relays what follows.
     pub fn tick(&mut self, pool: &mut BufferPool, now: Instant) {
         self.now = now;
         self.front.handle_timeout(now);
@@ -362,6 +378,7 @@ impl Relay {
         self.pump(pool);
     }
 
+    /// The earliest deadline of either connection: when `tick` next has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         match (self.front.next_timeout(), self.back.next_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -379,6 +396,7 @@ impl Relay {
         self.pump(pool);
     }
 
+    /// Either connection waits for a pool buffer.
     pub fn is_waiting_for_buffer(&self) -> bool {
         self.front.is_waiting_for_buffer() || self.back.is_waiting_for_buffer()
     }

@@ -58,6 +58,7 @@ impl Capabilities {
 /// The host's rules as a type: `Capabilities` chosen at run time, or a host's constant
 /// rules (`EnvoyRules`), with which the compiler leaves out what that host never needs.
 pub trait Rules: Copy {
+    /// The rules in effect, as flags.
     fn caps(self) -> Capabilities;
 }
 

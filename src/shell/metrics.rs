@@ -11,20 +11,35 @@ use crate::error::ErrorCode;
 /// A counter or gauge with a fixed name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
+    /// Client connections opened.
     ConnectionsTotal,
+    /// Client connections open now (gauge).
     ConnectionsActive,
+    /// Client requests relayed, or queued for the upstream.
     StreamsTotal,
+    /// Bytes read from clients.
     BytesFromClient,
+    /// Bytes written to clients.
     BytesToClient,
+    /// Bytes read from upstreams.
     BytesFromUpstream,
+    /// Bytes written to upstreams.
     BytesToUpstream,
+    /// Glitch points held against clients (see `limits::Glitch`).
     GlitchPoints,
+    /// Bytes of pool buffers in use now (gauge).
     QuotaBytesInUse,
+    /// Connections waiting for a pool buffer now (gauge).
     QuotaWaiters,
+    /// Times a connection started waiting for a pool buffer.
     QuotaWaitsTotal,
+    /// Waiting connections resumed when a buffer came free.
     QuotaResumedTotal,
+    /// Doorbells rung: an empty SETTINGS to the upstream or a PING to the client.
     DoorbellsTotal,
+    /// Malformed upstream responses answered with a 502.
     BadGatewayTotal,
+    /// Connections that ended with an error code on either side.
     ConnectionErrorsTotal,
     /// Broken invariants of our own (each one failed its connection).
     InternalErrorsTotal,
@@ -51,6 +66,7 @@ impl Metric {
         Metric::InternalErrorsTotal,
     ];
 
+    /// The metric's published name, `h2mux_*`.
     pub fn name(self) -> &'static str {
         match self {
             Metric::ConnectionsTotal => "h2mux_connections_total",
@@ -92,6 +108,7 @@ impl Metric {
 pub struct NoteMetric {
     /// The note comes from the client's connection (else the upstream's).
     pub client: bool,
+    /// The reset, GOAWAY or violation counted.
     pub note: Note,
 }
 

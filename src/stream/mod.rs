@@ -28,12 +28,15 @@ pub enum RecvPhase {
 
 /// A header block waiting to be encoded and written, in the connection's header queue.
 pub enum PendingBlock {
+    /// A head to write, and whether END_STREAM goes with it.
     Head(Message, bool),
+    /// Trailers to write; END_STREAM always goes with them.
     Trailers(Fields),
 }
 
 /// One live stream. Closed streams have no context at all.
 pub struct Stream {
+    /// The stream's id; the key in the store carries it too.
     pub id: StreamId,
     /// Changed only through `apply`, which is the transition table.
     state: State,
@@ -43,6 +46,7 @@ pub struct Stream {
     pub send_window: StreamSendWindow,
     /// DATA waiting to be written, and its total length.
     pub send_queue: InlineQueue<Bytes>,
+    /// Bytes of DATA in `send_queue`.
     pub send_queued: usize,
     /// END_STREAM goes after the queued DATA.
     pub send_end: bool,
@@ -50,7 +54,9 @@ pub struct Stream {
     pub pending: InlineQueue<PendingBlock>,
     /// Trailers wait here until the queued DATA is out.
     pub trailers: Option<Fields>,
+    /// How far the peer's message has come: head, body, or done.
     pub recv_phase: RecvPhase,
+    /// Received DATA counted against the peer's content-length.
     pub recv_body: BodyLength,
     /// The request was HEAD (a backend stream: its response has no body).
     pub head_request: bool,
@@ -70,6 +76,7 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// A stream in state Idle, with `recv_window` of receive credit for the peer.
     pub fn new(id: StreamId, recv_window: u32) -> Stream {
         Stream {
             id,
@@ -92,6 +99,7 @@ impl Stream {
         }
     }
 
+    /// Where the stream is in its life (§5.1).
     pub fn state(&self) -> State {
         self.state
     }

@@ -20,6 +20,7 @@ impl<T> Default for InlineQueue<T> {
 }
 
 impl<T> InlineQueue<T> {
+    /// Appends at the back; only the first element lives inline.
     pub fn push_back(&mut self, v: T) {
         if self.head.is_none() {
             self.head = Some(v);
@@ -28,29 +29,35 @@ impl<T> InlineQueue<T> {
         }
     }
 
+    /// Takes the front element.
     pub fn pop_front(&mut self) -> Option<T> {
         let v = self.head.take();
         self.head = self.rest.pop_front();
         v
     }
 
+    /// The front element, to change in place.
     pub fn front_mut(&mut self) -> Option<&mut T> {
         self.head.as_mut()
     }
 
+    /// Whether the queue is empty.
     pub fn is_empty(&self) -> bool {
         self.head.is_none()
     }
 
+    /// The number of elements.
     pub fn len(&self) -> usize {
         usize::from(self.head.is_some()) + self.rest.len()
     }
 
+    /// Drops every element and frees the overflow storage.
     pub fn clear(&mut self) {
         self.head = None;
         self.rest = VecDeque::new();
     }
 
+    /// Front to back.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.head.iter().chain(self.rest.iter())
     }

@@ -20,7 +20,9 @@ pub enum ResetBy {
 /// A stream's state (RFC 9113 §5.1, plus the three of our own documented on each variant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Not opened yet (§5.1): no frame sent or received on it.
     Idle,
+    /// Both sides may send.
     Open,
     /// Our END_STREAM is queued; the peer may still send.
     HalfClosedLocal,
@@ -42,9 +44,15 @@ pub enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
     /// A HEADERS or DATA frame arrives; `end` is its END_STREAM flag.
-    Recv { end: bool },
+    Recv {
+        /// The frame carries END_STREAM.
+        end: bool,
+    },
     /// We queue a HEADERS or DATA frame; `end` is its END_STREAM flag.
-    Send { end: bool },
+    Send {
+        /// The frame carries END_STREAM.
+        end: bool,
+    },
     /// The peer reset the stream.
     RecvReset,
     /// A stream error, or the owner resets it: an RST_STREAM with this code is owed.
@@ -166,6 +174,7 @@ impl State {
         }
     }
 
+    /// The peer may still send HEADERS or DATA on it.
     pub fn can_recv(self) -> bool {
         matches!(
             self,
@@ -173,6 +182,7 @@ impl State {
         )
     }
 
+    /// We may still queue HEADERS or DATA on it.
     pub fn can_send(self) -> bool {
         matches!(self, State::Open | State::HalfClosedRemote)
     }

@@ -266,10 +266,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// Streams with a slot: live ones, and closed ones the other side still works on.
     pub fn len(&self) -> usize {
         self.inner.as_ref().map_or(0, |i| i.len())
     }
 
+    /// Whether no stream has a slot.
     pub fn is_empty(&self) -> bool {
         self.inner.as_ref().is_none_or(|i| i.is_empty())
     }
@@ -279,14 +281,17 @@ impl Store {
         self.inner.get_or_insert_with(Box::default).insert(stream)
     }
 
+    /// The key of the stream with this id, if it has a slot.
     pub fn find(&self, id: StreamId) -> Option<Key> {
         self.inner.as_ref()?.find(id)
     }
 
+    /// The stream of this key; None when the key is stale.
     pub fn get(&self, key: Key) -> Option<&Stream> {
         self.inner.as_ref()?.get(key)
     }
 
+    /// The stream of this key, to change; None when the key is stale.
     pub fn get_mut(&mut self, key: Key) -> Option<&mut Stream> {
         self.inner.as_mut()?.get_mut(key)
     }
@@ -304,14 +309,17 @@ impl Store {
         }
     }
 
+    /// Keys of all streams, in id order: a snapshot, so the caller may change the store.
     pub fn keys(&self) -> Vec<Key> {
         self.inner.as_ref().map_or_else(Vec::new, |i| i.keys())
     }
 
+    /// All streams, in id order.
     pub fn iter(&self) -> impl Iterator<Item = &Stream> {
         self.inner.iter().flat_map(|i| i.iter())
     }
 
+    /// All streams, to change, in slot order.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Stream> {
         self.inner.iter_mut().flat_map(|i| i.iter_mut())
     }
@@ -326,18 +334,22 @@ impl Store {
         self.inner.as_ref().map_or(Ok(()), |i| i.check())
     }
 
+    /// Takes the first stream out of a queue (FIFO).
     pub fn pop(&mut self, q: Queue) -> Option<Key> {
         self.inner.as_mut()?.pop(q)
     }
 
+    /// Streams waiting in a queue.
     pub fn queue_len(&self, q: Queue) -> usize {
         self.inner.as_ref().map_or(0, |i| i.queue_len(q))
     }
 
+    /// Whether the stream of this key waits in a queue; false for a stale key.
     pub fn is_queued(&self, q: Queue, key: Key) -> bool {
         self.inner.as_ref().is_some_and(|i| i.is_queued(q, key))
     }
 
+    /// Moves every stream of one queue to the back of another (a wake-up).
     pub fn move_all(&mut self, from: Queue, to: Queue) {
         if let Some(i) = self.inner.as_mut() {
             i.move_all(from, to);
