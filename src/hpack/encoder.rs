@@ -147,7 +147,7 @@ impl Encoder {
     /// - values that change with every message: `content-length`, `expires`, `etag`, `age`,
     ///   conditional request headers, `content-range`, and the request and trace ids proxies
     ///   add. `date` (once a second) and `last-modified` (once per resource) repeat across
-    ///   responses and are indexed, as nghttp2 does: a reference is one byte, a literal
+    ///   responses and are indexed: a reference is one byte, a literal
     ///   about 24 and a Huffman encoding each time;
     /// - `:path` with a query or over 64 bytes (resource ids and queries seldom repeat);
     /// - credentials (`authorization`, `proxy-authorization`), `set-cookie`, and short

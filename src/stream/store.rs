@@ -10,7 +10,7 @@
 //!
 //! Slots are reused, so a key also carries its stream's id: a key kept across calls (a DATA
 //! frame arriving in pieces) whose stream was freed meanwhile finds nothing, even when
-//! another stream took the slot (the ABA guard hyperium/h2 keeps in its keys too).
+//! another stream took the slot (an ABA guard).
 
 use std::collections::VecDeque;
 
