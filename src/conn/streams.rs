@@ -9,6 +9,9 @@ use crate::message::{Fields, Message};
 use crate::side::Side;
 use crate::stream::{Input, Key, PendingBlock, Queue, Refused, ResetBy, State, Stream, StreamId};
 
+/// The rule broken when a key `sendable` just returned finds no stream.
+const SENDABLE: &str = "a sendable stream is in the store";
+
 impl Connection {
     /// Opens a stream and queues its request head (backend only).
     pub fn open_stream(
@@ -65,12 +68,7 @@ impl Connection {
         }
         let key = self.sendable(stream)?;
         let informational = message.is_informational();
-        let s = live!(
-            self,
-            key,
-            "a sendable stream is in the store",
-            Err(SendError::ConnectionClosed)
-        );
+        let s = live!(self, key, SENDABLE, Err(SendError::ConnectionClosed));
         if s.responded || (informational && end_stream) || s.send_end {
             return Err(SendError::NotSendable);
         }
@@ -96,12 +94,7 @@ impl Connection {
         let key = self.sendable(stream)?;
         let max = self.cfg.max_stream_send_queue;
         let side = self.side;
-        let s = live!(
-            self,
-            key,
-            "a sendable stream is in the store",
-            Err(SendError::ConnectionClosed)
-        );
+        let s = live!(self, key, SENDABLE, Err(SendError::ConnectionClosed));
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }
@@ -127,12 +120,7 @@ impl Connection {
     pub fn send_trailers(&mut self, stream: StreamId, fields: Fields) -> Result<(), SendError> {
         let key = self.sendable(stream)?;
         let side = self.side;
-        let s = live!(
-            self,
-            key,
-            "a sendable stream is in the store",
-            Err(SendError::ConnectionClosed)
-        );
+        let s = live!(self, key, SENDABLE, Err(SendError::ConnectionClosed));
         if s.send_end || (side == Side::Frontend && !s.responded) {
             return Err(SendError::NotSendable);
         }

@@ -115,9 +115,7 @@ impl Stream {
     /// reset): those rows of the table never refuse, whatever the state.
     pub fn apply_always(&mut self, input: Input) {
         debug_assert!(input.always_accepted(), "{input:?} can be refused");
-        if let Ok(s) = self.state.next(input) {
-            self.state = s;
-        }
+        self.state = self.state.on_control(input);
     }
 
     /// Open as the peer sees it: our END_STREAM (or RST) counts only once written, so a

@@ -154,7 +154,7 @@ impl State {
     }
 
     /// Resets, drops and deferred resets: every state accepts them.
-    fn on_control(self, input: Input) -> State {
+    pub(crate) fn on_control(self, input: Input) -> State {
         use Input::*;
         use State::*;
         match (self, input) {
