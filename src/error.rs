@@ -20,6 +20,8 @@ pub enum Violation {
     Http1Response,
     /// The upstream's first frame is not SETTINGS.
     UpstreamNotHttp2,
+    /// An HTTP/1.1 message broke a rule of RFC 9112.
+    Http1(crate::h1::H1Error),
     /// The client's first frame after the preface is not SETTINGS.
     FirstFrameNotSettings,
 
@@ -146,6 +148,7 @@ impl Violation {
             SettingsTimeout => E::SettingsTimeout,
             OverMaxConcurrentStreams => E::RefusedStream,
             InvalidPreface
+            | Http1(_)
             | Http1Request
             | Http1Response
             | UpstreamNotHttp2
@@ -181,6 +184,7 @@ impl Violation {
             InvalidPreface => "invalid connection preface",
             Http1Request => "not HTTP/2: the client sent an HTTP/1.x request",
             Http1Response => "upstream is not HTTP/2: it answered with HTTP/1.x",
+            Http1(e) => e.reason(),
             UpstreamNotHttp2 => "upstream is not HTTP/2: its first frame is not SETTINGS",
             FirstFrameNotSettings => "the first frame after the preface must be SETTINGS",
             Frame(e) => e.reason(),
@@ -235,6 +239,7 @@ impl Violation {
             InvalidPreface => "invalid_preface",
             Http1Request => "http1_request",
             Http1Response => "http1_response",
+            Http1(e) => e.name(),
             UpstreamNotHttp2 => "upstream_not_http2",
             FirstFrameNotSettings => "first_frame_not_settings",
             Frame(e) => e.name(),

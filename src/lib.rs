@@ -17,6 +17,7 @@ pub mod error;
 mod filter;
 pub mod flow;
 pub mod frame;
+pub mod h1;
 pub mod hpack;
 pub mod invariant;
 pub mod limits;

@@ -47,6 +47,20 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// How long a graceful shutdown waits for open streams before closing anyway.
     pub shutdown_timeout_ms: u64,
+    /// HTTP/1.1 on this side: the frontend accepts HTTP/1.1 clients (told from their first
+    /// bytes), the backend speaks HTTP/1.1 to the upstream instead of HTTP/2.
+    pub http1: bool,
+    /// HTTP/1.1: the longest request line (414 beyond).
+    pub h1_max_request_line: usize,
+    /// HTTP/1.1: the longest head, start line and fields (431 beyond).
+    pub h1_max_head_bytes: usize,
+    /// HTTP/1.1 clients: pipelined requests read ahead of their answers.
+    pub h1_max_pipelined: usize,
+    /// HTTP/1.1: the longest chunk-size line, extensions included.
+    pub h1_max_chunk_line: usize,
+    /// How long a request may wait for the upstream's concurrency (an HTTP/1.1 upstream
+    /// takes one at a time) before the client gets a 503.
+    pub queue_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -70,6 +84,12 @@ impl Default for Config {
             settings_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
             shutdown_timeout_ms: 10_000,
+            http1: false,
+            h1_max_request_line: 8 * 1024,
+            h1_max_head_bytes: 32 * 1024,
+            h1_max_pipelined: 16,
+            h1_max_chunk_line: 1024,
+            queue_timeout_ms: 30_000,
         }
     }
 }
@@ -97,6 +117,15 @@ impl Config {
         }
         if self.glitch_threshold == 0 {
             return Err("glitch_threshold must be at least 1");
+        }
+        if self.h1_max_request_line < 64 || self.h1_max_request_line > self.h1_max_head_bytes {
+            return Err("h1_max_request_line must be within 64..=h1_max_head_bytes");
+        }
+        if self.h1_max_pipelined == 0 {
+            return Err("h1_max_pipelined must be at least 1");
+        }
+        if self.h1_max_chunk_line < 16 {
+            return Err("h1_max_chunk_line must be at least 16");
         }
         if self.max_settings_entries < 7 {
             return Err("max_settings_entries must be at least 7 (one per known setting)");

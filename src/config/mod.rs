@@ -45,7 +45,12 @@ impl Default for PluginConfig {
             tick_ms: 10,
             max_held_upstream_bytes: 1 << 20,
             log_level: "info".into(),
-            frontend: Config::default(),
+            // HTTP/1.1 clients are served by default; the upstream speaks HTTP/2 unless
+            // `upstream_protocol` says otherwise.
+            frontend: Config {
+                http1: true,
+                ..Config::default()
+            },
             backend: Config::default(),
         }
     }
@@ -113,6 +118,19 @@ impl PluginConfig {
                         return Err(err(key, "must be one of error, warn, info, debug, trace"));
                     }
                     pc.log_level = s.clone();
+                }
+                "upstream_protocol" => {
+                    pc.backend.http1 = match v {
+                        Value::String(s) if s == "h2" => false,
+                        Value::String(s) if s == "http/1.1" => true,
+                        _ => return Err(err(key, "must be \"h2\" or \"http/1.1\"")),
+                    }
+                }
+                "accept_http1" => {
+                    let Value::Bool(b) = v else {
+                        return Err(err(key, format!("must be true or false, not {}", v.type_name())));
+                    };
+                    pc.frontend.http1 = *b;
                 }
                 "frontend" => front_over = Some(v),
                 "backend" => back_over = Some(v),
@@ -224,6 +242,11 @@ fn set_limit(c: &mut Config, key: &str, v: &Value) -> Result<bool, ConfigError> 
         "settings_timeout_ms" => c.settings_timeout_ms = ms(1, 3_600_000)?,
         "idle_timeout_ms" => c.idle_timeout_ms = ms(0, 86_400_000)?,
         "shutdown_timeout_ms" => c.shutdown_timeout_ms = ms(1, 3_600_000)?,
+        "h1_max_request_line" => c.h1_max_request_line = usz(64, 1 << 20)?,
+        "h1_max_head_bytes" => c.h1_max_head_bytes = usz(1024, 1 << 24)?,
+        "h1_max_pipelined" => c.h1_max_pipelined = usz(1, 1024)?,
+        "h1_max_chunk_line" => c.h1_max_chunk_line = usz(16, 1 << 16)?,
+        "queue_timeout_ms" => c.queue_timeout_ms = ms(1, 3_600_000)?,
         _ => return Ok(false),
     }
     Ok(true)

@@ -50,6 +50,9 @@ pub struct MessageBuilder {
     status: Option<u16>,
     content_length: Option<u64>,
     fields: Fields,
+    /// An HTTP/1.0 request may come without any authority (no Host): it then goes on
+    /// without `:authority` (RFC 9113 §8.3.1).
+    authority_optional: bool,
 }
 
 /// Stores a pseudo-header value once; a second one is malformed.
@@ -82,6 +85,7 @@ impl MessageBuilder {
             protocol: None,
             status: None,
             content_length: None,
+            authority_optional: false,
             // Decoded heads are typically 0.5-2 KB in 10-25 fields: one allocation each
             // instead of a dozen doublings.
             fields: match kind {
@@ -89,6 +93,12 @@ impl MessageBuilder {
                 _ => Fields::with_capacity(16, 1024),
             },
         }
+    }
+
+    /// Lets a request without `:authority` or `host` through (an HTTP/1.0 request without
+    /// Host has no authority to convey).
+    pub fn allow_missing_authority(&mut self) {
+        self.authority_optional = true;
     }
 
     /// Which block this builder validates.
@@ -307,6 +317,7 @@ impl MessageBuilder {
                     }
                     Some(_) => {}
                     None => match self.fields.get(b"host") {
+                        None if self.authority_optional => {}
                         None => return Err(MessageError::MissingAuthority),
                         Some(h) if h.is_empty() || h.contains(&b'@') => {
                             return Err(MessageError::InvalidAuthority)

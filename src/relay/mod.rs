@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::buffer::{BufferPool, WaiterId};
 use crate::conn::{Connection, Event, SendError};
+use crate::h1::H1Conn;
 use crate::error::ErrorCode;
 use crate::invariant;
 use crate::limits::Config;
@@ -52,6 +53,8 @@ impl Pair {
 /// A request waiting for the upstream's concurrency limit, with what arrived for it since.
 struct Waiting {
     front: StreamId,
+    /// When it was queued: past `queue_timeout_ms` the client gets a 503.
+    since: Instant,
     message: Message,
     end: bool,
     data: VecDeque<Bytes>,
@@ -82,6 +85,8 @@ pub struct RelayStats {
     pub bad_gateway: u32,
     /// Doorbells rung: an empty SETTINGS to the upstream or a PING to the client.
     pub doorbells: u32,
+    /// Requests answered 503 after waiting `queue_timeout_ms` for the upstream.
+    pub queue_timeouts: u32,
     /// Broken invariants of the relay's own bookkeeping (each one ended the relay).
     pub internal_errors: u32,
 }
@@ -106,8 +111,10 @@ struct Cold {
 /// A client connection and an upstream connection, and every stream paired between them
 /// (see the module docs).
 pub struct Relay {
-    front: Connection,
-    back: Connection,
+    front: Peer,
+    back: Peer,
+    /// The client's protocol is still to be told from its first bytes.
+    detecting: bool,
     pairs: Vec<Pair>,
     cold: Option<Box<Cold>>,
     /// Our PING to the client is out and not yet answered.
@@ -128,9 +135,16 @@ impl Relay {
         waiter: WaiterId,
         now: Instant,
     ) -> Relay {
+        let detecting = front_cfg.http1;
+        let back = if back_cfg.http1 {
+            Peer::H1(Box::new(H1Conn::new(Side::Backend, back_cfg, now)))
+        } else {
+            Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
+        };
         Relay {
-            front: Connection::new(Side::Frontend, front_cfg, waiter, now),
-            back: Connection::new(Side::Backend, back_cfg, waiter, now),
+            front: Peer::H2(Connection::new(Side::Frontend, front_cfg, waiter, now)),
+            back,
+            detecting,
             pairs: Vec::new(),
             cold: None,
             client_doorbell: false,
@@ -141,12 +155,12 @@ impl Relay {
     }
 
     /// The connection to the client (frontend).
-    pub fn front(&self) -> &Connection {
+    pub fn front(&self) -> &Peer {
         &self.front
     }
 
     /// The connection to the upstream (backend).
-    pub fn back(&self) -> &Connection {
+    pub fn back(&self) -> &Peer {
         &self.back
     }
 
@@ -230,6 +244,21 @@ impl Relay {
     /// Bytes from the client. Returns how many were consumed; the caller holds the rest.
     pub fn from_client(&mut self, pool: &mut BufferPool, bytes: &Bytes, now: Instant) -> usize {
         self.now = now;
+        if self.detecting {
+            match detect(bytes) {
+                Detected::Undecided => return 0,
+                Detected::Http2 => {}
+                Detected::Http1 => {
+                    let cfg = match &self.front {
+                        Peer::H2(c) => c.config().clone(),
+                        Peer::H1(_) => return 0,
+                    };
+                    let cfg = Arc::new(cfg);
+                    self.front = Peer::H1(Box::new(H1Conn::new(Side::Frontend, cfg, now)));
+                }
+            }
+            self.detecting = false;
+        }
         self.sync_reserve();
         let n = self.front.recv(pool, bytes, now);
         self.pump(pool);
@@ -278,10 +307,10 @@ impl Relay {
         now: Instant,
     ) -> usize {
         self.now = now;
-        let n = self.front.drain_output(pool, out, usize::MAX, now);
+        let n = self.front.drain_output(pool, out, now);
         // Writing may have released credit or finished streams.
         self.pump(pool);
-        n + self.front.drain_output(pool, out, usize::MAX, now)
+        n + self.front.drain_output(pool, out, now)
     }
 
     /// Moves upstream-bound bytes into `out`.
@@ -292,9 +321,9 @@ impl Relay {
         now: Instant,
     ) -> usize {
         self.now = now;
-        let n = self.back.drain_output(pool, out, usize::MAX, now);
+        let n = self.back.drain_output(pool, out, now);
         self.pump(pool);
-        n + self.back.drain_output(pool, out, usize::MAX, now)
+        n + self.back.drain_output(pool, out, now)
     }
 
     /// Client-bound bytes are ready for `client_output`.
@@ -375,15 +404,64 @@ impl Relay {
         self.now = now;
         self.front.handle_timeout(now);
         self.back.handle_timeout(now);
+        self.expire_waiting();
         self.pump(pool);
+    }
+
+    /// When the oldest request queued for the upstream times out.
+    fn queue_deadline(&self) -> Option<Instant> {
+        let w = self.cold.as_ref()?.waiting.front()?;
+        Some(w.since.after(self.queue_timeout_ms()))
+    }
+
+    fn queue_timeout_ms(&self) -> u64 {
+        match &self.back {
+            Peer::H2(c) => c.config().queue_timeout_ms,
+            Peer::H1(c) => c.config().queue_timeout_ms,
+        }
+    }
+
+    /// Requests that waited too long for the upstream get a 503 of ours.
+    fn expire_waiting(&mut self) {
+        let timeout = self.queue_timeout_ms();
+        while let Some(w) = self.cold.as_mut().and_then(|c| {
+            let due = c.waiting.front()?.since.after(timeout) <= self.now;
+            if due {
+                c.waiting.pop_front()
+            } else {
+                None
+            }
+        }) {
+            log::info!(
+                "h2mux[{}]: client stream {} waited {} ms for the upstream: 503",
+                self.tag,
+                w.front,
+                timeout
+            );
+            self.stats.queue_timeouts = self.stats.queue_timeouts.saturating_add(1);
+            let held: usize = w.data.iter().map(|d| d.len()).sum();
+            if held > 0 {
+                self.front.release_capacity(w.front, held);
+            }
+            let _ = self
+                .front
+                .send_headers(w.front, Message::response(503), true);
+            self.front.reset_after_end(w.front, ErrorCode::NoError);
+            // No upstream stream: the pair ends when the client side does.
+            self.pairs.push(Pair::new(w.front, StreamId::ZERO));
+        }
     }
 
     /// The earliest deadline of either connection: when `tick` next has work.
     pub fn next_timeout(&self) -> Option<Instant> {
-        match (self.front.next_timeout(), self.back.next_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.front.next_timeout(),
+            self.back.next_timeout(),
+            self.queue_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// A buffer came free in the pool: both connections retry what they could not write.
@@ -503,7 +581,7 @@ impl Relay {
                 end_stream,
             } => {
                 let len = data.len();
-                if let Some(p) = by_front(&mut self.pairs, stream) {
+                if let Some(p) = by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO) {
                     match self.back.send_data(p.back, data, end_stream) {
                         Ok(()) => p.up_inflight += len,
                         Err(e) => {
@@ -522,7 +600,7 @@ impl Relay {
                 }
             }
             Event::Trailers { stream, fields } => {
-                if let Some(p) = by_front(&mut self.pairs, stream) {
+                if let Some(p) = by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO) {
                     if let Err(e) = self.back.send_trailers(p.back, fields) {
                         self.client_stream_failed(stream, e);
                     }
@@ -535,7 +613,10 @@ impl Relay {
                 code,
                 remote,
             } => {
-                if let Some(back) = by_front(&mut self.pairs, stream).map(|p| p.back) {
+                if let Some(back) = by_front(&mut self.pairs, stream)
+                    .map(|p| p.back)
+                    .filter(|b| *b != StreamId::ZERO)
+                {
                     // The client's own code travels on; our stream errors cancel upstream.
                     let up = if remote && code != ErrorCode::NoError {
                         code
@@ -578,7 +659,9 @@ impl Relay {
             Event::Failed { error } => {
                 self.end(Ending::Client(error.code(), error.reason()));
                 for p in self.pairs.clone() {
-                    self.back.reset(p.back, ErrorCode::Cancel);
+                    if p.back != StreamId::ZERO {
+                        self.back.reset(p.back, ErrorCode::Cancel);
+                    }
                 }
                 for w in self.take_waiting() {
                     self.drop_waiting(w, None);
@@ -765,8 +848,10 @@ impl Relay {
 
     fn queue_for_upstream(&mut self, front: StreamId, message: Message, end: bool) {
         self.stats.queued_for_upstream = self.stats.queued_for_upstream.saturating_add(1);
+        let since = self.now;
         self.cold().waiting.push_back(Waiting {
             front,
+            since,
             message,
             end,
             data: VecDeque::new(),
@@ -783,6 +868,7 @@ impl Relay {
             };
             let Waiting {
                 front,
+                since: _,
                 message,
                 end,
                 data,
@@ -904,8 +990,9 @@ impl Relay {
         let mut i = 0;
         let mut freed = false;
         while let Some(&p) = self.pairs.get(i) {
+            let no_upstream = p.back == StreamId::ZERO;
             if finished(self.front.stream_state(p.front))
-                && finished(self.back.stream_state(p.back))
+                && (no_upstream || finished(self.back.stream_state(p.back)))
             {
                 log::debug!("h2mux[{}]: stream {}/{} done", self.tag, p.front, p.back);
                 // Bytes that will never be written still hold connection credit.
@@ -916,7 +1003,9 @@ impl Relay {
                     self.back.release_capacity(p.back, p.down_inflight);
                 }
                 self.front.detach(p.front);
-                self.back.detach(p.back);
+                if !no_upstream {
+                    self.back.detach(p.back);
+                }
                 self.pairs.swap_remove(i);
                 freed = true;
             } else {
@@ -926,6 +1015,57 @@ impl Relay {
         if freed || self.waiting_len() > 0 {
             self.open_waiting();
         }
+    }
+}
+
+/// What a client's first bytes say it speaks.
+#[derive(Debug, PartialEq, Eq)]
+enum Detected {
+    /// The HTTP/2 preface, or its beginning, or bytes that are no HTTP at all (the HTTP/2
+    /// side answers those with GOAWAY(PROTOCOL_ERROR), RFC 9113 §3.4).
+    Http2,
+    /// A method token and a space: an HTTP/1.x request line.
+    Http1,
+    /// Too few bytes to tell.
+    Undecided,
+}
+
+/// The longest method h2mux waits for before it gives up telling.
+const MAX_METHOD: usize = 32;
+
+fn detect(bytes: &[u8]) -> Detected {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let n = bytes.len().min(PREFACE.len());
+    if n == 0 {
+        return Detected::Undecided;
+    }
+    if bytes[..n] == PREFACE[..n] {
+        return Detected::Http2;
+    }
+    // Empty lines may come before a request line (RFC 9112 §2.2).
+    let mut rest = bytes;
+    while let [b'\r', b'\n', tail @ ..] = rest {
+        rest = tail;
+    }
+    if rest.is_empty() || rest == b"\r" {
+        return Detected::Undecided;
+    }
+    for (i, &b) in rest.iter().enumerate().take(MAX_METHOD + 1) {
+        if b == b' ' {
+            return if i > 0 {
+                Detected::Http1
+            } else {
+                Detected::Http2
+            };
+        }
+        if !crate::message::is_tchar(b) {
+            return Detected::Http2;
+        }
+    }
+    if rest.len() > MAX_METHOD {
+        Detected::Http2
+    } else {
+        Detected::Undecided
     }
 }
 
@@ -944,6 +1084,9 @@ fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
     pairs.iter_mut().find(|p| p.back == id)
 }
+
+mod peer;
+pub use peer::Peer;
 
 #[cfg(test)]
 mod tests;

@@ -342,7 +342,7 @@ impl Conn {
         ops: &mut Ops,
     ) -> bool {
         let upstream_bytes_wait = env.caps().upstream_writes_only_in_downstream_events
-            && !self.relay.back().output().is_empty();
+            && self.relay.back().output_pending();
         let client_bytes_wait = !rest.is_empty() && self.relay.has_client_output();
         if !upstream_bytes_wait && !client_bytes_wait {
             return false;

@@ -107,11 +107,76 @@ fn a_ping_flood_ends_in_enhance_your_calm_without_wedging() {
     );
 }
 
-/// The 505 can only leave in an upstream event, and a close drops the bytes set in its own
-/// callback: the answer must be out before the close, which comes from a later tick.
+/// An HTTP/1.1 client is served through an HTTP/2 upstream: its response can only leave in
+/// an upstream event (the upstream's answer is one), and the connection stays open for the
+/// next request (keep-alive).
+#[test]
+fn an_http1_client_is_answered_and_kept_alive() {
+    let mut n = envoy("{}");
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(
+        l,
+        b"POST /a HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    n.run();
+    let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), "{text}");
+    assert!(!n.host.is_closed(id), "keep-alive connection closed");
+    // A chunked upload on the same connection, echoed back.
+    n.links[l].raw_in.clear();
+    n.send_raw(
+        l,
+        b"PUT /b HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n\
+          3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+    );
+    n.run();
+    let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"), "{text}");
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// A request that breaks a rule gets its status, then the close: the answer can only leave
+/// in an upstream event (a doorbell brings one) and a close drops the bytes set in its own
+/// callback, so the close comes from a later tick. Nothing of the request went upstream.
+#[test]
+fn a_smuggling_attempt_gets_400_then_a_close() {
+    let mut n = envoy("{}");
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(
+        l,
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    n.run();
+    n.run_until(2_000, |n| n.host.is_closed(id));
+    assert!(n.host.is_closed(id));
+    let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    assert!(text.contains("connection: close\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// With HTTP/1.1 turned off, the 505 can only leave in an upstream event, and a close drops
+/// the bytes set in its own callback: the answer must be out before the close, which comes
+/// from a later tick.
 #[test]
 fn an_http1_client_gets_a_505_then_a_close() {
-    let mut n = envoy("{}");
+    let mut n = envoy(r#"{"accept_http1": false}"#);
     let up = h2_upstream(&n);
     let l = n.connect(Client::Raw, up);
     let id = n.id(l);

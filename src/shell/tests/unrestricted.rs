@@ -74,7 +74,7 @@ fn without_limits_a_ping_flood_ends_in_enhance_your_calm_at_once() {
 
 #[test]
 fn without_limits_an_http1_client_gets_its_505_and_the_close_together() {
-    let mut n = open_host("{}");
+    let mut n = open_host(r#"{"accept_http1": false}"#);
     let up = h2_upstream(&n, Answer::Echo);
     let l = n.connect(Client::Raw, up);
     let id = n.id(l);
@@ -89,6 +89,29 @@ fn without_limits_an_http1_client_gets_its_505_and_the_close_together() {
         "{:?}",
         n.host.envoy.refusals
     );
+}
+
+#[test]
+fn without_limits_pipelined_http1_requests_are_answered_in_order() {
+    let mut n = open_host("{}");
+    let up = h2_upstream(&n, Answer::Echo);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(
+        l,
+        b"POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\none\
+          POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\ntwo\
+          POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthree",
+    );
+    n.run();
+    let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
+    let one = text.find("3\r\none\r\n").expect(&text);
+    let two = text.find("3\r\ntwo\r\n").expect(&text);
+    let three = text.find("three").expect(&text);
+    assert!(one < two && two < three, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
+    assert!(text.contains("connection: close"), "{text}");
+    assert!(n.host.is_closed(id), "Connection: close was not honoured");
 }
 
 /// Two clients each send half of a control frame: their frontends hold an rx buffer
