@@ -128,7 +128,10 @@ impl PluginConfig {
                 }
                 "accept_http1" => {
                     let Value::Bool(b) = v else {
-                        return Err(err(key, format!("must be true or false, not {}", v.type_name())));
+                        return Err(err(
+                            key,
+                            format!("must be true or false, not {}", v.type_name()),
+                        ));
                     };
                     pc.frontend.http1 = *b;
                 }

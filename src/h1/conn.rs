@@ -131,6 +131,8 @@ pub struct H1Conn {
     /// Our answer to a bad request waits behind these streams.
     error: Option<ConnError>,
     peer_eof: bool,
+    /// Client role: the owner was told no request follows (`Event::GoAway`).
+    goaway_told: bool,
     stats: ConnStats,
     record_notes: bool,
     notes: Vec<Note>,
@@ -163,6 +165,7 @@ impl H1Conn {
             closing: false,
             error: None,
             peer_eof: false,
+            goaway_told: false,
             stats: ConnStats::default(),
             record_notes: false,
             notes: Vec::new(),
@@ -281,7 +284,7 @@ impl H1Conn {
                 let waiting = self
                     .streams
                     .front()
-                    .is_some_and(|s| s.reset.is_none() && s.tx != Tx::Idle || s.method.is_some());
+                    .is_some_and(|s| s.reset.is_none() && !s.recv_done);
                 if !waiting {
                     self.fail(H1Error::UnexpectedBytes);
                     return 0;
@@ -368,9 +371,10 @@ impl H1Conn {
             self.rx = Rx::Idle;
             return;
         }
-        let end = parsed.framing == Framing::Empty;
+        let end = matches!(parsed.framing, Framing::Empty | Framing::Length(0));
         if !parsed.keep_alive {
             self.closing = true;
+            self.tell_going_away();
         }
         if let Some(s) = self.streams.front_mut() {
             s.recv_done = end;
@@ -386,6 +390,21 @@ impl H1Conn {
         } else {
             Rx::Body(id, Body::new(parsed.framing))
         };
+    }
+
+    /// Client role: the upstream will take no more requests after the current one; the
+    /// owner hears it as a graceful GOAWAY whose last stream is the current one.
+    fn tell_going_away(&mut self) {
+        if self.side != Side::Backend || self.goaway_told || self.error.is_some() {
+            return;
+        }
+        self.goaway_told = true;
+        let last = self.streams.back().map_or(StreamId::ZERO, |s| s.id);
+        self.events.push_back(Event::GoAway {
+            last_stream: last,
+            code: ErrorCode::NoError,
+            debug: Bytes::from_static(b"the upstream closes the connection"),
+        });
     }
 
     /// A response is complete: another may follow only on a kept-alive connection.
@@ -424,7 +443,8 @@ impl H1Conn {
             }
             Piece::Trailers(fields) => {
                 if live {
-                    self.events.push_back(Event::Trailers { stream: id, fields });
+                    self.events
+                        .push_back(Event::Trailers { stream: id, fields });
                 }
             }
             Piece::End => {
@@ -552,6 +572,7 @@ impl H1Conn {
                 }
                 self.rx = Rx::Stopped;
                 self.closing = true;
+                self.tell_going_away();
                 return;
             }
             Rx::Body(id, _) => {
@@ -584,6 +605,7 @@ impl H1Conn {
         }
         self.rx = Rx::Stopped;
         self.closing = true;
+        self.tell_going_away();
     }
 
     // ----- Events ----------------------------------------------------------------------
@@ -844,9 +866,7 @@ impl H1Conn {
         }
         let quiet = self.streams.iter().all(|s| s.finished());
         match self.side {
-            Side::Frontend => {
-                (self.closing || self.peer_eof || self.error.is_some()) && quiet
-            }
+            Side::Frontend => (self.closing || self.peer_eof || self.error.is_some()) && quiet,
             Side::Backend => self.error.is_some() || (self.closing && quiet),
         }
     }

@@ -341,8 +341,7 @@ fn fields<'a>(
         let name = lower(&mut name_buf, name);
         if is_hop_by_hop(name)
             || (request && name == b"host")
-            || named_by_connection(&named, name)
-                && !matches!(name, b"content-length" | b"host")
+            || named_by_connection(&named, name) && !matches!(name, b"content-length" | b"host")
         {
             continue;
         }
@@ -569,9 +568,7 @@ pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Pa
     if reason.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
         return Err(H1Error::BadStatusLine);
     }
-    let status = code
-        .iter()
-        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
     if !(100..=599).contains(&status) {
         return Err(H1Error::BadStatusLine);
     }
@@ -582,7 +579,8 @@ pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Pa
     let mut b = MessageBuilder::with_max_fields(BlockKind::Response, lim.max_fields + 2);
     b.push(b":status", code, false);
     fields(lines(head).skip(1), &mut hop, &mut b, lim, false)?;
-    let no_body = method == b"HEAD" || (100..200).contains(&status) || status == 204 || status == 304;
+    let no_body =
+        method == b"HEAD" || (100..200).contains(&status) || status == 204 || status == 304;
     let framing = if hop.codings > 0 {
         if version == Version::Http10 {
             return Err(H1Error::TransferEncodingInHttp10);
@@ -632,16 +630,12 @@ pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Pa
 pub fn parse_trailers(section: &[u8], lim: &HeadLimits) -> Result<crate::message::Fields, H1Error> {
     let mut b = MessageBuilder::with_max_fields(BlockKind::Trailers, lim.max_fields);
     let mut name_buf = Vec::with_capacity(32);
-    let body = section.strip_suffix(b"\r\n").unwrap_or(section);
-    if !body.is_empty() {
-        for line in body.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").ok_or(H1Error::BareLf)?;
+    if section != b"\r\n" {
+        for line in lines(section) {
             let (name, value) = field_line(line)?;
             let name = lower(&mut name_buf, name);
             // Framing, routing and hop-by-hop fields mean nothing in trailers (RFC 9110 §6.5.1).
-            if is_hop_by_hop(name)
-                || matches!(name, b"content-length" | b"host" | b"trailer")
-            {
+            if is_hop_by_hop(name) || matches!(name, b"content-length" | b"host" | b"trailer") {
                 continue;
             }
             b.push(name, value, false);

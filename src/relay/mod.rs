@@ -15,8 +15,8 @@ use bytes::Bytes;
 
 use crate::buffer::{BufferPool, WaiterId};
 use crate::conn::{Connection, Event, SendError};
-use crate::h1::H1Conn;
 use crate::error::ErrorCode;
+use crate::h1::H1Conn;
 use crate::invariant;
 use crate::limits::Config;
 use crate::message::{Fields, Message};
@@ -581,7 +581,9 @@ impl Relay {
                 end_stream,
             } => {
                 let len = data.len();
-                if let Some(p) = by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO) {
+                if let Some(p) =
+                    by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO)
+                {
                     match self.back.send_data(p.back, data, end_stream) {
                         Ok(()) => p.up_inflight += len,
                         Err(e) => {
@@ -600,7 +602,9 @@ impl Relay {
                 }
             }
             Event::Trailers { stream, fields } => {
-                if let Some(p) = by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO) {
+                if let Some(p) =
+                    by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO)
+                {
                     if let Err(e) = self.back.send_trailers(p.back, fields) {
                         self.client_stream_failed(stream, e);
                     }
@@ -796,14 +800,26 @@ impl Relay {
                 log::warn!("upstream connection failed: {}", error);
                 self.end(Ending::Upstream(error.code(), error.reason()));
                 let last = self.last_client_stream_answered();
-                self.front.goaway_with_last(
-                    last,
-                    ErrorCode::InternalError,
-                    "upstream connection failed",
-                    self.now,
-                );
+                // An HTTP/1.1 upstream carries one request: its failure is that stream's (it
+                // got its 502 or its reset), and the client's connection ends gracefully.
+                let code = if self.back.is_h1() {
+                    ErrorCode::NoError
+                } else {
+                    ErrorCode::InternalError
+                };
+                self.front
+                    .goaway_with_last(last, code, "upstream connection failed", self.now);
                 for p in self.pairs.clone() {
-                    self.front.reset(p.front, ErrorCode::InternalError);
+                    // An answer already whole (a 502 of ours, say) still goes out whole.
+                    let answered = matches!(
+                        self.front.stream_state(p.front),
+                        Some(State::HalfClosedLocal | State::Closed)
+                    );
+                    if answered {
+                        self.front.reset_after_end(p.front, ErrorCode::NoError);
+                    } else {
+                        self.front.reset(p.front, ErrorCode::InternalError);
+                    }
                 }
                 for w in self.take_waiting() {
                     self.drop_waiting(w, Some(ErrorCode::RefusedStream));

@@ -72,6 +72,9 @@ pub struct Chain {
     pub r2s: Vec<u8>,
     /// Every call made on the relay, once `start_recording` was called.
     pub recording: Option<Recording>,
+    /// When set, the upstream is the test itself: what the relay writes upstream lands
+    /// here instead of in `server` (an HTTP/1.1 upstream, say), and `server_raw` answers.
+    pub upstream_wire: Option<Vec<u8>>,
 }
 
 impl Chain {
@@ -82,14 +85,31 @@ impl Chain {
     }
 
     pub fn with_pool(server_cfg: Config, pool: BufferPool) -> Chain {
+        Chain::with_relay(server_cfg, Config::default(), Config::default(), pool)
+    }
+
+    /// An HTTP/2 client in front of a relay whose upstream side speaks HTTP/1.1, and the
+    /// test as that upstream (`upstream_wire`, `server_raw`).
+    pub fn h1_upstream(front: Config) -> Chain {
+        let back = Config {
+            http1: true,
+            ..Config::default()
+        };
+        let mut c = Chain::with_relay(
+            Config::default(),
+            front,
+            back,
+            BufferPool::new(16_384, 512 * 16_384, 64),
+        );
+        c.upstream_wire = Some(Vec::new());
+        c
+    }
+
+    /// Every configuration given.
+    pub fn with_relay(server_cfg: Config, front: Config, back: Config, pool: BufferPool) -> Chain {
         Chain {
             client: Connection::new(Side::Backend, Arc::new(Config::default()), 1, Instant(0)),
-            relay: Relay::new(
-                Arc::new(Config::default()),
-                Arc::new(Config::default()),
-                2,
-                Instant(0),
-            ),
+            relay: Relay::new(Arc::new(front), Arc::new(back), 2, Instant(0)),
             server: Connection::new(Side::Frontend, Arc::new(server_cfg), 3, Instant(0)),
             pool,
             now: Instant(0),
@@ -101,6 +121,7 @@ impl Chain {
             r2c: Vec::new(),
             r2s: Vec::new(),
             recording: None,
+            upstream_wire: None,
         }
     }
 
@@ -152,6 +173,10 @@ impl Chain {
         call(rec, relay, pool, now, Step::UpstreamOutput, &mut self.r2s);
         let client = &mut self.client;
         moved |= deliver(&mut self.r2c, |b| client.recv(pool, b, now));
+        if let Some(wire) = self.upstream_wire.as_mut() {
+            moved |= !self.r2s.is_empty();
+            wire.append(&mut self.r2s);
+        }
         let server = &mut self.server;
         moved |= deliver(&mut self.r2s, |b| server.recv(pool, b, now));
         while let Some(e) = self.client.poll_event() {

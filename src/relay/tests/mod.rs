@@ -14,6 +14,7 @@ use crate::testkit::{deliver, frame_kinds, Chain};
 use crate::time::Instant;
 
 mod credit;
+mod http1;
 
 fn req(method: &str, path: &str) -> Message {
     Message::request(method.as_bytes(), b"https", b"example.com", path.as_bytes())

@@ -1,0 +1,224 @@
+//! An HTTP/2 client through the relay to an HTTP/1.1 upstream played by the test: one
+//! request at a time, in order, from a bounded queue with a timeout; framing rewritten;
+//! the upstream's close and its mistakes.
+
+use bytes::Bytes;
+
+use super::req;
+use crate::conn::Event;
+use crate::error::ErrorCode;
+use crate::limits::Config;
+use crate::testkit::Chain;
+use crate::time::Instant;
+
+fn wire(c: &mut Chain) -> String {
+    let w = c.upstream_wire.as_mut().unwrap();
+    String::from_utf8(std::mem::take(w)).unwrap()
+}
+
+fn answer(c: &mut Chain, bytes: &[u8]) {
+    c.server_raw = Some(bytes.to_vec());
+    c.run();
+}
+
+fn status_of(c: &Chain, id: crate::stream::StreamId) -> Option<u16> {
+    c.client_events.iter().find_map(|e| match e {
+        Event::Headers {
+            stream, message, ..
+        } if *stream == id => message.status(),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_request_goes_out_as_http11_and_its_answer_comes_back() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let mut m = req("GET", "/hello");
+    m.fields.push(b"cookie", b"a=1", false);
+    m.fields.push(b"cookie", b"b=2", false);
+    let id = c.client.open_stream(m, true).unwrap();
+    c.run();
+    assert_eq!(
+        wire(&mut c),
+        "GET /hello HTTP/1.1\r\nhost: example.com\r\ncookie: a=1; b=2\r\n\r\n"
+    );
+    answer(
+        &mut c,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nX-Up: 1\r\n\r\nhello",
+    );
+    assert_eq!(status_of(&c, id), Some(200));
+    let fields = c.client_events.iter().find_map(|e| match e {
+        Event::Headers { message, .. } => Some(format!("{:?}", message.fields)),
+        _ => None,
+    });
+    let fields = fields.unwrap();
+    assert!(
+        fields.contains("x-up") && !fields.contains("connection"),
+        "{fields}"
+    );
+    assert_eq!(c.client_bodies(), vec![(id, b"hello".to_vec(), true)]);
+    c.run();
+    assert_eq!(c.relay.stream_count(), 0);
+}
+
+#[test]
+fn streams_take_turns_on_the_one_upstream_connection() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    let b = c.client.open_stream(req("POST", "/b"), false).unwrap();
+    c.client
+        .send_data(b, Bytes::from_static(b"body"), true)
+        .unwrap();
+    c.run();
+    let first = wire(&mut c);
+    assert!(first.starts_with("GET /a "), "{first}");
+    assert!(
+        !first.contains("/b"),
+        "second request sent before the first answer: {first}"
+    );
+    answer(
+        &mut c,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n",
+    );
+    // The first pair ends, then the second request goes, its body chunked (no length).
+    c.run();
+    let second = wire(&mut c);
+    assert_eq!(
+        second,
+        "POST /b HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n\
+         4\r\nbody\r\n0\r\n\r\n"
+    );
+    answer(
+        &mut c,
+        b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nB",
+    );
+    assert_eq!(status_of(&c, a), Some(200));
+    assert_eq!(status_of(&c, b), Some(201));
+    let mut bodies = c.client_bodies();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        vec![(a, b"A".to_vec(), true), (b, b"B".to_vec(), true)]
+    );
+}
+
+#[test]
+fn connection_close_finishes_the_answer_then_goes_away_gracefully() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    let b = c.client.open_stream(req("GET", "/b"), true).unwrap();
+    c.run();
+    wire(&mut c);
+    answer(
+        &mut c,
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    );
+    assert_eq!(status_of(&c, a), Some(200));
+    assert_eq!(c.client_bodies(), vec![(a, b"ok".to_vec(), true)]);
+    let goaway = c.client_events.iter().find_map(|e| match e {
+        Event::GoAway {
+            code, last_stream, ..
+        } => Some((*code, *last_stream)),
+        _ => None,
+    });
+    assert_eq!(goaway, Some((ErrorCode::NoError, a)));
+    let refused = c.client_events.iter().any(|e| {
+        matches!(e, Event::Reset { stream, code: ErrorCode::RefusedStream, .. } if *stream == b)
+    });
+    assert!(refused, "{:?}", c.client_events);
+    assert!(!wire(&mut c).contains("/b"));
+}
+
+#[test]
+fn a_request_that_waits_too_long_gets_503() {
+    let front = Config {
+        queue_timeout_ms: 1_000,
+        ..Config::default()
+    };
+    let mut c = Chain::h1_upstream(front);
+    let a = c.client.open_stream(req("GET", "/slow"), true).unwrap();
+    let b = c.client.open_stream(req("GET", "/b"), true).unwrap();
+    c.run();
+    // The timeout is the backend's knob: the queue is the upstream's.
+    assert!(c.relay.next_timeout().is_some());
+    c.now = Instant(31_000);
+    c.relay.tick(&mut c.pool, c.now);
+    c.run();
+    assert_eq!(status_of(&c, b), Some(503));
+    assert_eq!(status_of(&c, a), None);
+    answer(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(status_of(&c, a), Some(200));
+    assert!(
+        !wire(&mut c).contains("/b"),
+        "a request answered 503 went upstream"
+    );
+}
+
+#[test]
+fn a_malformed_response_is_a_502_and_the_end_of_the_connection() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    c.run();
+    answer(
+        &mut c,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    assert_eq!(status_of(&c, a), Some(502));
+    assert!(c
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { .. })));
+}
+
+#[test]
+fn a_body_that_breaks_the_rules_after_the_head_resets_the_stream() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    c.run();
+    answer(
+        &mut c,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX",
+    );
+    // Whatever of the answer got out, the stream ends as cut off, never as whole.
+    let reset = c.client_events.iter().any(|e| {
+        matches!(e, Event::Reset { stream, code: ErrorCode::InternalError, .. } if *stream == a)
+    });
+    assert!(reset, "{:?}", c.client_events);
+}
+
+#[test]
+fn head_through_an_http11_upstream_has_no_body() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("HEAD", "/"), true).unwrap();
+    c.run();
+    answer(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+    assert_eq!(status_of(&c, a), Some(200));
+    assert!(c.client_events.iter().any(|e| matches!(
+        e,
+        Event::Headers {
+            end_stream: true,
+            ..
+        }
+    )));
+    // The connection is reusable: no body was expected.
+    let b = c.client.open_stream(req("GET", "/next"), true).unwrap();
+    c.run();
+    let w = wire(&mut c);
+    assert!(w.starts_with("HEAD / ") && w.contains("GET /next "), "{w}");
+    answer(&mut c, b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(status_of(&c, b), Some(204));
+}
+
+#[test]
+fn a_close_delimited_answer_ends_with_the_upstream() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    c.run();
+    answer(&mut c, b"HTTP/1.1 200 OK\r\n\r\nuntil the end");
+    c.relay.upstream_eof(&mut c.pool, c.now);
+    c.run();
+    assert_eq!(
+        c.client_bodies(),
+        vec![(a, b"until the end".to_vec(), true)]
+    );
+}
