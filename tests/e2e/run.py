@@ -736,6 +736,30 @@ def http1_client_gets_505():
     return f"{head.splitlines()[0].decode()}: {body.decode().strip()}"
 
 
+@scenario("demo", needs=["wasm"])
+def head_through_h2mux():
+    # Straight to the upstream first: a HEAD answered with a body is a protocol error there,
+    # and through h2mux it would reach the client as a reset with no status.
+    p = run(["nghttp", "-v", "-H", ":method: HEAD",
+             f"http://127.0.0.1:{port('UPSTREAM_PORT')}/"], timeout=15)
+    out = p.stdout.decode(errors="replace")
+    check(b"PROTOCOL_ERROR" not in p.stdout, f"nghttp direct: PROTOCOL_ERROR: {out[-600:]}")
+    status = re.search(r"recv \(stream_id=\d+\) :status: (\d+)", out)
+    check(status, f"nghttp direct: no status (exit {p.returncode}): {out[-600:]}")
+    check(p.returncode == 0, f"nghttp direct: exit {p.returncode}: {out[-600:]}")
+    p = run(["curl", "-sS", "--max-time", "10", "-I", "--http2-prior-knowledge", url("/")],
+            timeout=15)
+    check(p.returncode == 0, f"curl -I exit {p.returncode}: {p.stderr.decode().strip()}")
+    head, sep, rest = p.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    check(sep and lines[0].split() == ["HTTP/2", "200"], f"curl -I got {p.stdout[:300]!r}")
+    length = [v.strip() for k, _, v in (x.partition(":") for x in lines[1:])
+              if k.lower() == "content-length"]
+    check(length, f"no content-length in {lines}")
+    check(rest == b"", f"{len(rest)} bytes after the head: {rest[:100]!r}")
+    return f"direct :status {status[1]}; through h2mux {lines[0].strip()}, content-length {length[0]}"
+
+
 def rtt_stats(samples):
     s = sorted(samples)
     return statistics.median(s) * 1e3, s[min(len(s) - 1, int(len(s) * 0.99))] * 1e3

@@ -18,6 +18,9 @@
 //! - `/stats` — JSON counters since start: connections, and per route the
 //!   requests and how their request bodies ended (see [`Stats`]).
 //! - anything else — 404.
+//!
+//! HEAD on any route gets the status and headers GET would get, the
+//! `content-length` GET would send included, and no body (END_STREAM on HEADERS).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -33,9 +36,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -376,6 +379,41 @@ async fn serve_connection(
 }
 
 async fn route(
+    req: Request<Incoming>,
+    goaway: &Notify,
+    stats: &Arc<Stats>,
+) -> Response<ResponseBody> {
+    let head = req.method() == Method::HEAD;
+    let res = respond(req, goaway, stats).await;
+    if head {
+        without_body(res)
+    } else {
+        res
+    }
+}
+
+/// The answer to HEAD: GET's head, and nothing after it. hyper knows nothing of
+/// HEAD and would send GET's body, which clients reject as a protocol error.
+fn without_body(res: Response<ResponseBody>) -> Response<ResponseBody> {
+    let (mut parts, body) = res.into_parts();
+    // For GET, hyper derives content-length from an exact size hint of a body that
+    // is not already at its end; HEAD must announce that same length.
+    if !body.is_end_stream() {
+        if let Some(len) = body.size_hint().exact() {
+            parts
+                .headers
+                .entry(CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(len));
+        }
+    }
+    // A body already at its end: hyper puts END_STREAM on HEADERS and adds no
+    // content-length of its own, so a GET without one stays without one.
+    let empty = Empty::new().map_err(|never| match never {}).boxed_unsync();
+    Response::from_parts(parts, empty)
+}
+
+/// Dispatches on the path; the body is the one GET gets.
+async fn respond(
     req: Request<Incoming>,
     goaway: &Notify,
     stats: &Arc<Stats>,

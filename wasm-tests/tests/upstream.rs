@@ -502,6 +502,127 @@ fn hundred_concurrent_echo_streams_on_one_connection() {
     });
 }
 
+/// Response headers that must match between GET and HEAD: `date` may tick between
+/// the two, and `/echo` reflects the method.
+fn head_fields(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    let mut fields: Vec<_> = headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-echo-method"))
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// GET then HEAD of `path` on one connection: HEAD must get GET's status and
+/// headers, END_STREAM on its HEADERS and not one DATA byte. h2's client turns
+/// DATA on a HEAD stream into a PROTOCOL_ERROR, so `read_body` catches it too.
+/// Returns GET's and HEAD's `content-length`.
+async fn head_matches_get(
+    send: &mut SendRequest<Bytes>,
+    path: &str,
+) -> (Option<String>, Option<String>) {
+    let got = get(send, path).await;
+    let (res, _) = open(send, Method::HEAD, path, &[], true).await;
+    let res = res.await.unwrap_or_else(|e| panic!("HEAD {path}: {e}"));
+    assert_eq!(res.status(), got.status(), "HEAD {path}: status");
+    assert_eq!(
+        head_fields(res.headers()),
+        head_fields(got.headers()),
+        "HEAD {path}: headers"
+    );
+    let length = |h: &HeaderMap| {
+        h.get("content-length")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let lengths = (length(got.headers()), length(res.headers()));
+    let mut body = res.into_body();
+    assert!(
+        body.is_end_stream(),
+        "HEAD {path}: no END_STREAM on HEADERS"
+    );
+    let data = read_body(&mut body)
+        .await
+        .unwrap_or_else(|e| panic!("HEAD {path}: {e}"));
+    assert_eq!(data.len(), 0, "HEAD {path}: DATA bytes");
+    lengths
+}
+
+#[test]
+fn head_gets_what_get_gets_without_the_body() {
+    run(async {
+        let server = start().await;
+        let mut c = connect(server.local_addr()).await;
+
+        let (get_len, head_len) = head_matches_get(&mut c.send, "/").await;
+        let want = "hello from the h2mux demo upstream\n".len().to_string();
+        assert_eq!(
+            get_len.as_deref(),
+            Some(want.as_str()),
+            "GET / content-length"
+        );
+        assert_eq!(head_len, get_len, "HEAD / content-length");
+        let (res, _) = open(&mut c.send, Method::HEAD, "/", &[], true).await;
+        assert_eq!(res.await.unwrap().status(), StatusCode::OK);
+
+        let with_length = [
+            "/bytes/100000",
+            "/bytes/0",
+            "/sha256",
+            "/trailers",
+            "/status/503",
+            "/status/999",
+            "/nope",
+        ];
+        for path in with_length {
+            let (get_len, head_len) = head_matches_get(&mut c.send, path).await;
+            assert!(get_len.is_some(), "GET {path} has a content-length");
+            assert_eq!(head_len, get_len, "HEAD {path} content-length");
+        }
+        // GET streams these without a length: HEAD must not invent one.
+        for path in ["/echo", "/slow?ms=0", "/reset?after=10", "/status/204"] {
+            assert_eq!(
+                head_matches_get(&mut c.send, path).await,
+                (None, None),
+                "{path}"
+            );
+        }
+        let (res, _) = open(&mut c.send, Method::HEAD, "/echo", &[], true).await;
+        assert_eq!(
+            header(res.await.unwrap().headers(), "x-echo-method"),
+            "HEAD"
+        );
+
+        // No stream or connection error: the connection still serves.
+        assert!(!c.driver.is_finished(), "connection ended");
+        assert_eq!(
+            body_text(get(&mut c.send, "/").await)
+                .await
+                .len()
+                .to_string(),
+            want
+        );
+
+        // /goaway ends its connection, so each method gets one of its own.
+        let mut g = connect(server.local_addr()).await;
+        let got = get(&mut g.send, "/goaway").await;
+        let mut h = connect(server.local_addr()).await;
+        let (res, _) = open(&mut h.send, Method::HEAD, "/goaway", &[], true).await;
+        let res = res.await.unwrap();
+        assert_eq!(res.status(), got.status());
+        assert_eq!(head_fields(res.headers()), head_fields(got.headers()));
+        let mut body = res.into_body();
+        assert!(
+            read_body(&mut body).await.unwrap().is_empty(),
+            "HEAD /goaway body"
+        );
+        let ended = tokio::time::timeout(Duration::from_secs(5), h.driver)
+            .await
+            .expect("HEAD /goaway closes its connection too");
+        assert!(ended.unwrap().is_ok(), "graceful close after HEAD /goaway");
+    });
+}
+
 #[test]
 fn binary_reports_a_busy_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
