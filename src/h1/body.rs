@@ -201,7 +201,11 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
         n = (n << 4) | u64::from(d);
     }
     let ext = &line[digits..];
+    // BWS may come only before a ';' (§7.1.1): "5 " alone is not a chunk line.
     let ext = super::head::trim_ows(ext);
+    if ext.is_empty() && digits < line.len() {
+        return Err(H1Error::BadChunkSize);
+    }
     if !ext.is_empty() {
         if ext.first() != Some(&b';') {
             return Err(H1Error::BadChunkSize);

@@ -287,7 +287,7 @@ impl H1Conn {
                     .is_some_and(|s| s.reset.is_none() && !s.recv_done);
                 if !waiting {
                     self.fail(H1Error::UnexpectedBytes);
-                    return 0;
+                    return rest.len();
                 }
             }
         }
@@ -299,12 +299,20 @@ impl H1Conn {
         let end = match scan.scan(rest, &self.lim) {
             Ok(Some(end)) => end,
             Ok(None) => {
+                if self.side == Side::Frontend && scan.first_line_done() && !scan.first_line_checked
+                {
+                    scan.first_line_checked = true;
+                    if let Err(e) = super::head::check_request_line(rest) {
+                        self.bad_head(e);
+                        return rest.len();
+                    }
+                }
                 self.rx = Rx::Head(scan);
                 return 0;
             }
             Err(e) => {
                 self.bad_head(e);
-                return 0;
+                return rest.len();
             }
         };
         let head = &rest[..end];
@@ -313,7 +321,8 @@ impl H1Conn {
             Side::Backend => self.response_head(head),
         }
         if matches!(self.rx, Rx::Stopped) && self.error.is_some() {
-            return 0;
+            // Nothing after a bad message is read: it is dropped with the connection.
+            return rest.len();
         }
         end
     }
@@ -372,10 +381,6 @@ impl H1Conn {
             return;
         }
         let end = matches!(parsed.framing, Framing::Empty | Framing::Length(0));
-        if !parsed.keep_alive {
-            self.closing = true;
-            self.tell_going_away();
-        }
         if let Some(s) = self.streams.front_mut() {
             s.recv_done = end;
             s.keep_alive = parsed.keep_alive;
@@ -385,6 +390,10 @@ impl H1Conn {
             message: parsed.message,
             end_stream: end,
         });
+        if !parsed.keep_alive {
+            self.closing = true;
+            self.tell_going_away();
+        }
         self.rx = if end {
             self.after_response()
         } else {
@@ -422,7 +431,7 @@ impl H1Conn {
             Ok(r) => r,
             Err(e) => {
                 self.bad_body(id, e);
-                return 0;
+                return rest.len();
             }
         };
         let live = self.stream(id).is_some_and(|s| s.reset.is_none());
@@ -937,7 +946,7 @@ fn write_piece(
             }
             let status = m.status().unwrap_or(200);
             let no_body = s.head_request || status == 204 || status == 304;
-            let mut framing = match m.content_length {
+            let framing = match m.content_length {
                 _ if no_body => Framing::Empty,
                 Some(n) => Framing::Length(n),
                 None if end => Framing::Length(0),
@@ -958,9 +967,6 @@ fn write_piece(
                 m.fields.push(b"content-length", b"0", false);
             }
             write::response_head(out, &m, framing, conn);
-            if end || framing == Framing::Empty && end {
-                framing = Framing::Empty;
-            }
             s.tx = if end { Tx::Done } else { Tx::Body(framing) };
         }
         Out::Data(data, end) => {

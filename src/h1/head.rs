@@ -60,11 +60,18 @@ pub struct HeadLimits {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HeadScan {
     pos: usize,
+    /// The first line was checked on its own (requests).
+    pub(crate) first_line_checked: bool,
     line_start: usize,
     first_line_done: bool,
 }
 
 impl HeadScan {
+    /// The first line is whole.
+    pub fn first_line_done(&self) -> bool {
+        self.first_line_done
+    }
+
     /// Scans `buf` (the whole head so far, from its first byte). Returns the length of the
     /// head, its final CRLFCRLF included, once it is all there.
     pub fn scan(&mut self, buf: &[u8], lim: &HeadLimits) -> Result<Option<usize>, H1Error> {
@@ -394,7 +401,24 @@ fn first_line(head: &[u8]) -> &[u8] {
 /// Parses a complete request head (from `HeadScan`). `scheme` is the connection's own
 /// (`http`, or `https` behind TLS), used for origin-form targets.
 pub fn parse_request(head: &[u8], scheme: &[u8], lim: &HeadLimits) -> Result<Parsed, H1Error> {
-    let line = first_line(head);
+    let (method, target, version) = request_line(first_line(head))?;
+    if method == b"CONNECT" {
+        return Err(H1Error::ConnectNotSupported);
+    }
+    parse_request_rest(head, method, target, version, scheme, lim)
+}
+
+/// Checks a request line as soon as it is whole, before the rest of the head arrives: a
+/// line that can never start a request is refused at once.
+pub(crate) fn check_request_line(head: &[u8]) -> Result<(), H1Error> {
+    match head.iter().position(|&b| b == b'\n') {
+        Some(nl) => request_line(head[..nl].strip_suffix(b"\r").unwrap_or(&head[..nl])).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// `method SP request-target SP HTTP-version`, each part checked.
+fn request_line(line: &[u8]) -> Result<(&[u8], &[u8], Version), H1Error> {
     if line.contains(&b'\r') {
         return Err(H1Error::BareCr);
     }
@@ -419,11 +443,19 @@ pub fn parse_request(head: &[u8], scheme: &[u8], lim: &HeadLimits) -> Result<Par
     if !target.iter().all(|&b| (0x21..0x7f).contains(&b)) {
         return Err(H1Error::BadTarget);
     }
-    if method == b"CONNECT" {
-        return Err(H1Error::ConnectNotSupported);
-    }
+    Ok((method, target, version))
+}
+
+fn parse_request_rest(
+    head: &[u8],
+    method: &[u8],
+    target: &[u8],
+    version: Version,
+    scheme: &[u8],
+    lim: &HeadLimits,
+) -> Result<Parsed, H1Error> {
     // The target's form (§3.2): origin, absolute, or `*` for OPTIONS.
-    let (t_scheme, t_authority, path): (&[u8], Option<&[u8]>, &[u8]) = if target == b"*" {
+    let (t_scheme, t_authority, path): Target<'_> = if target == b"*" {
         if method != b"OPTIONS" {
             return Err(H1Error::BadTarget);
         }
@@ -492,7 +524,10 @@ pub fn parse_request(head: &[u8], scheme: &[u8], lim: &HeadLimits) -> Result<Par
 }
 
 /// `scheme "://" authority [path] ["?" query]`, for http and https only.
-fn absolute_form(target: &[u8]) -> Result<(&[u8], Option<&[u8]>, &[u8]), H1Error> {
+/// A request-target split into scheme, authority and path.
+type Target<'a> = (&'a [u8], Option<&'a [u8]>, &'a [u8]);
+
+fn absolute_form(target: &[u8]) -> Result<Target<'_>, H1Error> {
     let colon = target
         .iter()
         .position(|&b| b == b':')

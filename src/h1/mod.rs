@@ -22,3 +22,6 @@ pub use head::{parse_request, parse_response, Framing, HeadLimits, HeadScan, Par
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod corpus_tests;
