@@ -47,10 +47,45 @@ fn client_leaving_ends_the_connection() {
     });
 }
 
+/// An HTTP/1.1 client is served through the HTTP/2 upstream: two requests on one
+/// connection (keep-alive, then `Connection: close`), a chunked answer each, then the close.
 #[test]
-fn http1_client_gets_an_answer_and_a_close() {
+fn http1_client_is_served_and_closed_when_it_asks() {
     rt().block_on(async {
         let mut p = Pump::new(vm("{}"));
+        let (c, mut client_io, up_io) = p.connect().unwrap();
+        let _up = peer::serve(up_io);
+        let got = p
+            .run(async move {
+                client_io
+                    .write_all(
+                        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\
+                          GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    )
+                    .await
+                    .unwrap();
+                let mut got = Vec::new();
+                client_io.read_to_end(&mut got).await.unwrap();
+                got
+            })
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+        assert_eq!(text.matches("6\r\nhello\n\r\n0\r\n\r\n").count(), 2, "{text}");
+        assert!(text.contains("connection: close\r\n"), "{text}");
+        assert!(p.vm.is_closed(c));
+        assert_healthy(&p);
+    });
+}
+
+/// With HTTP/1.1 turned off (`accept_http1: false`), an HTTP/1.x client reads a 505 and
+/// the connection closes.
+#[test]
+fn http1_client_gets_505_when_http1_is_off() {
+    rt().block_on(async {
+        let mut p = Pump::new(vm(r#"{"accept_http1": false}"#));
         let (c, mut client_io, up_io) = p.connect().unwrap();
         let _up = peer::serve(up_io);
         let got = p
