@@ -73,7 +73,11 @@ fn http1_client_is_served_and_closed_when_it_asks() {
         let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
-        assert_eq!(text.matches("6\r\nhello\n\r\n0\r\n\r\n").count(), 2, "{text}");
+        assert_eq!(
+            text.matches("6\r\nhello\n\r\n0\r\n\r\n").count(),
+            2,
+            "{text}"
+        );
         assert!(text.contains("connection: close\r\n"), "{text}");
         assert!(p.vm.is_closed(c));
         assert_healthy(&p);
