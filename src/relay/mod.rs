@@ -115,6 +115,10 @@ pub struct Relay {
     back: Peer,
     /// The client's protocol is still to be told from its first bytes.
     detecting: bool,
+    /// Notes are recorded (a side made later records them too).
+    notes: bool,
+    /// The client's connection is TLS: HTTP/1.1 requests in origin-form are `https`.
+    client_tls: bool,
     pairs: Vec<Pair>,
     cold: Option<Box<Cold>>,
     /// Our PING to the client is out and not yet answered.
@@ -167,6 +171,8 @@ impl Relay {
             front: Peer::H2(Connection::new(Side::Frontend, front_cfg, waiter, now)),
             back,
             detecting,
+            notes: false,
+            client_tls: false,
             pairs: Vec::new(),
             cold: None,
             client_doorbell: false,
@@ -191,8 +197,14 @@ impl Relay {
         &self.stats
     }
 
+    /// The client's connection is TLS (the host tells, before the first bytes).
+    pub fn set_client_tls(&mut self) {
+        self.client_tls = true;
+    }
+
     /// Records per-code notes on both connections (for metrics).
     pub fn record_notes(&mut self) {
+        self.notes = true;
         self.front.record_notes();
         self.back.record_notes();
     }
@@ -276,7 +288,12 @@ impl Relay {
                         Peer::H1(_) => return 0,
                     };
                     let cfg = Arc::new(cfg);
-                    self.front = Peer::H1(Box::new(H1Conn::new(Side::Frontend, cfg, now)));
+                    let mut h1 = H1Conn::new(Side::Frontend, cfg, now);
+                    if self.notes {
+                        h1.record_notes();
+                    }
+                    h1.set_scheme(self.client_tls);
+                    self.front = Peer::H1(Box::new(h1));
                     // An HTTP/1.1 client needs no window updates: no 100 Continue asked for.
                     if let Peer::H1(b) = &mut self.back {
                         b.set_ask_continue(false);
