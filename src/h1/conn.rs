@@ -352,17 +352,22 @@ impl H1Conn {
     }
 
     fn recv_head(&mut self, rest: &Bytes, mut scan: HeadScan) -> usize {
+        // A request line is checked as soon as it is whole, before anything after it: a
+        // line that can never start a request is refused at once, and for the same reason
+        // wherever the input was cut.
+        if self.side == Side::Frontend && !scan.first_line_checked {
+            match super::head::check_request_line(rest, self.lim.max_line) {
+                Ok(true) => scan.first_line_checked = true,
+                Ok(false) => {}
+                Err(e) => {
+                    self.bad_head(e);
+                    return rest.len();
+                }
+            }
+        }
         let end = match scan.scan(rest, &self.lim) {
             Ok(Some(end)) => end,
             Ok(None) => {
-                if self.side == Side::Frontend && scan.first_line_done() && !scan.first_line_checked
-                {
-                    scan.first_line_checked = true;
-                    if let Err(e) = super::head::check_request_line(rest) {
-                        self.bad_head(e);
-                        return rest.len();
-                    }
-                }
                 self.rx = Rx::Head(scan);
                 return 0;
             }

@@ -173,7 +173,11 @@ fn a_smuggling_attempt_gets_400_then_a_close() {
             .metric("h2mux_client_violations_http1_length_with_transfer_encoding"),
         1
     );
-    assert_eq!(n.host.metric("h2mux_streams_total"), 0, "nothing went upstream");
+    assert_eq!(
+        n.host.metric("h2mux_streams_total"),
+        0,
+        "nothing went upstream"
+    );
     assert!(
         n.host.envoy.refusals.is_empty(),
         "{:?}",
