@@ -85,6 +85,9 @@ struct Stream {
     answer: Option<(u16, &'static str)>,
     /// Client role: our own `OPTIONS *` (a doorbell); its answer is read and dropped.
     probe: bool,
+    /// Server role: we told the client `100 Continue` ourselves (the upstream's is not
+    /// passed on again).
+    continued: bool,
 }
 
 impl Stream {
@@ -103,6 +106,7 @@ impl Stream {
             reset: None,
             answer: None,
             probe: false,
+            continued: false,
         }
     }
 
@@ -401,6 +405,13 @@ impl H1Conn {
         s.head_request = parsed.message.method() == Some(b"HEAD");
         let end = parsed.framing == Framing::Empty;
         s.recv_done = end;
+        // `Expect: 100-continue`: the client waits for a go-ahead before its body. Given at
+        // once when nothing is being answered before it (pipelined answers keep their order;
+        // a client behind them sends its body when its own timer runs out).
+        if parsed.expect_continue && !end && self.streams.iter().all(Stream::finished) {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            s.continued = true;
+        }
         if !parsed.keep_alive {
             self.closing = true;
         }
@@ -1008,8 +1019,9 @@ fn write_piece(
     match piece {
         Out::Head(m, end) => {
             if m.is_informational() {
-                // 1xx only to HTTP/1.1 clients (§15.2 of RFC 9110).
-                if s.version == Version::Http11 {
+                // 1xx only to HTTP/1.1 clients (§15.2 of RFC 9110), and one 100 is enough.
+                let again = s.continued && m.status() == Some(100);
+                if s.version == Version::Http11 && !again {
                     write::response_head(out, &m, Framing::Empty, None);
                 }
                 return;

@@ -204,6 +204,7 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
             | b"upgrade"
             | b"te"
             | b"http2-settings"
+            | b"expect"
     )
 }
 
@@ -289,8 +290,9 @@ impl Hop {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     self.expect_continue = true;
                 }
-                // Passed on: the upstream may answer 100 itself.
-                Ok(false)
+                // Answered here (the server role writes 100 Continue itself): an HTTP/2
+                // upstream seldom answers it, and the client would wait out its timer.
+                Ok(true)
             }
             b"keep-alive" | b"http2-settings" => Ok(true),
             _ => Ok(false),

@@ -161,7 +161,8 @@ impl Relay {
         let detecting = front_cfg.http1;
         let back = if back_cfg.http1 {
             let mut c = H1Conn::new(Side::Backend, back_cfg, now);
-            // Until the client turns out to speak HTTP/1.1 itself.
+            // The upstream's 100 Continue is the upstream event that carries what waits for
+            // the client (window updates, an HTTP/1.1 client's own 100 Continue).
             c.set_ask_continue(true);
             Peer::H1(Box::new(c))
         } else {
@@ -294,10 +295,6 @@ impl Relay {
                     }
                     h1.set_scheme(self.client_tls);
                     self.front = Peer::H1(Box::new(h1));
-                    // An HTTP/1.1 client needs no window updates: no 100 Continue asked for.
-                    if let Peer::H1(b) = &mut self.back {
-                        b.set_ask_continue(false);
-                    }
                 }
             }
             self.detecting = false;
