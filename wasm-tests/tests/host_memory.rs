@@ -1,6 +1,8 @@
 //! Linear memory held by idle connections: many connections do the HTTP/2 handshake on
 //! both sides (client and upstream SETTINGS, both ACKed), optionally carry one request,
 //! then stay idle. The figure is the growth of linear memory divided by the connections.
+//! The same for HTTP/1.1 clients: each sends one complete request, reads its response,
+//! then stays open and idle (to the default HTTP/2 upstream, and to an HTTP/1.1 upstream).
 
 mod common;
 #[path = "common/h2raw.rs"]
@@ -11,13 +13,20 @@ use h2mux_wasm_tests::host::{ConnId, Vm};
 use h2raw::*;
 
 /// Answers control frames on both sides until nothing moves; returns what each peer got.
+/// An HTTP/1.1 client's bytes are kept as they come (`client_buf`); an HTTP/1.1 upstream
+/// answers each whole request head with a 6-byte response.
 struct Peers {
     client_got: Vec<Frame>,
     upstream_got: Vec<Frame>,
     up_greeted: bool,
     up_buf: Vec<u8>,
     client_buf: Vec<u8>,
+    client_h1: bool,
+    upstream_h1: bool,
+    h1_requests_upstream: usize,
 }
+
+const H1_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhello\n";
 
 impl Peers {
     fn new() -> Peers {
@@ -27,6 +36,9 @@ impl Peers {
             up_greeted: false,
             up_buf: Vec::new(),
             client_buf: Vec::new(),
+            client_h1: false,
+            upstream_h1: false,
+            h1_requests_upstream: 0,
         }
     }
 
@@ -36,6 +48,16 @@ impl Peers {
             let to_client = vm.take_to_client(c);
             if to_up.is_empty() && to_client.is_empty() {
                 return;
+            }
+            if self.upstream_h1 {
+                self.up_buf.extend(to_up);
+                while let Some(end) = self.up_buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    self.up_buf.drain(..end + 4);
+                    self.h1_requests_upstream += 1;
+                    vm.upstream_send(c, H1_RESPONSE).unwrap();
+                }
+                self.client_buf.extend(to_client);
+                continue;
             }
             self.up_buf.extend(to_up);
             if self.up_buf.starts_with(PREFACE) {
@@ -63,6 +85,9 @@ impl Peers {
             }
             if !reply.is_empty() {
                 vm.upstream_send(c, &reply).unwrap();
+            }
+            if self.client_h1 {
+                continue; // its bytes are in `client_buf`, not frames
             }
             let mut reply = Vec::new();
             for f in parse_frames(&mut self.client_buf) {
@@ -150,6 +175,86 @@ fn per_connection(n: usize, request: bool) -> f64 {
     per
 }
 
+/// Opens `n` HTTP/1.1 client connections that each send one complete request, read its
+/// response and stay open and idle; the upstream speaks HTTP/2 (the default configuration)
+/// or, with `upstream_h1`, HTTP/1.1 (`upstream_protocol: http/1.1`). With `empty_line` the
+/// client then sends an empty line. Returns linear memory growth per connection, in bytes,
+/// measured as `per_connection` does.
+fn per_h1_connection(n: usize, upstream_h1: bool, empty_line: bool) -> f64 {
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let config = if upstream_h1 {
+        r#"{"upstream_protocol": "http/1.1"}"#
+    } else {
+        "{}"
+    };
+    let mut vm = vm(config);
+    let start = |vm: &mut Vm, i: usize| {
+        let c = vm.open().unwrap();
+        let mut p = Peers::new();
+        p.client_h1 = true;
+        p.upstream_h1 = upstream_h1;
+        vm.client_send(c, REQUEST).unwrap();
+        p.exchange(vm, c);
+        let text = String::from_utf8_lossy(&p.client_buf).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n")
+                && (text.ends_with("\r\n\r\nhello\n")
+                    || text.ends_with("\r\n6\r\nhello\n\r\n0\r\n\r\n")),
+            "connection {i}: no whole response: {text:?}"
+        );
+        if empty_line {
+            // An empty line before a request line is ignored (RFC 9112 §2.2), but its
+            // callback lets the filter write what waits for the upstream.
+            vm.client_send(c, b"\r\n").unwrap();
+            p.exchange(vm, c);
+        }
+        (c, p)
+    };
+    // One connection first, so one-time allocations (tables, metrics) are not counted.
+    start(&mut vm, usize::MAX);
+    let before = vm.memory_size();
+    for i in 0..n {
+        let (c, mut p) = start(&mut vm, i);
+        // As in `per_connection`: 210 ms (two idle scans) pass per 10 connections.
+        if i % 10 == 9 {
+            vm.advance(210).unwrap();
+            p.exchange(&mut vm, c);
+        }
+        if upstream_h1 {
+            assert_eq!(
+                p.h1_requests_upstream, 1,
+                "connection {i}: requests upstream"
+            );
+        } else {
+            // Not asserted: our ACK of the upstream's SETTINGS, made in an upstream callback,
+            // waits for the client's next bytes (an HTTP/1.1 client has no doorbell to ring).
+            assert!(
+                Peers::got(&p.upstream_got, ty::SETTINGS, false)
+                    && p.upstream_got.iter().any(|f| f.ty == ty::HEADERS),
+                "connection {i}: upstream got {:?}",
+                p.upstream_got
+            );
+        }
+        assert!(
+            !vm.client_eof(c),
+            "connection {i}: closed towards the client"
+        );
+    }
+    let after = vm.memory_size();
+    assert_eq!(vm.connections().len(), n + 1, "connections closed early");
+    assert!(vm.trap().is_none());
+    let per = (after - before) as f64 / n as f64;
+    eprintln!(
+        "{n} idle HTTP/1.1 client connections after one request each{}, upstream {}: linear \
+         memory {} KiB -> {} KiB, {per:.0} B per connection",
+        if empty_line { " and an empty line" } else { "" },
+        if upstream_h1 { "HTTP/1.1" } else { "HTTP/2" },
+        before / 1024,
+        after / 1024
+    );
+    per
+}
+
 /// Bounds with about 10% over the figures measured (937 B idle at 10,000, 918 B at 1,000
 /// where a 64 KiB page is 65 B of the figure; 1,638 B after one request), so that a
 /// regression fails.
@@ -180,5 +285,75 @@ fn one_thousand_connections_after_one_request() {
     assert!(
         per < MAX_PER_CONNECTION_AFTER_REQUEST,
         "{per:.0} B per connection"
+    );
+}
+
+// HTTP/1.1 clients, one request each then idle. The targets (under 1 KiB, as an idle HTTP/2
+// connection) are missed on 2026-12-03, so those tests are ignored (`cargo test --release
+// --test host_memory -- --ignored` runs them); the guards below hold today's figures.
+//
+// - To the default HTTP/2 upstream, 20,316 B per connection at 1,000: our ACK of the
+//   upstream's SETTINGS, made in an upstream callback, can be written only in a downstream
+//   callback, and an HTTP/1.1 client has no doorbell to ring, so it waits in a 16 KiB pool
+//   buffer until the client's next bytes, and the idle trim skips a connection with output
+//   pending. At 10,000, the 64 MiB quota (4,096 buffers) runs out at connection 4,091: from
+//   there, new connections get no response.
+// - With the ACK written (the client sends an empty line): 1,756 B per connection at 10,000.
+// - To an HTTP/1.1 upstream: 1,638 B. `Peer::H1` boxes an `H1Conn` (232 B in wasm32)
+//   while `Peer` stays the size of the inline HTTP/2 `Connection` (384 B), so an HTTP/1.1
+//   side costs its box on top of the enum space it leaves unused.
+
+/// Bounds of the guards: about 10% over the figures measured on 2026-12-03.
+const MAX_PER_IDLE_HTTP1_TO_HTTP1: f64 = 1.8 * 1024.0;
+const MAX_PER_IDLE_HTTP1_TO_HTTP2_ACKED: f64 = 1.9 * 1024.0;
+
+#[test]
+#[ignore = "target missed: 20,316 B per connection (a pool buffer holds the upstream SETTINGS ACK)"]
+fn one_thousand_idle_http1_connections_after_one_request() {
+    let per = per_h1_connection(1_000, false, false);
+    assert!(
+        per < MAX_PER_IDLE_CONNECTION,
+        "{per:.0} B per idle HTTP/1.1 connection"
+    );
+}
+
+#[test]
+#[ignore = "target missed: the quota runs out at connection 4,091 (one pool buffer each)"]
+fn ten_thousand_idle_http1_connections_after_one_request() {
+    let per = per_h1_connection(10_000, false, false);
+    assert!(
+        per < MAX_PER_IDLE_CONNECTION,
+        "{per:.0} B per idle HTTP/1.1 connection"
+    );
+}
+
+#[test]
+#[ignore = "target missed: 1,638 B per connection"]
+fn one_thousand_idle_http1_connections_to_http1_upstream_under_1k() {
+    let per = per_h1_connection(1_000, true, false);
+    assert!(
+        per < MAX_PER_IDLE_CONNECTION,
+        "{per:.0} B per idle HTTP/1.1 connection (HTTP/1.1 upstream)"
+    );
+}
+
+/// Guard: HTTP/1.1 on both sides (`upstream_protocol: http/1.1`).
+#[test]
+fn one_thousand_idle_http1_connections_to_http1_upstream() {
+    let per = per_h1_connection(1_000, true, false);
+    assert!(
+        per < MAX_PER_IDLE_HTTP1_TO_HTTP1,
+        "{per:.0} B per idle HTTP/1.1 connection (HTTP/1.1 upstream)"
+    );
+}
+
+/// Guard: to the HTTP/2 upstream once the SETTINGS ACK is out (an empty line from the
+/// client brings the callback that writes it).
+#[test]
+fn ten_thousand_idle_http1_connections_after_one_request_and_an_empty_line() {
+    let per = per_h1_connection(10_000, false, true);
+    assert!(
+        per < MAX_PER_IDLE_HTTP1_TO_HTTP2_ACKED,
+        "{per:.0} B per idle HTTP/1.1 connection (HTTP/2 upstream, SETTINGS ACKed)"
     );
 }
