@@ -4,6 +4,14 @@ manager (h2c both sides), each with --concurrency 1 in front of the same upstrea
 the demo upstream), driven by h2load; then the core alone (corpus replay and relay bench
 natively, in wasmtime, and their instructions per request under callgrind, native and wasm).
 
+The HTTP/1.1 workloads have set-ups of their own (H1_GROUPS), in front of nginx (Debian's
+nginx-light, run unprivileged in the foreground from a config in the run directory) where an
+HTTP/1.1 server is needed: HTTP/1.1 clients (h2load --h1) through (a) tcp_proxy to nginx's
+HTTP/1.1 listener, (b) h2mux (default configuration) and (c) Envoy's HTTP connection manager
+(codec_type AUTO), both to nghttpd over h2c; and HTTP/2 clients through (a) tcp_proxy to
+nginx's h2c listener, (b) h2mux with upstream_protocol "http/1.1" and (c) the connection manager
+with an HTTP/1.1 cluster, both to nginx's HTTP/1.1 listener.
+
 `bench.py --ir-only` (make bench-ir) measures only the instructions per request, without Envoy:
 see ir_bench.
 
@@ -15,7 +23,11 @@ Environment:
   BENCH_ROUNDS=N      rounds (default 5; 2 with BENCH_QUICK=1)
   BENCH_QUICK=1       fewer requests and rounds, for development
   BENCH_WAIT_IDLE=S   first wait up to S seconds for the 1-minute load average to drop below 1.0
-  BENCH_ONLY=a,b      only these workloads (names in WORKLOADS)
+  BENCH_ONLY=a,b      only these workloads (names in WORKLOADS); BENCH_ONLY=h1 selects the
+                      HTTP/1.1 ones (h1_get_small, h1_pipelined, h2_to_h1, h2_to_h1_m1) and
+                      get_small_m1, h1_get_small's shape over HTTP/2
+  BENCH_H1_H2_UPSTREAM=nginx   HTTP/1.1 clients: h2mux and the connection manager reach
+                      nginx's h2c listener instead of nghttpd (tcp_proxy reaches nginx anyway)
   BENCH_NO_CORE=1, BENCH_NO_PROFILE=1   skip the core benches, the perf profile of Envoy
   BENCH_FEATURES=a,b  cargo features of the bench binaries (when --ir-only builds them; recorded)
   ENVOY, WASM, DEMO_UPSTREAM   paths (defaults: .venv/bin/envoy, dist/h2mux.wasm,
@@ -64,12 +76,48 @@ RELAY_SHIPPED = os.path.join(ROOT, "target", "wasm32-wasip1", "wasm-release",
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (2 if QUICK else 5))
 ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
+H1_H2_UPSTREAM = os.environ.get("BENCH_H1_H2_UPSTREAM", "nghttpd")
+if H1_H2_UPSTREAM not in ("nghttpd", "nginx"):
+    sys.exit("bench: BENCH_H1_H2_UPSTREAM must be nghttpd or nginx")
 
-SETUPS = [  # key, label, template, listener port variable
-    ("a", "tcp_proxy", "plain-tcp", "H2C_PORT"),
-    ("b", "h2mux", "h2mux", "H2C_PORT"),
-    ("c", "hcm", "hcm", "HCM_PORT"),
+# key, label, template, listener port variable, upstream (None: the workload's), plugin
+# configuration (None: CONFIG_JSON from the environment, else the filter's defaults)
+SETUPS = [
+    ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", None, None),
+    ("b", "h2mux", "h2mux", "H2C_PORT", None, None),
+    ("c", "hcm", "hcm", "HCM_PORT", None, None),
 ]
+
+# Upstreams: nghttpd (h2c), the demo upstream (h2c), and one nginx with two listeners,
+# HTTP/1.1 (nginx-h1) and h2c with prior knowledge (nginx-h2c), serving the same files.
+UPSTREAM_PORTS = {"nghttpd": "NGHTTPD_PORT", "demo": "DEMO_PORT",
+                  "nginx-h1": "NGINX_H1_PORT", "nginx-h2c": "NGINX_H2C_PORT"}
+H1_H2C = "nginx-h2c" if H1_H2_UPSTREAM == "nginx" else "nghttpd"
+H1_UPSTREAM_CONFIG = {"upstream_protocol": "http/1.1"}
+
+# The HTTP/1.1 workloads' set-ups, by group (the `upstream` field of such a workload), and
+# the column heads of their table. nghttpd speaks no plain HTTP/1.1: tcp_proxy, which passes
+# the client's bytes through, needs nginx for an HTTP/1.1 client.
+H1_GROUPS = {
+    "h1client": ([
+        ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", "nginx-h1", None),
+        ("b", "h2mux", "h2mux", "H2C_PORT", H1_H2C, None),
+        ("c", "hcm AUTO", "bench-hcm-auto", "HCM_PORT", H1_H2C, None),
+    ], "HTTP/1.1 clients (h2load --h1)",
+        ["a tcp_proxy (to nginx, HTTP/1.1)", f"b h2mux (h2c to {H1_H2C})",
+         f"c hcm AUTO (h2c to {H1_H2C})"]),
+    "h1upstream": ([
+        ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", "nginx-h2c", None),
+        ("b", "h2mux h1up", "h2mux", "H2C_PORT", "nginx-h1", H1_UPSTREAM_CONFIG),
+        ("c", "hcm h1 cluster", "bench-hcm-h1", "HCM_PORT", "nginx-h1", None),
+    ], "HTTP/2 clients (h2load, h2c) to an HTTP/1.1 upstream (nginx)",
+        ["a tcp_proxy (h2c to nginx)", "b h2mux upstream_protocol http/1.1",
+         "c hcm, HTTP/1.1 cluster"]),
+}
+
+
+def setups_of(workload):
+    return H1_GROUPS[workload[1]][0] if workload[1] in H1_GROUPS else SETUPS
 
 ONE_MB = 1 << 20
 SMALL = b"x" * 99 + b"\n"  # a 100-byte body
@@ -88,7 +136,21 @@ WORKLOADS = [
      "1 MiB POST bodies hashed upstream, 4 x 4"),
     ("conns_1000", "nghttpd", "/small.txt", ["-c", "1000", "-m", "1"], (5000, 1000),
      "1000 connections, one stream each"),
+    # The shape of h1_get_small over HTTP/2, through the usual set-ups: what h2mux and the
+    # connection manager cost at one request in flight per connection whatever the protocol.
+    ("get_small_m1", "nghttpd", "/small.txt", ["-c", "10", "-m", "1"], (60000, 6000),
+     "100-byte GETs, 10 connections x 1 stream"),
+    # HTTP/1.1 (set-ups from H1_GROUPS): 100-byte GETs.
+    ("h1_get_small", "h1client", "/small.txt", ["--h1", "-c", "10", "-m", "1"], (60000, 6000),
+     "HTTP/1.1 clients, 10 connections, one request at a time"),
+    ("h1_pipelined", "h1client", "/small.txt", ["--h1", "-c", "10", "-m", "10"],
+     (100000, 10000), "HTTP/1.1 clients, 10 connections x 10 pipelined requests"),
+    ("h2_to_h1", "h1upstream", "/small.txt", ["-c", "10", "-m", "10"], (60000, 6000),
+     "HTTP/2 clients, 10 x 10, to an HTTP/1.1 upstream"),
+    ("h2_to_h1_m1", "h1upstream", "/small.txt", ["-c", "10", "-m", "1"], (60000, 6000),
+     "HTTP/2 clients, 10 x 1, to an HTTP/1.1 upstream"),
 ]
+H1_WORKLOADS = [w[0] for w in WORKLOADS if w[1] in H1_GROUPS] + ["get_small_m1"]
 WARMUP = (20000, 1000)  # small GETs on each fresh Envoy before measuring: V8 tiers up its code
 SHAPE_WARMUP = 2000  # then small GETs with the workload's -c and -m
 
@@ -102,6 +164,9 @@ TARGETS = [
     ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
     ("relay in wasmtime / native >= 0.6", "core", "relay_wasm_native", ">=", 0.6),
     ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
+    ("HTTP/1.1 clients: h2mux/hcm Envoy CPU per request <= 0.25", "h1_get_small",
+     "cpu_ratio_bc", "<=", 0.25),
+    ("  the same, 10 pipelined requests", "h1_pipelined", "cpu_ratio_bc", "<=", 0.25),
 ]
 
 ENV = dict(os.environ)
@@ -153,7 +218,8 @@ def setup_run_dir():
         f.write(f"export RUN_DIR={shlex.quote(run_dir)}\n")
     ENV["RUN_DIR"] = run_dir
     # Ports live in ENV, not in the env file, so that each render can choose its own.
-    for var in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT", "HCM_PORT", "NGHTTPD_PORT", "DEMO_PORT"):
+    for var in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT", "HCM_PORT", "NGHTTPD_PORT", "DEMO_PORT",
+                "NGINX_H1_PORT", "NGINX_H2C_PORT"):
         ENV[var] = str(free_port())
     runs = sorted(d for d in os.listdir(OUT) if d.startswith("run-"))
     for old in runs[:-5]:
@@ -172,7 +238,62 @@ def setup_run_dir():
     return run_dir, stamp
 
 
-def start_upstreams():
+NGINX_CONF = """# Written by bench/bench.py: nginx as a benchmark upstream, in the foreground.
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    default_type application/octet-stream;
+    # One client connection rides one upstream connection through tcp_proxy and h2mux:
+    # nginx must not close it after its default 1,000 requests.
+    keepalive_requests 1000000000;
+    keepalive_timeout 600s;
+    server {{ listen 127.0.0.1:{h1_port}; root {www}; }}
+    server {{ listen 127.0.0.1:{h2c_port} http2; root {www}; }}
+}}
+"""
+
+
+def start_nginx():
+    """nginx with an HTTP/1.1 listener (NGINX_H1_PORT) and an h2c one (NGINX_H2C_PORT), both
+    serving BENCH_WWW. As root, it runs as nobody (setpriv), from a config in the run
+    directory."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.access(nginx, os.X_OK):
+        raise BenchError("nginx not found (Debian: nginx-light)")
+    d = os.path.join(ENV["RUN_DIR"], "nginx")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=d, www=ENV["BENCH_WWW"], h1_port=ENV["NGINX_H1_PORT"],
+                                  h2c_port=ENV["NGINX_H2C_PORT"]))
+    cmd = f"exec {shlex.quote(nginx)} -p {shlex.quote(d)} -e {shlex.quote(d + '/error.log')} " \
+          f"-c {shlex.quote(conf)}"
+    if os.geteuid() == 0:
+        os.chmod(d, 0o777)
+        cmd = f"exec setpriv --reuid=nobody --regid=nogroup --clear-groups {cmd[5:]}"
+    env = dict(ENV, UPSTREAM_PORT=ENV["NGINX_H1_PORT"], UPSTREAM_CMD=cmd)
+    p = subprocess.run(["bash", LIB, "start_upstream", "nginx"], env=env, capture_output=True,
+                       text=True)
+    if p.returncode:
+        raise BenchError(f"nginx did not start: {p.stderr.strip()}")
+    env["UPSTREAM_PORT"] = ENV["NGINX_H2C_PORT"]
+    lib("wait_port", ENV["NGINX_H2C_PORT"], "nginx", "10")
+    v = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+    return (v.stderr or v.stdout).strip()
+
+
+def start_upstreams(workloads):
+    if any(setup[4] and setup[4].startswith("nginx") for w in workloads for setup in setups_of(w)):
+        log(f"  upstream: {start_nginx()}")
     env = dict(ENV)
     env.update(UPSTREAM_PORT=ENV["NGHTTPD_PORT"],
                UPSTREAM_CMD='exec nghttpd --no-tls -a 127.0.0.1 -d "$BENCH_WWW" "$UPSTREAM_PORT"')
@@ -188,10 +309,21 @@ def start_upstreams():
         raise BenchError(f"the demo upstream did not start: {p.stderr.strip()}")
 
 
+def plugin_config(extra):
+    """CONFIG_JSON from the environment (or the defaults), with EXTRA's keys set."""
+    base = os.environ.get("CONFIG_JSON", "").strip()
+    if not extra:
+        return base or "{}"
+    cfg = json.loads(base) if base else {}
+    cfg.update(extra)
+    return json.dumps(cfg)
+
+
 def start_envoy(setup, upstream):
-    key, label, template, _ = setup
-    env = dict(ENV, UPSTREAM_PORT=ENV["NGHTTPD_PORT" if upstream == "nghttpd" else "DEMO_PORT"])
-    out = os.path.join(ENV["RUN_DIR"], f"{template}-{upstream}.yaml")
+    key, label, template, _, _, extra = setup
+    env = dict(ENV, UPSTREAM_PORT=ENV[UPSTREAM_PORTS[upstream]], CONFIG_JSON=plugin_config(extra))
+    variant = "-h1up" if extra else ""
+    out = os.path.join(ENV["RUN_DIR"], f"{template}{variant}-{upstream}.yaml")
     if not os.path.exists(out):
         p = subprocess.run([RENDER, os.path.join(ROOT, "envoy-config", template + ".yaml.in"), out],
                            env=env, capture_output=True, text=True)
@@ -322,18 +454,22 @@ QUIET = {}
 
 
 def run_one(setup, workload, rnd):
-    key, label, _, port_var = setup
+    key, label, _, port_var, setup_upstream, _ = setup
     name, upstream, path, args, counts, _ = workload
+    upstream = setup_upstream or upstream
     n = counts[1] if QUICK else counts[0]
     pid = start_envoy(setup, upstream)
     try:
         port = ENV[port_var]
-        warm_path = "/small.txt" if upstream == "nghttpd" else "/"
-        h2load(port, warm_path, ["-c", "10", "-m", "10"], WARMUP[1] if QUICK else WARMUP[0])
+        warm_path = "/" if upstream == "demo" else "/small.txt"
+        # The warm-ups speak the workload's client protocol (h2c, or HTTP/1.1 with --h1).
+        proto = ["--h1"] if "--h1" in args else []
+        h2load(port, warm_path, proto + ["-c", "10", "-m", "10"],
+               WARMUP[1] if QUICK else WARMUP[0])
         # Then small GETs in the workload's own shape (its -c and -m), so that the code
         # paths it needs (one stream at a time, many connections) are compiled too.
-        shape = [a for i, a in enumerate(args) if a in ("-c", "-m") or
-                 (i > 0 and args[i - 1] in ("-c", "-m"))]
+        shape = proto + [a for i, a in enumerate(args) if a in ("-c", "-m") or
+                         (i > 0 and args[i - 1] in ("-c", "-m"))]
         h2load(port, warm_path, shape, SHAPE_WARMUP)
         # A thousand connections just closed must be gone before a thousand new ones come:
         # back to back, some new ones fail on this machine, through tcp_proxy too.
@@ -380,6 +516,9 @@ def summarise(samples):
             pr = [b["p99_ms"] / o["p99_ms"] for b, o in pairs
                   if b and o and b.get("p99_ms") and o.get("p99_ms")]
             s[f"p99_ratio_b{other}"] = median(pr)
+            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
+            cr = [b["cpu_us"] / o["cpu_us"] for b, o in pairs if b and o and o.get("cpu_us")]
+            s[f"cpu_ratio_b{other}"] = median(cr)
         # The machine has bursts that push 1-2% of requests of whichever set-up runs then
         # to ~0.35 ms, right where p99 sits: one round's p99 is bimodal. Pooled over all
         # rounds (interleaved, so every set-up saw the same machine), p99 is steadier.
@@ -803,8 +942,8 @@ def fmt(x, nd=0):
 def table(summary, core, wasm_size):
     rows = ["| workload | metric | a tcp_proxy | b h2mux | c hcm | b/a | b/c |",
             "|---|---|---|---|---|---|---|"]
-    for name, _, _, _, _, what in WORKLOADS:
-        if name not in summary:
+    for name, group, _, _, _, what in WORKLOADS:
+        if name not in summary or group in H1_GROUPS:
             continue
         s = summary[name]
 
@@ -827,7 +966,8 @@ def table(summary, core, wasm_size):
                 (s["p99_quiet_ratio_ba"], s["p99_quiet_ratio_bc"]))
         row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0)
         row("rss_mb", "Envoy peak RSS MB", 1)
-    lines = ["\n".join(rows), ""]
+    lines = ["\n".join(rows), ""] if len(rows) > 2 else []
+    lines += h1_tables(summary)
     lines.append("| core (corpus replay) | requests/s |")
     lines.append("|---|---|")
     lines.append(f"| native | {fmt(core.get('native_rps'))} |")
@@ -852,6 +992,36 @@ def table(summary, core, wasm_size):
     lines.append("")
     lines.append(f"| dist/h2mux.wasm | {fmt(wasm_size)} bytes |")
     return "\n".join(lines)
+
+
+def h1_tables(summary):
+    """One table per group of HTTP/1.1 workloads, with that group's set-ups as columns. The
+    ratios are medians of the per-round ratios (req/s and CPU alike)."""
+    lines = []
+    for group, (_, title, heads) in H1_GROUPS.items():
+        names = [w[0] for w in WORKLOADS if w[1] == group and w[0] in summary]
+        if not names:
+            continue
+        rows = [f"{title}:", "",
+                f"| workload | metric | {' | '.join(heads)} | b/a | b/c |",
+                "|---|---|---|---|---|---|---|"]
+        for name in names:
+            s = summary[name]
+            for metric, label, nd, ratios in (
+                    ("rps", "req/s", 0, ("ratio_ba", "ratio_bc")),
+                    ("cpu_us", "Envoy CPU us/req", 1, ("cpu_ratio_ba", "cpu_ratio_bc")),
+                    ("rss_mb", "Envoy peak RSS MB", 1, None)):
+                if ratios:
+                    ba, bc = s[ratios[0]], s[ratios[1]]
+                else:
+                    a, b, c = (s[f"{metric}_{k}"] for k in "abc")
+                    ba = b / a if a and b else None
+                    bc = b / c if c and b else None
+                rows.append(f"| {name} | {label} | {fmt(s[f'{metric}_a'], nd)} | "
+                            f"{fmt(s[f'{metric}_b'], nd)} | {fmt(s[f'{metric}_c'], nd)} | "
+                            f"{fmt(ba, 2)} | {fmt(bc, 2)} |")
+        lines += rows + [""]
+    return lines
 
 
 def targets(summary, core, wasm_size):
@@ -924,14 +1094,15 @@ def main():
     load_start = os.getloadavg()
     log(f"bench: {ROUNDS} rounds{' (quick)' if QUICK else ''}, run directory {run_dir}, "
         f"load average {load_start[0]:.2f}")
-    workloads = [w for w in WORKLOADS if not ONLY or w[0] in ONLY]
+    only = set(ONLY) | (set(H1_WORKLOADS) if "h1" in ONLY else set())
+    workloads = [w for w in WORKLOADS if not only or w[0] in only]
     samples = {w[0]: {k: [] for k, *_ in SETUPS} for w in workloads}
     failures = []
     started = time.monotonic()
-    start_upstreams()
+    start_upstreams(workloads)
     for rnd in range(ROUNDS):
         for w in workloads:
-            for setup in SETUPS:
+            for setup in setups_of(w):
                 try:
                     r = run_one(setup, w, rnd)
                 except BenchError as e:
@@ -983,7 +1154,8 @@ def main():
         md += ["", "Envoy with h2mux under small GETs, perf samples by DSO ([JIT]: V8's "
                "compiled wasm):", ""] + [f"- {pct:.1f}% {what}" for pct, what in profile["by_dso"]]
     for name, s in summary.items():
-        for key, label, *_ in SETUPS:
+        w = next(w for w in WORKLOADS if w[0] == name)
+        for key, label, *_ in setups_of(w):
             if s[f"errors_{key}"]:
                 md.append(f"\nNote: {name} through {label}: {s[f'errors_{key}']} requests over all "
                           "rounds got no 2xx response (counted in req/s, not in CPU per request)")
@@ -999,7 +1171,11 @@ def main():
                    "envoy_seconds": envoy_secs, "wasm_size": wasm_size,
                    "features": os.environ.get("BENCH_FEATURES", ""),
                    "workloads": {w[0]: {"upstream": w[1], "path": w[2], "args": w[3],
-                                        "what": w[5]} for w in workloads},
+                                        "what": w[5],
+                                        "setups": [{"key": k, "label": lb, "template": t,
+                                                    "upstream": up or w[1], "config": cfg}
+                                                   for k, lb, t, _, up, cfg in setups_of(w)]}
+                                 for w in workloads},
                    "samples": samples, "summary": summary, "core": core, "profile": profile,
                    "targets": [{"target": t, "value": v, "verdict": x} for t, v, x in tgt],
                    "failures": failures}, f, indent=1)
