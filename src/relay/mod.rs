@@ -1216,8 +1216,13 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     // Otherwise a line of text that names HTTP/1 is a request line gone wrong (a bad
     // method, stray whitespace): the HTTP/1.1 side answers it with its 400. Bytes that are
     // not text are no HTTP at all.
-    let line_end = rest.iter().position(|&b| b == b'\n');
-    let line = &rest[..line_end.unwrap_or(rest.len())];
+    // (Stray line ends before it too: the HTTP/1.1 side refuses those.)
+    let text = {
+        let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
+        &rest[start.unwrap_or(rest.len())..]
+    };
+    let line_end = text.iter().position(|&b| b == b'\n');
+    let line = &text[..line_end.unwrap_or(text.len())];
     if line
         .iter()
         .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t' && b != b'\r')
