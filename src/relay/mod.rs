@@ -251,7 +251,11 @@ impl Relay {
     }
 
     /// Gives back queue memory once nothing is in flight (see `Connection::trim`).
-    pub fn trim(&mut self) {
+    pub fn trim(&mut self, pool: &mut BufferPool) {
+        if self.pairs.is_empty() && self.waiting_len() == 0 {
+            self.front.park_output(pool);
+            self.back.park_output(pool);
+        }
         if self.pairs.is_empty() && self.waiting_len() == 0 && self.front.trim() && self.back.trim()
         {
             self.pairs = Vec::new();
@@ -295,14 +299,68 @@ impl Relay {
                     }
                     h1.set_scheme(self.client_tls);
                     self.front = Peer::H1(Box::new(h1));
+                    // No doorbell can ask an HTTP/1.1 client for its next bytes, and only
+                    // in those (or while holding some) may Envoy write toward the upstream:
+                    // window updates for the upstream could wait for ever. Its windows open
+                    // wide instead; Envoy's buffers bound what it then sends.
+                    if let Peer::H2(b) = &mut self.back {
+                        b.open_recv_windows(now);
+                    }
                 }
             }
             self.detecting = false;
         }
         self.sync_reserve();
-        let n = self.front.recv(pool, bytes, now);
-        self.pump(pool);
-        n
+        let Peer::H1(_) = self.front else {
+            let n = self.front.recv(pool, bytes, now);
+            self.pump(pool);
+            return n;
+        };
+        // An HTTP/1.1 client: a head and its body often come together, and the body may
+        // only be taken as far as the upstream side can send it on now (`body_room`); the
+        // request opened upstream by the pump sets that room for the next round.
+        let mut taken = 0;
+        for _ in 0..bytes.len() + 2 {
+            self.set_front_room();
+            let n = self.front.recv(pool, &bytes.slice(taken..), now);
+            taken += n;
+            self.pump(pool);
+            if n == 0 || taken >= bytes.len() {
+                break;
+            }
+        }
+        taken
+    }
+
+    /// How many body bytes the HTTP/1.1 client side may take now: what the upstream side
+    /// can send at once for that request, less what it was handed and has not sent.
+    fn set_front_room(&mut self) {
+        let Peer::H1(front) = &self.front else {
+            return;
+        };
+        let room = match front.receiving() {
+            None => None,
+            Some(id) => match by_front_ref(&self.pairs, id) {
+                Some(p) if p.back == StreamId::ZERO => None,
+                Some(p) => match &self.back {
+                    Peer::H2(b) => {
+                        let window = b
+                            .stream_send_window(p.back)
+                            .unwrap_or(0)
+                            .min(b.conn_send_window());
+                        let unsent = p.up_inflight as i64;
+                        Some((window - unsent).max(0) as usize)
+                    }
+                    // An HTTP/1.1 upstream side writes what it is given at once.
+                    Peer::H1(_) => None,
+                },
+                // Still waiting for the upstream: nothing to send it on yet.
+                None => Some(0),
+            },
+        };
+        if let Peer::H1(front) = &mut self.front {
+            front.set_body_room(room);
+        }
     }
 
     /// Bytes from the upstream. Returns how many were consumed; the caller holds the rest.
@@ -1119,7 +1177,7 @@ impl Relay {
 
 /// What a client's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]
-enum Detected {
+pub(crate) enum Detected {
     /// The HTTP/2 preface, or its beginning, or bytes that are no HTTP at all (the HTTP/2
     /// side answers those with GOAWAY(PROTOCOL_ERROR), RFC 9113 §3.4).
     Http2,
@@ -1132,7 +1190,7 @@ enum Detected {
 /// The longest method h2mux waits for before it gives up telling.
 const MAX_METHOD: usize = 32;
 
-fn detect(bytes: &[u8]) -> Detected {
+pub(crate) fn detect(bytes: &[u8]) -> Detected {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let n = bytes.len().min(PREFACE.len());
     if n == 0 {
@@ -1149,24 +1207,41 @@ fn detect(bytes: &[u8]) -> Detected {
     if rest.is_empty() || rest == b"\r" {
         return Detected::Undecided;
     }
-    for (i, &b) in rest.iter().enumerate().take(MAX_METHOD + 1) {
-        if b == b' ' {
-            return if i > 0 {
-                Detected::Http1
-            } else {
-                Detected::Http2
-            };
-        }
-        if !crate::message::is_tchar(b) {
-            return Detected::Http2;
+    // A method token and a space: the common case, told at once.
+    if let Some(sp) = rest.iter().take(MAX_METHOD + 1).position(|&b| b == b' ') {
+        if sp > 0 && rest[..sp].iter().all(|&b| crate::message::is_tchar(b)) {
+            return Detected::Http1;
         }
     }
-    if rest.len() > MAX_METHOD {
-        Detected::Http2
-    } else {
+    // Otherwise a line of text that names HTTP/1 is a request line gone wrong (a bad
+    // method, stray whitespace): the HTTP/1.1 side answers it with its 400. Bytes that are
+    // not text are no HTTP at all.
+    // (Stray line ends before it too: the HTTP/1.1 side refuses those.)
+    let text = {
+        let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
+        &rest[start.unwrap_or(rest.len())..]
+    };
+    let line_end = text.iter().position(|&b| b == b'\n');
+    let line = &text[..line_end.unwrap_or(text.len())];
+    if line
+        .iter()
+        .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t' && b != b'\r')
+    {
+        return Detected::Http2;
+    }
+    if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
+        return Detected::Http1;
+    }
+    if line_end.is_none() && rest.len() < MAX_LINE_TO_TELL {
         Detected::Undecided
+    } else {
+        Detected::Http2
     }
 }
+
+/// How much of a first line h2mux reads to tell a broken request line from bytes that are
+/// no HTTP at all.
+const MAX_LINE_TO_TELL: usize = 256;
 
 /// Closed or reset with nothing owed: the stream's work is over on that side.
 fn finished(s: Option<State>) -> bool {
@@ -1177,6 +1252,11 @@ fn finished(s: Option<State>) -> bool {
 /// the connections stay usable while the pair is held.
 fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
     pairs.iter_mut().find(|p| p.front == id)
+}
+
+/// The pair of a client stream, read only.
+fn by_front_ref(pairs: &[Pair], id: StreamId) -> Option<&Pair> {
+    pairs.iter().find(|p| p.front == id)
 }
 
 /// The pair of an upstream stream.
