@@ -262,12 +262,21 @@ http {{
 """
 
 
+def find_nginx():
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return nginx if os.access(nginx, os.X_OK) else None
+
+
+def needs_nginx(workload):
+    return any(setup[4] and setup[4].startswith("nginx") for setup in setups_of(workload))
+
+
 def start_nginx():
     """nginx with an HTTP/1.1 listener (NGINX_H1_PORT) and an h2c one (NGINX_H2C_PORT), both
     serving BENCH_WWW. As root, it runs as nobody (setpriv), from a config in the run
     directory."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.access(nginx, os.X_OK):
+    nginx = find_nginx()
+    if not nginx:
         raise BenchError("nginx not found (Debian: nginx-light)")
     d = os.path.join(ENV["RUN_DIR"], "nginx")
     os.makedirs(d, exist_ok=True)
@@ -277,7 +286,7 @@ def start_nginx():
                                   h2c_port=ENV["NGINX_H2C_PORT"]))
     cmd = f"exec {shlex.quote(nginx)} -p {shlex.quote(d)} -e {shlex.quote(d + '/error.log')} " \
           f"-c {shlex.quote(conf)}"
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and shutil.which("setpriv"):
         os.chmod(d, 0o777)
         cmd = f"exec setpriv --reuid=nobody --regid=nogroup --clear-groups {cmd[5:]}"
     env = dict(ENV, UPSTREAM_PORT=ENV["NGINX_H1_PORT"], UPSTREAM_CMD=cmd)
@@ -292,7 +301,7 @@ def start_nginx():
 
 
 def start_upstreams(workloads):
-    if any(setup[4] and setup[4].startswith("nginx") for w in workloads for setup in setups_of(w)):
+    if any(needs_nginx(w) for w in workloads):
         log(f"  upstream: {start_nginx()}")
     env = dict(ENV)
     env.update(UPSTREAM_PORT=ENV["NGHTTPD_PORT"],
@@ -1096,6 +1105,13 @@ def main():
         f"load average {load_start[0]:.2f}")
     only = set(ONLY) | (set(H1_WORKLOADS) if "h1" in ONLY else set())
     workloads = [w for w in WORKLOADS if not only or w[0] in only]
+    skipped = []
+    if not find_nginx():
+        skipped = [w[0] for w in workloads if needs_nginx(w)]
+        workloads = [w for w in workloads if not needs_nginx(w)]
+        if skipped:
+            log(f"nginx not found (Debian: apt-get install nginx-light): skipping "
+                f"{', '.join(skipped)}")
     samples = {w[0]: {k: [] for k, *_ in SETUPS} for w in workloads}
     failures = []
     started = time.monotonic()
@@ -1159,6 +1175,9 @@ def main():
             if s[f"errors_{key}"]:
                 md.append(f"\nNote: {name} through {label}: {s[f'errors_{key}']} requests over all "
                           "rounds got no 2xx response (counted in req/s, not in CPU per request)")
+    if skipped:
+        md.append(f"\nNote: nginx not found (Debian: nginx-light): {', '.join(skipped)} "
+                  "skipped")
     for note in core.get("notes", []) + profile.get("notes", []) + failures:
         md.append(f"\nNote: {note}")
     text = "\n".join(md) + "\n"
