@@ -1207,16 +1207,9 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if rest.is_empty() || rest == b"\r" {
         return Detected::Undecided;
     }
-    // A method token and a space: the common case, told at once.
-    if let Some(sp) = rest.iter().take(MAX_METHOD + 1).position(|&b| b == b' ') {
-        if sp > 0 && rest[..sp].iter().all(|&b| crate::message::is_tchar(b)) {
-            return Detected::Http1;
-        }
-    }
-    // Otherwise a line of text that names HTTP/1 is a request line gone wrong (a bad
-    // method, stray whitespace): the HTTP/1.1 side answers it with its 400. Bytes that are
-    // not text are no HTTP at all.
-    // (Stray line ends before it too: the HTTP/1.1 side refuses those.)
+    // A line of text that names HTTP/1 is a request line (or one gone wrong: a bad method,
+    // stray whitespace or line ends, which the HTTP/1.1 side answers with its 400). Bytes
+    // that are not text, or a line that does not name HTTP/1, are no HTTP at all.
     let text = {
         let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
         &rest[start.unwrap_or(rest.len())..]
@@ -1232,12 +1225,26 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
         return Detected::Http1;
     }
-    if line_end.is_none() && rest.len() < MAX_LINE_TO_TELL {
-        Detected::Undecided
-    } else {
-        Detected::Http2
+    if line_end.is_some() {
+        return Detected::Http2;
+    }
+    // The line is not whole yet. One that starts like a request (a method and a space)
+    // may be long (a long target): the HTTP/1.1 side bounds it (414).
+    let method_like = line
+        .iter()
+        .take(MAX_METHOD + 1)
+        .position(|&b| b == b' ')
+        .is_some_and(|sp| sp > 0 && line[..sp].iter().all(|&b| crate::message::is_tchar(b)));
+    match (method_like, line.len()) {
+        (true, n) if n >= MAX_REQUEST_LINE_TO_TELL => Detected::Http1,
+        (false, n) if n >= MAX_LINE_TO_TELL => Detected::Http2,
+        _ => Detected::Undecided,
     }
 }
+
+/// A line that starts like a request is HTTP/1.1's past this many bytes even before it
+/// ends (the HTTP/1.1 side answers 414 if it is too long).
+const MAX_REQUEST_LINE_TO_TELL: usize = 8 * 1024;
 
 /// How much of a first line h2mux reads to tell a broken request line from bytes that are
 /// no HTTP at all.

@@ -322,7 +322,8 @@ fn the_first_bytes_tell_the_protocol() {
         (&b"PRI * HTTP/2.0\r\n"[..], Detected::Http2),
         (b"PRI", Detected::Http2),
         (b"GET / HTTP/1.1\r\n", Detected::Http1),
-        (b"\r\nGET ", Detected::Http1),
+        (b"\r\nGET ", Detected::Undecided),
+        (b"\r\nGET /x HTTP/1.1\r", Detected::Http1),
         (b"GE", Detected::Undecided),
         (b"\r\n", Detected::Undecided),
         // Broken request lines are HTTP/1.1's to answer with a 400.
