@@ -493,3 +493,31 @@ fn connection_close_ends_reuse() {
     assert!(c.is_done());
     let _ = ErrorCode::NoError;
 }
+
+#[test]
+fn expect_100_continue_is_answered_at_once_and_not_passed_on() {
+    let mut c = server();
+    let (ev, out) = feed(
+        &mut c,
+        b"PUT /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        100,
+    );
+    assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(!ev[0].contains("expect"), "{ev:?}");
+    // Not to an HTTP/1.0 client, and not ahead of an earlier answer.
+    let mut c = server();
+    let (_, out) = feed(
+        &mut c,
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n\
+          PUT /u HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        100,
+    );
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    let mut c = server();
+    let (_, out) = feed(
+        &mut c,
+        b"PUT /u HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        100,
+    );
+    assert!(out.is_empty());
+}

@@ -298,10 +298,4 @@ impl Peer {
             Peer::H1(_) => false,
         }
     }
-
-    pub(crate) fn note_settings_sent(&mut self, now: Instant) {
-        if let Peer::H2(c) = self {
-            c.note_settings_sent(now);
-        }
-    }
 }

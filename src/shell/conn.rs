@@ -89,6 +89,11 @@ impl Conn {
         &self.relay
     }
 
+    /// The client's connection is TLS.
+    pub(crate) fn set_client_tls(&mut self) {
+        self.relay.set_client_tls();
+    }
+
     /// The host keeps client bytes for this connection, paused.
     pub fn holds_downstream(&self) -> bool {
         matches!(self.client, ClientBytes::Held { .. })
@@ -578,7 +583,22 @@ impl Conn {
             since(bs.bytes_in, r.from_upstream),
         );
         m.gather(Metric::BytesToUpstream, since(bs.bytes_out, r.to_upstream));
-        m.gather(Metric::StreamsTotal, since(rs.streams.into(), r.streams));
+        let streams = since(rs.streams.into(), r.streams);
+        m.gather(Metric::StreamsTotal, streams);
+        let (client, upstream) = (
+            if self.relay.front().is_h1() {
+                Metric::ClientHttp1Requests
+            } else {
+                Metric::ClientHttp2Requests
+            },
+            if self.relay.back().is_h1() {
+                Metric::UpstreamHttp1Requests
+            } else {
+                Metric::UpstreamHttp2Requests
+            },
+        );
+        m.gather(client, streams);
+        m.gather(upstream, streams);
         m.gather(
             Metric::DoorbellsTotal,
             since(rs.doorbells.into(), r.doorbells),

@@ -134,6 +134,13 @@ impl<R: Rules> Shell<R> {
         log::debug!("h2mux[{id}]: new connection");
     }
 
+    /// The client's connection is TLS: requests from HTTP/1.1 clients get `:scheme https`.
+    pub fn set_client_tls(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.set_client_tls();
+        }
+    }
+
     /// The host is done with a connection (closed by either peer or by us): its buffers go
     /// back to the pool and its last figures out.
     pub fn connection_closed(&mut self, id: ConnId, now: Instant) {

@@ -136,6 +136,10 @@ fn an_http1_client_is_answered_and_kept_alive() {
     let text = String::from_utf8_lossy(&n.links[l].raw_in).into_owned();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"), "{text}");
+    n.run_for(100);
+    assert_eq!(n.host.metric("h2mux_client_requests_http1_total"), 2);
+    assert_eq!(n.host.metric("h2mux_client_requests_http2_total"), 0);
+    assert_eq!(n.host.metric("h2mux_upstream_requests_http2_total"), 2);
     assert!(
         n.host.envoy.refusals.is_empty(),
         "{:?}",
@@ -164,6 +168,16 @@ fn a_smuggling_attempt_gets_400_then_a_close() {
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
     assert!(text.contains("connection: close\r\n"), "{text}");
     assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+    assert_eq!(
+        n.host
+            .metric("h2mux_client_violations_http1_length_with_transfer_encoding"),
+        1
+    );
+    assert_eq!(
+        n.host.metric("h2mux_streams_total"),
+        0,
+        "nothing went upstream"
+    );
     assert!(
         n.host.envoy.refusals.is_empty(),
         "{:?}",
