@@ -30,7 +30,7 @@ function request(name, method, path, chunks) {
         });
       });
     });
-    req.on('error', (e) => reject(new Error(`${name}: ${e.message}`)));
+    req.on('error', (e) => reject(e.message.startsWith(name) ? e : new Error(`${name}: ${e.message}`)));
     req.setTimeout(10000, () => req.destroy(new Error(`${name}: no answer within 10 s`)));
     for (const c of chunks || []) req.write(c);
     req.end();
@@ -55,6 +55,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  process.stderr.write(`${e.stack || e}\n`);
+  process.stderr.write(`${e.message || e}\n`);
   process.exit(1);
 });
