@@ -351,6 +351,9 @@ pub struct Connection {
     scratch: Vec<u8>,
     preface_sent: bool,
     ping_pending: Option<[u8; 8]>,
+    /// Our receive windows were opened wide (`open_recv_windows`): the SETTINGS and the
+    /// connection WINDOW_UPDATE (this increment) that say so are still to be written.
+    windows_opened: Option<u32>,
     pending_resets: ResetQueue,
 
     // Streams and flow control.
@@ -412,6 +415,7 @@ impl Connection {
             scratch: Vec::new(),
             preface_sent: false,
             ping_pending: None,
+            windows_opened: None,
             pending_resets: ResetQueue::default(),
             streams: Store::default(),
             peer: PeerSettings::default(),
@@ -661,6 +665,33 @@ impl Connection {
             || self.hwrite.is_some()
             || self.streams.queue_len(Queue::Headers) > 0
             || self.streams.queue_len(Queue::Send) > 0
+    }
+
+    /// Opens our receive windows to 2^31-1 from now on: a SETTINGS with
+    /// INITIAL_WINDOW_SIZE and a WINDOW_UPDATE on the connection. For a peer whose window
+    /// updates could not be delivered in time (the relay's upstream when the client speaks
+    /// HTTP/1.1: bytes toward the upstream wait for the client's next bytes, and it can be
+    /// asked for none); its bytes are then bounded by the transport instead. Only before
+    /// any stream exists, so that no window in use changes under it.
+    pub fn open_recv_windows(&mut self, now: Instant) {
+        let max = crate::frame::MAX_WINDOW;
+        if self.lifecycle.is_failed() || !self.streams.is_empty() {
+            return;
+        }
+        let conn_inc = max.saturating_sub(self.cfg.connection_window.min(max));
+        if self.cfg.initial_window_size == max && conn_inc == 0 {
+            return;
+        }
+        let mut cfg = (*self.cfg).clone();
+        cfg.initial_window_size = max;
+        cfg.connection_window = max;
+        self.cfg = Arc::new(cfg);
+        self.now = now;
+        self.conn_recv_window.grow(conn_inc);
+        // Our preface not yet written says it all itself; afterwards, frames say it.
+        if self.preface_sent {
+            self.windows_opened = Some(conn_inc);
+        }
     }
 
     /// Sends a PING (the host uses it to get an answer from the peer soon).

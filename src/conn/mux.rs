@@ -65,6 +65,7 @@ impl Connection {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()
+            || self.windows_opened.is_some()
             || self.hwrite.is_some()
             || (!self.lifecycle.is_failed()
                 && (!self.pending_resets.is_empty()
@@ -111,6 +112,9 @@ impl Connection {
         }
         if self.ping_pending.is_some() {
             n += HEADER_LEN + 8;
+        }
+        if self.windows_opened.is_some() {
+            n += 2 * HEADER_LEN + 6 + 4;
         }
         n
     }
@@ -174,6 +178,24 @@ impl Connection {
                 last,
                 code
             );
+            progressed = true;
+        }
+        if let Some(inc) = self.windows_opened {
+            if self.room() < 2 * HEADER_LEN + 6 + 4 {
+                return progressed;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                let w = tx.writer();
+                frame::write_settings(
+                    w,
+                    &[(setting::INITIAL_WINDOW_SIZE, self.cfg.initial_window_size)],
+                );
+                if inc > 0 {
+                    frame::write_window_update(w, StreamId::ZERO, inc);
+                }
+            }
+            self.windows_opened = None;
+            self.settings_sent();
             progressed = true;
         }
         if let Some(data) = self.ping_pending {

@@ -140,6 +140,11 @@ pub struct H1Conn {
     peer_eof: bool,
     /// Client role: the owner was told no request follows (`Event::GoAway`).
     goaway_told: bool,
+    /// Body bytes the other side can send on right now (set by the owner before `recv`):
+    /// bytes beyond it stay unconsumed, with the host, so that a host that may write
+    /// toward the upstream only while it holds client bytes always can (Envoy). None: no
+    /// such bound.
+    body_room: Option<usize>,
     /// Client role: requests with a body the upstream may take long to answer ask for
     /// `100 Continue`, whose arrival is an upstream event (see `set_ask_continue`).
     ask_continue: bool,
@@ -177,6 +182,7 @@ impl H1Conn {
             peer_eof: false,
             goaway_told: false,
             ask_continue: false,
+            body_room: None,
             stats: ConnStats::default(),
             record_notes: false,
             notes: Vec::new(),
@@ -276,7 +282,21 @@ impl H1Conn {
 
     fn window(&self) -> usize {
         let cap = i64::from(self.cfg.connection_window);
-        (cap - self.credit_out).max(0) as usize
+        let credit = (cap - self.credit_out).max(0) as usize;
+        self.body_room.map_or(credit, |r| r.min(credit))
+    }
+
+    /// Bounds the body bytes the next `recv` may hand out (see `body_room`).
+    pub fn set_body_room(&mut self, room: Option<usize>) {
+        self.body_room = room;
+    }
+
+    /// The stream whose body is arriving, if one is.
+    pub fn receiving(&self) -> Option<StreamId> {
+        match self.rx {
+            Rx::Body(id, _) => Some(id),
+            _ => None,
+        }
     }
 
     fn stream(&mut self, id: StreamId) -> Option<&mut Stream> {
@@ -314,7 +334,11 @@ impl H1Conn {
                 break;
             }
             pos += step;
-            if pos >= input.len() {
+            // A request head goes to the owner before its body is read: how much of the body
+            // may be taken depends on what the owner does with the head.
+            let head_out = self.side == Side::Frontend
+                && matches!(self.events.back(), Some(Event::Headers { .. }));
+            if pos >= input.len() || head_out {
                 break;
             }
         }

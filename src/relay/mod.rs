@@ -295,14 +295,68 @@ impl Relay {
                     }
                     h1.set_scheme(self.client_tls);
                     self.front = Peer::H1(Box::new(h1));
+                    // No doorbell can ask an HTTP/1.1 client for its next bytes, and only
+                    // in those (or while holding some) may Envoy write toward the upstream:
+                    // window updates for the upstream could wait for ever. Its windows open
+                    // wide instead; Envoy's buffers bound what it then sends.
+                    if let Peer::H2(b) = &mut self.back {
+                        b.open_recv_windows(now);
+                    }
                 }
             }
             self.detecting = false;
         }
         self.sync_reserve();
-        let n = self.front.recv(pool, bytes, now);
-        self.pump(pool);
-        n
+        let Peer::H1(_) = self.front else {
+            let n = self.front.recv(pool, bytes, now);
+            self.pump(pool);
+            return n;
+        };
+        // An HTTP/1.1 client: a head and its body often come together, and the body may
+        // only be taken as far as the upstream side can send it on now (`body_room`); the
+        // request opened upstream by the pump sets that room for the next round.
+        let mut taken = 0;
+        for _ in 0..bytes.len() + 2 {
+            self.set_front_room();
+            let n = self.front.recv(pool, &bytes.slice(taken..), now);
+            taken += n;
+            self.pump(pool);
+            if n == 0 || taken >= bytes.len() {
+                break;
+            }
+        }
+        taken
+    }
+
+    /// How many body bytes the HTTP/1.1 client side may take now: what the upstream side
+    /// can send at once for that request, less what it was handed and has not sent.
+    fn set_front_room(&mut self) {
+        let Peer::H1(front) = &self.front else {
+            return;
+        };
+        let room = match front.receiving() {
+            None => None,
+            Some(id) => match by_front_ref(&self.pairs, id) {
+                Some(p) if p.back == StreamId::ZERO => None,
+                Some(p) => match &self.back {
+                    Peer::H2(b) => {
+                        let window = b
+                            .stream_send_window(p.back)
+                            .unwrap_or(0)
+                            .min(b.conn_send_window());
+                        let unsent = p.up_inflight as i64;
+                        Some((window - unsent).max(0) as usize)
+                    }
+                    // An HTTP/1.1 upstream side writes what it is given at once.
+                    Peer::H1(_) => None,
+                },
+                // Still waiting for the upstream: nothing to send it on yet.
+                None => Some(0),
+            },
+        };
+        if let Peer::H1(front) = &mut self.front {
+            front.set_body_room(room);
+        }
     }
 
     /// Bytes from the upstream. Returns how many were consumed; the caller holds the rest.
@@ -1177,6 +1231,11 @@ fn finished(s: Option<State>) -> bool {
 /// the connections stay usable while the pair is held.
 fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
     pairs.iter_mut().find(|p| p.front == id)
+}
+
+/// The pair of a client stream, read only.
+fn by_front_ref(pairs: &[Pair], id: StreamId) -> Option<&Pair> {
+    pairs.iter().find(|p| p.front == id)
 }
 
 /// The pair of an upstream stream.

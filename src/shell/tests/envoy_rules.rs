@@ -147,6 +147,66 @@ fn an_http1_client_is_answered_and_kept_alive() {
     );
 }
 
+/// An HTTP/1.1 upload larger than every window: credit comes back as the upstream takes
+/// the bytes, the client's held bytes are fed again, and the echo comes back whole, in
+/// chunks (the upstream's answer has no length).
+#[test]
+fn a_large_http1_upload_flows_through_the_windows() {
+    // The client writes as it goes (a read per piece). Written all at once and then
+    // silent, the part beyond the upstream's window would wait: under Envoy's rules a
+    // filter writes toward the upstream only in a downstream callback or by resuming a
+    // held buffer, once (README, "HTTP/1.1 clients and upstreams").
+    upload_through_the_windows(false);
+}
+
+fn upload_through_the_windows(all_at_once: bool) {
+    // The HTTP/1.1 side reads at most a connection window of body bytes ahead of the
+    // upstream; the echo upstream queues a whole answer at once, so under 1 MiB.
+    let mut n = envoy(r#"{"frontend": {"connection_window": 65535}}"#);
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let body = pattern(1_000_000, 9);
+    let mut req = format!(
+        "POST /up HTTP/1.1\r\nHost: example.com\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    if all_at_once {
+        n.send_raw(l, &req);
+        n.run();
+    } else {
+        for piece in req.chunks(64 * 1024) {
+            n.send_raw(l, piece);
+            n.run();
+        }
+    }
+    n.run_until(5_000, |n| n.links[l].raw_in.ends_with(b"0\r\n\r\n"));
+    let text = &n.links[l].raw_in;
+    let head_end = text.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(text.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // Undo the chunked framing.
+    let mut got = Vec::new();
+    let mut rest = &text[head_end..];
+    loop {
+        let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap(), 16).unwrap();
+        rest = &rest[nl + 2..];
+        if size == 0 {
+            break;
+        }
+        got.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "the echo differs");
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
 /// A request that breaks a rule gets its status, then the close: the answer can only leave
 /// in an upstream event (a doorbell brings one) and a close drops the bytes set in its own
 /// callback, so the close comes from a later tick. Nothing of the request went upstream.
