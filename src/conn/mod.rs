@@ -280,13 +280,22 @@ struct Cold {
     goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
     recent: GoneRing,
     notes: Vec<Note>,
+    /// A few bytes of output an idle connection could not deliver yet (`park_output`),
+    /// kept here instead of in a pool buffer; they go first at the next `flush`.
+    parked: Vec<u8>,
 }
 
 impl Cold {
     fn is_empty(&self) -> bool {
-        self.goaway_pending.is_empty() && self.recent.is_empty() && self.notes.is_empty()
+        self.goaway_pending.is_empty()
+            && self.recent.is_empty()
+            && self.notes.is_empty()
+            && self.parked.is_empty()
     }
 }
+
+/// The most output `park_output` moves out of a pool buffer: control frames, not data.
+const MAX_PARKED: usize = 256;
 
 /// RST_STREAM frames owed for streams without a context; boxed, as most connections never
 /// owe one.
@@ -540,7 +549,8 @@ impl Connection {
         // A header block being assembled (HEADERS seen, CONTINUATION to come) is not idle.
         if !self.streams.is_empty()
             || !self.events.is_empty()
-            || self.has_output()
+            || !self.output().is_empty()
+            || self.has_work_to_write()
             || self.hwrite.is_some()
             || self.cont.is_some()
         {
@@ -562,6 +572,34 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// An idle connection whose last few bytes (control frames) cannot be delivered yet
+    /// (under Envoy's rules, bytes toward an upstream wait for the client's next bytes, and
+    /// an HTTP/1.1 client can be asked for none) gives its tx buffer back to the pool: the
+    /// bytes move into a small allocation of its own and go first at the next `flush`.
+    /// Returns whether it did.
+    pub fn park_output(&mut self, pool: &mut BufferPool) -> bool {
+        let len = self.output().len();
+        if len == 0
+            || len > MAX_PARKED
+            || !self.streams.is_empty()
+            || self.hwrite.is_some()
+            || self.cont.is_some()
+        {
+            return false;
+        }
+        let bytes = self.output().to_vec();
+        self.cold().parked.extend_from_slice(&bytes);
+        if let Some(tx) = self.tx.as_mut() {
+            tx.clear();
+        }
+        self.release_tx_if_empty(pool);
+        true
+    }
+
+    pub(crate) fn has_parked(&self) -> bool {
+        self.cold.as_ref().is_some_and(|c| !c.parked.is_empty())
     }
 
     /// Whether events wait for [`Connection::poll_event`].

@@ -35,6 +35,16 @@ impl Connection {
         if !self.take_tx(pool) {
             return;
         }
+        if self.has_parked() {
+            let parked = self
+                .cold
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.parked))
+                .unwrap_or_default();
+            if let Some(tx) = self.tx.as_mut() {
+                tx.writer().extend_from_slice(&parked);
+            }
+        }
         loop {
             // Nothing may go between the frames of a header block (§6.10): one whose first
             // frame is out is finished before anything else is written, even after a
@@ -62,6 +72,11 @@ impl Connection {
     }
 
     pub(super) fn has_output_work(&self) -> bool {
+        self.has_parked() || self.has_work_to_write()
+    }
+
+    /// Output work besides parked bytes.
+    pub(super) fn has_work_to_write(&self) -> bool {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()

@@ -166,10 +166,20 @@ impl Relay {
             c.set_ask_continue(true);
             Peer::H1(Box::new(c))
         } else {
-            Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
+            Peer::H2(Box::new(Connection::new(
+                Side::Backend,
+                back_cfg,
+                waiter,
+                now,
+            )))
         };
         Relay {
-            front: Peer::H2(Connection::new(Side::Frontend, front_cfg, waiter, now)),
+            front: Peer::H2(Box::new(Connection::new(
+                Side::Frontend,
+                front_cfg,
+                waiter,
+                now,
+            ))),
             back,
             detecting,
             notes: false,
@@ -251,7 +261,11 @@ impl Relay {
     }
 
     /// Gives back queue memory once nothing is in flight (see `Connection::trim`).
-    pub fn trim(&mut self) {
+    pub fn trim(&mut self, pool: &mut BufferPool) {
+        if self.pairs.is_empty() && self.waiting_len() == 0 {
+            self.front.park_output(pool);
+            self.back.park_output(pool);
+        }
         if self.pairs.is_empty() && self.waiting_len() == 0 && self.front.trim() && self.back.trim()
         {
             self.pairs = Vec::new();

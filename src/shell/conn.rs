@@ -259,9 +259,9 @@ impl Conn {
     /// The idle scan: a connection that moved no bytes since the last scan gives back its
     /// queue memory (thousands of idle ones add up). Not after every event: between two
     /// bursts of streams it would be freed and taken again each time.
-    pub(crate) fn scan_idle(&mut self) {
+    pub(crate) fn scan_idle(&mut self, pool: &mut BufferPool) {
         if self.activity == Activity::Quiet {
-            self.relay.trim();
+            self.relay.trim(pool);
             #[cfg(test)]
             {
                 self.trims += 1;

@@ -217,7 +217,7 @@ impl<R: Rules> Shell<R> {
     /// connections with something due.
     fn scan(&mut self, now: Instant) -> Vec<ConnId> {
         for c in self.conns.values_mut() {
-            c.scan_idle();
+            c.scan_idle(&mut self.pool);
         }
         self.conns
             .iter()
