@@ -193,7 +193,7 @@ pub struct ConnStats {
     /// Bytes of output the caller reported written (`consume_output`).
     pub bytes_out: u64,
     /// Frame headers read from the peer.
-    pub frames_in: u64,
+    pub frames_in: u32,
     /// Times `recv` stopped reading before the end of its input (see `RxBlocked`).
     pub rx_blocked: u32,
     /// Streams opened, by the peer (requests accepted) or by us.
@@ -283,6 +283,9 @@ struct Cold {
     /// A few bytes of output an idle connection could not deliver yet (`park_output`),
     /// kept here instead of in a pool buffer; they go first at the next `flush`.
     parked: Vec<u8>,
+    /// Our receive windows were opened wide (`open_recv_windows`): the SETTINGS and the
+    /// connection WINDOW_UPDATE (this increment) that say so are still to be written.
+    windows_opened: Option<u32>,
 }
 
 impl Cold {
@@ -291,6 +294,7 @@ impl Cold {
             && self.recent.is_empty()
             && self.notes.is_empty()
             && self.parked.is_empty()
+            && self.windows_opened.is_none()
     }
 }
 
@@ -360,9 +364,6 @@ pub struct Connection {
     scratch: Vec<u8>,
     preface_sent: bool,
     ping_pending: Option<[u8; 8]>,
-    /// Our receive windows were opened wide (`open_recv_windows`): the SETTINGS and the
-    /// connection WINDOW_UPDATE (this increment) that say so are still to be written.
-    windows_opened: Option<u32>,
     pending_resets: ResetQueue,
 
     // Streams and flow control.
@@ -424,7 +425,6 @@ impl Connection {
             scratch: Vec::new(),
             preface_sent: false,
             ping_pending: None,
-            windows_opened: None,
             pending_resets: ResetQueue::default(),
             streams: Store::default(),
             peer: PeerSettings::default(),
@@ -598,6 +598,10 @@ impl Connection {
         true
     }
 
+    pub(crate) fn windows_opened(&self) -> Option<u32> {
+        self.cold.as_ref().and_then(|c| c.windows_opened)
+    }
+
     pub(crate) fn has_parked(&self) -> bool {
         self.cold.as_ref().is_some_and(|c| !c.parked.is_empty())
     }
@@ -728,7 +732,7 @@ impl Connection {
         self.conn_recv_window.grow(conn_inc);
         // Our preface not yet written says it all itself; afterwards, frames say it.
         if self.preface_sent {
-            self.windows_opened = Some(conn_inc);
+            self.cold().windows_opened = Some(conn_inc);
         }
     }
 

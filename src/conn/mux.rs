@@ -80,7 +80,7 @@ impl Connection {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()
-            || self.windows_opened.is_some()
+            || self.windows_opened().is_some()
             || self.hwrite.is_some()
             || (!self.lifecycle.is_failed()
                 && (!self.pending_resets.is_empty()
@@ -128,7 +128,7 @@ impl Connection {
         if self.ping_pending.is_some() {
             n += HEADER_LEN + 8;
         }
-        if self.windows_opened.is_some() {
+        if self.windows_opened().is_some() {
             n += 2 * HEADER_LEN + 6 + 4;
         }
         n
@@ -195,7 +195,7 @@ impl Connection {
             );
             progressed = true;
         }
-        if let Some(inc) = self.windows_opened {
+        if let Some(inc) = self.windows_opened() {
             if self.room() < 2 * HEADER_LEN + 6 + 4 {
                 return progressed;
             }
@@ -209,7 +209,9 @@ impl Connection {
                     frame::write_window_update(w, StreamId::ZERO, inc);
                 }
             }
-            self.windows_opened = None;
+            if let Some(c) = self.cold.as_mut() {
+                c.windows_opened = None;
+            }
             self.settings_sent();
             progressed = true;
         }

@@ -166,20 +166,10 @@ impl Relay {
             c.set_ask_continue(true);
             Peer::H1(Box::new(c))
         } else {
-            Peer::H2(Box::new(Connection::new(
-                Side::Backend,
-                back_cfg,
-                waiter,
-                now,
-            )))
+            Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
         };
         Relay {
-            front: Peer::H2(Box::new(Connection::new(
-                Side::Frontend,
-                front_cfg,
-                waiter,
-                now,
-            ))),
+            front: Peer::H2(Connection::new(Side::Frontend, front_cfg, waiter, now)),
             back,
             detecting,
             notes: false,
