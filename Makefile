@@ -125,7 +125,7 @@ clean:
 # ---- Envoy end-to-end -------------------------------------------------------
 VENV ?= .venv
 ENVOY_VERSION := 1.40.0
-E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen
+E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen chromium nodejs
 
 .PHONY: envoy e2e-tools test-e2e
 
