@@ -41,7 +41,7 @@ async function main() {
   // Under 64 KiB in all: under Envoy's write rules an HTTP/1.1 client's body goes on only
   // as far as the upstream's window (README, "HTTP/1.1 clients and upstreams").
   const upload = [];
-  for (let i = 0; i < 12; i++) upload.push(crypto.randomBytes(4000 + 977 * i));
+  for (let i = 0; i < 12; i++) upload.push(crypto.randomBytes(2000 + 500 * i));
   const echo = [];
   for (let i = 0; i < 10; i++) echo.push(Buffer.from(`piece ${i} `.repeat(50 + i)));
   const out = [];
