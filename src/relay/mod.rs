@@ -136,7 +136,7 @@ const CLIENT_DOORBELL: [u8; 8] = *b"h2mux-db";
 pub enum Bell {
     /// An empty SETTINGS frame (HTTP/2 upstream).
     Settings([u8; 9]),
-    /// An `OPTIONS *` request (HTTP/1.1 upstream).
+    /// An `OPTIONS /` request (HTTP/1.1 upstream).
     Probe(Vec<u8>),
 }
 
@@ -303,8 +303,11 @@ impl Relay {
                     // in those (or while holding some) may Envoy write toward the upstream:
                     // window updates for the upstream could wait for ever. Its windows open
                     // wide instead; Envoy's buffers bound what it then sends.
-                    if let Peer::H2(b) = &mut self.back {
-                        b.open_recv_windows(now);
+                    match &mut self.back {
+                        Peer::H2(b) => b.open_recv_windows(now),
+                        // What the client pipelined goes upstream pipelined, in the same
+                        // callback: later, no callback could carry it.
+                        Peer::H1(b) => b.set_pipeline(true),
                     }
                 }
             }
@@ -461,11 +464,11 @@ impl Relay {
     /// no ping strike; None while one is owed already, before our preface, inside a header
     /// block or after an error. It goes after the bytes already written (whole frames
     /// outside a header block) and before any still to come. To an HTTP/1.1 upstream, only
-    /// while no request is in flight, an `OPTIONS *` request (RFC 9110 §9.3.7: a no-op
-    /// for the server), whose answer is read and dropped.
+    /// while no request is in flight, an `OPTIONS /` request whose answer is read and
+    /// dropped (see `H1Conn::probe` for when).
     pub fn ring_upstream(&mut self, now: Instant) -> Option<Bell> {
         let bell = match &mut self.back {
-            Peer::H1(c) => Bell::Probe(c.probe()?),
+            Peer::H1(c) => Bell::Probe(c.probe(self.front.is_h1())?),
             Peer::H2(c) => {
                 if !c.preface_sent()
                     || c.header_block_open()
