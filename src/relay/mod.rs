@@ -1210,9 +1210,20 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if rest.is_empty() || rest == b"\r" {
         return Detected::Undecided;
     }
-    // A line of text that names HTTP/1 is a request line (or one gone wrong: a bad method,
-    // stray whitespace or line ends, which the HTTP/1.1 side answers with its 400). Bytes
-    // that are not text, or a line that does not name HTTP/1, are no HTTP at all.
+    // A method token and a space start a request line: told at once (the HTTP/1.1 side
+    // answers a broken one with its 400).
+    let method_like = |line: &[u8]| {
+        line.iter()
+            .take(MAX_METHOD + 1)
+            .position(|&b| b == b' ')
+            .is_some_and(|sp| sp > 0 && line[..sp].iter().all(|&b| crate::message::is_tchar(b)))
+    };
+    if method_like(rest) {
+        return Detected::Http1;
+    }
+    // A line of text that names HTTP/1 is a request line gone wrong (stray whitespace or
+    // line ends before it), the HTTP/1.1 side's to refuse. Bytes that are not text, or a
+    // line that does not name HTTP/1, are no HTTP at all.
     let text = {
         let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
         &rest[start.unwrap_or(rest.len())..]
@@ -1228,26 +1239,12 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
         return Detected::Http1;
     }
-    if line_end.is_some() {
-        return Detected::Http2;
-    }
-    // The line is not whole yet. One that starts like a request (a method and a space)
-    // may be long (a long target): the HTTP/1.1 side bounds it (414).
-    let method_like = line
-        .iter()
-        .take(MAX_METHOD + 1)
-        .position(|&b| b == b' ')
-        .is_some_and(|sp| sp > 0 && line[..sp].iter().all(|&b| crate::message::is_tchar(b)));
-    match (method_like, line.len()) {
-        (true, n) if n >= MAX_REQUEST_LINE_TO_TELL => Detected::Http1,
-        (false, n) if n >= MAX_LINE_TO_TELL => Detected::Http2,
-        _ => Detected::Undecided,
+    if line_end.is_some() || line.len() >= MAX_LINE_TO_TELL {
+        Detected::Http2
+    } else {
+        Detected::Undecided
     }
 }
-
-/// A line that starts like a request is HTTP/1.1's past this many bytes even before it
-/// ends (the HTTP/1.1 side answers 414 if it is too long).
-const MAX_REQUEST_LINE_TO_TELL: usize = 8 * 1024;
 
 /// How much of a first line h2mux reads to tell a broken request line from bytes that are
 /// no HTTP at all.

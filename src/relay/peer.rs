@@ -67,7 +67,9 @@ impl Peer {
     /// An HTTP/1.x peer reached an HTTP/2-only connection.
     pub fn peer_is_http1(&self) -> bool {
         match self {
-            Peer::H2(c) => c.peer_is_http1(),
+            // With HTTP/1.1 accepted, such a client was given to the HTTP/1.1 side: what is
+            // left here is no HTTP at all, and gets the GOAWAY.
+            Peer::H2(c) => c.peer_is_http1() && !c.config().http1,
             Peer::H1(_) => false,
         }
     }

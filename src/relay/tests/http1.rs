@@ -339,8 +339,7 @@ fn the_first_bytes_tell_the_protocol() {
         (&b"PRI * HTTP/2.0\r\n"[..], Detected::Http2),
         (b"PRI", Detected::Http2),
         (b"GET / HTTP/1.1\r\n", Detected::Http1),
-        (b"\r\nGET ", Detected::Undecided),
-        (b"\r\nGET /x HTTP/1.1\r", Detected::Http1),
+        (b"\r\nGET ", Detected::Http1),
         (b"GE", Detected::Undecided),
         (b"\r\n", Detected::Undecided),
         // Broken request lines are HTTP/1.1's to answer with a 400.
@@ -350,7 +349,10 @@ fn the_first_bytes_tell_the_protocol() {
         (b"\nGET / HTTP/1.1\r\n", Detected::Http1),
         // No HTTP at all.
         (b"\x16\x03\x01\x02\x00\x01", Detected::Http2),
-        (b"hello there\r\n", Detected::Http2),
+        (b"hello there\r\n", Detected::Http1),
+        (b"GET /\0 HTTP/1.1\r\n", Detected::Http1),
+        (b" \x01\r\n", Detected::Http2),
+        (b"\r\n\r\n/x http/1.1\r\n", Detected::Http2),
         (b"\x00\x01\x02", Detected::Http2),
     ] {
         assert_eq!(detect(bytes), want, "{}", String::from_utf8_lossy(bytes));
