@@ -35,6 +35,13 @@ impl RecvWindow {
         }
     }
 
+    /// The window grows by `n` (we advertised more): the peer may send that much more.
+    pub fn grow(&mut self, n: u32) {
+        let n = n.min(MAX_WINDOW - self.size);
+        self.size += n;
+        self.available = self.available.saturating_add(n as i32);
+    }
+
     /// What the peer may still send.
     pub fn available(&self) -> i64 {
         i64::from(self.available)

@@ -54,7 +54,10 @@ pub struct Config {
     pub h1_max_request_line: usize,
     /// HTTP/1.1: the longest head, start line and fields (431 beyond).
     pub h1_max_head_bytes: usize,
-    /// HTTP/1.1 clients: pipelined requests read ahead of their answers.
+    /// HTTP/1.1 clients: requests forwarded before the earlier ones are answered. Later
+    /// answers wait in h2mux for their turn, each up to `max_stream_send_queue`. Requests
+    /// read in one callback all go upstream in it: under Envoy's rules a request read later,
+    /// in an upstream callback, could not be written upstream.
     pub h1_max_pipelined: usize,
     /// HTTP/1.1: the longest chunk-size line, extensions included.
     pub h1_max_chunk_line: usize,

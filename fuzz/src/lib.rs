@@ -2,6 +2,7 @@
 //! writer (`src/bin/make_seeds.rs`) builds inputs in the same formats.
 
 pub mod conn;
+pub mod h1;
 pub mod hpack;
 pub mod relay;
 

@@ -635,7 +635,7 @@ impl Driver {
                     self.round();
                 }
             }
-            TRIM => self.relay.trim(),
+            TRIM => self.relay.trim(&mut self.pool),
             _ => {
                 if c.u8() & 1 != 0 {
                     if !self.upstream_eof {

@@ -146,6 +146,23 @@ impl PluginConfig {
                 }
             }
         }
+        if pc.backend.http1 {
+            // An HTTP/1.1 upstream is silent until it answers, and a proxy-wasm filter can
+            // write to the client only in an upstream event: window updates could not reach
+            // an HTTP/2 client uploading a body. Its windows are opened wide instead; the
+            // bytes go straight on to the upstream (TCP back-pressure through Envoy), and
+            // what queued requests may hold meanwhile is bounded apart (`Relay`).
+            let explicit = |k: &str| {
+                fields.iter().any(|(key, _)| key == k)
+                    || matches!(front_over, Some(Value::Object(f)) if f.iter().any(|(key, _)| key == k))
+            };
+            if !explicit("initial_window_size") {
+                pc.frontend.initial_window_size = 0x7fff_ffff;
+            }
+            if !explicit("connection_window") {
+                pc.frontend.connection_window = 0x7fff_ffff;
+            }
+        }
         for (side, over, cfg) in [
             ("frontend", front_over, &mut pc.frontend),
             ("backend", back_over, &mut pc.backend),
@@ -182,7 +199,9 @@ impl PluginConfig {
             ("backend", &pc.backend, "frontend", &pc.frontend),
             ("frontend", &pc.frontend, "backend", &pc.backend),
         ] {
-            if queue.max_stream_send_queue < window.initial_window_size as usize {
+            // An HTTP/1.1 side writes a stream's bytes as they come: no send queue to fill.
+            let h1_upstream = side == "backend" && queue.http1;
+            if !h1_upstream && queue.max_stream_send_queue < window.initial_window_size as usize {
                 return Err(err(
                     &format!("{side}.max_stream_send_queue"),
                     format!(
@@ -277,6 +296,34 @@ mod tests {
         assert_eq!(pc.backend.max_concurrent_streams, 200);
         assert_eq!(pc.backend.initial_window_size, 1 << 20);
         assert_eq!(pc.frontend.initial_window_size, 65_535);
+    }
+
+    #[test]
+    fn an_http11_upstream_opens_the_client_windows_wide_unless_told() {
+        let pc = PluginConfig::parse(r#"{"upstream_protocol": "http/1.1"}"#).unwrap();
+        assert!(pc.backend.http1 && pc.frontend.http1);
+        assert_eq!(pc.frontend.initial_window_size, 0x7fff_ffff);
+        assert_eq!(pc.frontend.connection_window, 0x7fff_ffff);
+        let pc = PluginConfig::parse(
+            r#"{"upstream_protocol": "http/1.1", "frontend": {"initial_window_size": 1000}}"#,
+        )
+        .unwrap();
+        assert_eq!(pc.frontend.initial_window_size, 1000);
+        assert_eq!(pc.frontend.connection_window, 0x7fff_ffff);
+        let pc = PluginConfig::parse(r#"{"accept_http1": false}"#).unwrap();
+        assert!(!pc.frontend.http1 && !pc.backend.http1);
+        for bad in [
+            r#"{"upstream_protocol": "http/2"}"#,
+            r#"{"upstream_protocol": 1}"#,
+            r#"{"accept_http1": "yes"}"#,
+            r#"{"h1_max_pipelined": 0}"#,
+            r#"{"h1_max_request_line": 40000}"#,
+            r#"{"queue_timeout_ms": 0}"#,
+        ] {
+            let key = bad.split('"').nth(1).unwrap();
+            let e = PluginConfig::parse(bad).unwrap_err();
+            assert!(e.key.ends_with(key) || e.key == "frontend", "{bad}: {e:?}");
+        }
     }
 
     #[test]

@@ -320,7 +320,7 @@ impl Connection {
     }
 
     fn on_frame_header(&mut self, h: FrameHeader) {
-        self.stats.frames_in += 1;
+        self.stats.frames_in = self.stats.frames_in.saturating_add(1);
         if self.rx_state == RxState::FirstSettings
             && (h.kind != FrameType::Settings || h.has(flags::ACK))
         {

@@ -193,7 +193,7 @@ pub struct ConnStats {
     /// Bytes of output the caller reported written (`consume_output`).
     pub bytes_out: u64,
     /// Frame headers read from the peer.
-    pub frames_in: u64,
+    pub frames_in: u32,
     /// Times `recv` stopped reading before the end of its input (see `RxBlocked`).
     pub rx_blocked: u32,
     /// Streams opened, by the peer (requests accepted) or by us.
@@ -280,13 +280,26 @@ struct Cold {
     goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
     recent: GoneRing,
     notes: Vec<Note>,
+    /// A few bytes of output an idle connection could not deliver yet (`park_output`),
+    /// kept here instead of in a pool buffer; they go first at the next `flush`.
+    parked: Vec<u8>,
+    /// Our receive windows were opened wide (`open_recv_windows`): the SETTINGS and the
+    /// connection WINDOW_UPDATE (this increment) that say so are still to be written.
+    windows_opened: Option<u32>,
 }
 
 impl Cold {
     fn is_empty(&self) -> bool {
-        self.goaway_pending.is_empty() && self.recent.is_empty() && self.notes.is_empty()
+        self.goaway_pending.is_empty()
+            && self.recent.is_empty()
+            && self.notes.is_empty()
+            && self.parked.is_empty()
+            && self.windows_opened.is_none()
     }
 }
+
+/// The most output `park_output` moves out of a pool buffer: control frames, not data.
+const MAX_PARKED: usize = 256;
 
 /// RST_STREAM frames owed for streams without a context; boxed, as most connections never
 /// owe one.
@@ -536,7 +549,8 @@ impl Connection {
         // A header block being assembled (HEADERS seen, CONTINUATION to come) is not idle.
         if !self.streams.is_empty()
             || !self.events.is_empty()
-            || self.has_output()
+            || !self.output().is_empty()
+            || self.has_work_to_write()
             || self.hwrite.is_some()
             || self.cont.is_some()
         {
@@ -558,6 +572,38 @@ impl Connection {
             }
         }
         true
+    }
+
+    /// An idle connection whose last few bytes (control frames) cannot be delivered yet
+    /// (under Envoy's rules, bytes toward an upstream wait for the client's next bytes, and
+    /// an HTTP/1.1 client can be asked for none) gives its tx buffer back to the pool: the
+    /// bytes move into a small allocation of its own and go first at the next `flush`.
+    /// Returns whether it did.
+    pub fn park_output(&mut self, pool: &mut BufferPool) -> bool {
+        let len = self.output().len();
+        if len == 0
+            || len > MAX_PARKED
+            || !self.streams.is_empty()
+            || self.hwrite.is_some()
+            || self.cont.is_some()
+        {
+            return false;
+        }
+        let bytes = self.output().to_vec();
+        self.cold().parked.extend_from_slice(&bytes);
+        if let Some(tx) = self.tx.as_mut() {
+            tx.clear();
+        }
+        self.release_tx_if_empty(pool);
+        true
+    }
+
+    pub(crate) fn windows_opened(&self) -> Option<u32> {
+        self.cold.as_ref().and_then(|c| c.windows_opened)
+    }
+
+    pub(crate) fn has_parked(&self) -> bool {
+        self.cold.as_ref().is_some_and(|c| !c.parked.is_empty())
     }
 
     /// Whether events wait for [`Connection::poll_event`].
@@ -661,6 +707,33 @@ impl Connection {
             || self.hwrite.is_some()
             || self.streams.queue_len(Queue::Headers) > 0
             || self.streams.queue_len(Queue::Send) > 0
+    }
+
+    /// Opens our receive windows to 2^31-1 from now on: a SETTINGS with
+    /// INITIAL_WINDOW_SIZE and a WINDOW_UPDATE on the connection. For a peer whose window
+    /// updates could not be delivered in time (the relay's upstream when the client speaks
+    /// HTTP/1.1: bytes toward the upstream wait for the client's next bytes, and it can be
+    /// asked for none); its bytes are then bounded by the transport instead. Only before
+    /// any stream exists, so that no window in use changes under it.
+    pub fn open_recv_windows(&mut self, now: Instant) {
+        let max = crate::frame::MAX_WINDOW;
+        if self.lifecycle.is_failed() || !self.streams.is_empty() {
+            return;
+        }
+        let conn_inc = max.saturating_sub(self.cfg.connection_window.min(max));
+        if self.cfg.initial_window_size == max && conn_inc == 0 {
+            return;
+        }
+        let mut cfg = (*self.cfg).clone();
+        cfg.initial_window_size = max;
+        cfg.connection_window = max;
+        self.cfg = Arc::new(cfg);
+        self.now = now;
+        self.conn_recv_window.grow(conn_inc);
+        // Our preface not yet written says it all itself; afterwards, frames say it.
+        if self.preface_sent {
+            self.cold().windows_opened = Some(conn_inc);
+        }
     }
 
     /// Sends a PING (the host uses it to get an answer from the peer soon).

@@ -35,6 +35,16 @@ impl Connection {
         if !self.take_tx(pool) {
             return;
         }
+        if self.has_parked() {
+            let parked = self
+                .cold
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.parked))
+                .unwrap_or_default();
+            if let Some(tx) = self.tx.as_mut() {
+                tx.writer().extend_from_slice(&parked);
+            }
+        }
         loop {
             // Nothing may go between the frames of a header block (§6.10): one whose first
             // frame is out is finished before anything else is written, even after a
@@ -62,9 +72,15 @@ impl Connection {
     }
 
     pub(super) fn has_output_work(&self) -> bool {
+        self.has_parked() || self.has_work_to_write()
+    }
+
+    /// Output work besides parked bytes.
+    pub(super) fn has_work_to_write(&self) -> bool {
         (!self.preface_sent && self.may_send_preface())
             || self.goaway_pending()
             || self.ping_pending.is_some()
+            || self.windows_opened().is_some()
             || self.hwrite.is_some()
             || (!self.lifecycle.is_failed()
                 && (!self.pending_resets.is_empty()
@@ -111,6 +127,9 @@ impl Connection {
         }
         if self.ping_pending.is_some() {
             n += HEADER_LEN + 8;
+        }
+        if self.windows_opened().is_some() {
+            n += 2 * HEADER_LEN + 6 + 4;
         }
         n
     }
@@ -174,6 +193,26 @@ impl Connection {
                 last,
                 code
             );
+            progressed = true;
+        }
+        if let Some(inc) = self.windows_opened() {
+            if self.room() < 2 * HEADER_LEN + 6 + 4 {
+                return progressed;
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                let w = tx.writer();
+                frame::write_settings(
+                    w,
+                    &[(setting::INITIAL_WINDOW_SIZE, self.cfg.initial_window_size)],
+                );
+                if inc > 0 {
+                    frame::write_window_update(w, StreamId::ZERO, inc);
+                }
+            }
+            if let Some(c) = self.cold.as_mut() {
+                c.windows_opened = None;
+            }
+            self.settings_sent();
             progressed = true;
         }
         if let Some(data) = self.ping_pending {

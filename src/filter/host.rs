@@ -33,6 +33,14 @@ pub fn get(buf: BufferType, max: usize) -> Vec<u8> {
     }
 }
 
+/// The client's connection is TLS (Envoy's `connection.tls_version` attribute is set).
+pub fn client_tls() -> bool {
+    matches!(
+        hostcalls::get_property(vec!["connection", "tls_version"]),
+        Ok(Some(v)) if !v.is_empty()
+    )
+}
+
 /// Envoy's rule: start 0 and size N drains N bytes, then prepends `data`.
 pub fn replace(buf: BufferType, drain: usize, data: &[u8]) -> Result<(), Status> {
     hostcalls::set_buffer(buf, 0, drain, data)

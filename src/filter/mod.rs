@@ -166,7 +166,11 @@ impl RootContext for Root {
             v.shell.open(context_id, host::now());
             v.publish();
         }
-        Some(Box::new(Filter { id: context_id, vm }))
+        Some(Box::new(Filter {
+            id: context_id,
+            vm,
+            tls_known: false,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -178,6 +182,9 @@ impl RootContext for Root {
 struct Filter {
     id: ConnId,
     vm: Rc<RefCell<Vm>>,
+    /// Whether the client's connection is TLS was asked (at its first bytes: the handshake
+    /// is over by then).
+    tls_known: bool,
 }
 
 impl Context for Filter {
@@ -193,6 +200,12 @@ impl StreamContext for Filter {
     fn on_downstream_data(&mut self, size: usize, eos: bool) -> Action {
         let now = host::now();
         let mut vm = self.vm.borrow_mut();
+        if !self.tls_known {
+            self.tls_known = true;
+            if host::client_tls() {
+                vm.shell.set_client_tls(self.id);
+            }
+        }
         let input = Bytes::from(host::get(BufferType::DownstreamData, size));
         let len = input.len();
         let ops = vm.shell.downstream(self.id, input, eos, now);

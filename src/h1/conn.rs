@@ -83,6 +83,11 @@ struct Stream {
     reset: Option<ResetBy>,
     /// An answer of our own to write instead of a response (status, reason).
     answer: Option<(u16, &'static str)>,
+    /// Client role: our own `OPTIONS *` (a doorbell); its answer is read and dropped.
+    probe: bool,
+    /// Server role: we told the client `100 Continue` ourselves (the upstream's is not
+    /// passed on again).
+    continued: bool,
 }
 
 impl Stream {
@@ -100,6 +105,8 @@ impl Stream {
             keep_alive: true,
             reset: None,
             answer: None,
+            probe: false,
+            continued: false,
         }
     }
 
@@ -133,6 +140,14 @@ pub struct H1Conn {
     peer_eof: bool,
     /// Client role: the owner was told no request follows (`Event::GoAway`).
     goaway_told: bool,
+    /// Body bytes the other side can send on right now (set by the owner before `recv`):
+    /// bytes beyond it stay unconsumed, with the host, so that a host that may write
+    /// toward the upstream only while it holds client bytes always can (Envoy). None: no
+    /// such bound.
+    body_room: Option<usize>,
+    /// Client role: requests with a body the upstream may take long to answer ask for
+    /// `100 Continue`, whose arrival is an upstream event (see `set_ask_continue`).
+    ask_continue: bool,
     stats: ConnStats,
     record_notes: bool,
     notes: Vec<Note>,
@@ -166,11 +181,21 @@ impl H1Conn {
             error: None,
             peer_eof: false,
             goaway_told: false,
+            ask_continue: false,
+            body_room: None,
             stats: ConnStats::default(),
             record_notes: false,
             notes: Vec::new(),
             idle_since: now,
         }
+    }
+
+    /// Client role: add `Expect: 100-continue` to requests whose body may exceed a flow
+    /// control window (no length, or more than 64 KiB). The upstream's `100 Continue`
+    /// arrives at once, and with it a chance to write to an HTTP/2 client what only an
+    /// upstream event lets a proxy-wasm filter write (our SETTINGS, window updates).
+    pub fn set_ask_continue(&mut self, on: bool) {
+        self.ask_continue = on;
     }
 
     /// Requests in origin-form get this scheme (`https` behind TLS).
@@ -208,6 +233,47 @@ impl H1Conn {
         std::mem::take(&mut self.notes)
     }
 
+    /// An event for the owner, unless it concerns our own probe.
+    fn emit(&mut self, e: Event) {
+        let stream = match &e {
+            Event::Headers { stream, .. }
+            | Event::Data { stream, .. }
+            | Event::Trailers { stream, .. }
+            | Event::Reset { stream, .. }
+            | Event::DataSent { stream, .. } => Some(*stream),
+            _ => None,
+        };
+        let probe = stream.is_some_and(|id| self.streams.iter().any(|s| s.id == id && s.probe));
+        if !probe {
+            self.events.push_back(e);
+        }
+    }
+
+    /// Client role: a request of our own whose answer is an upstream event (a doorbell),
+    /// when no request is in flight. Returns its bytes for the host to write.
+    pub fn probe(&mut self) -> Option<Vec<u8>> {
+        if !self.can_open_stream() {
+            return None;
+        }
+        let id = self.new_id();
+        let mut s = Stream::new(id);
+        s.method = Some(b"OPTIONS".to_vec());
+        s.probe = true;
+        s.tx = Tx::Done;
+        self.streams.push_back(s);
+        Some(b"OPTIONS * HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec())
+    }
+
+    /// Our probe is out and not yet answered.
+    pub fn probe_in_flight(&self) -> bool {
+        self.streams.iter().any(|s| s.probe && !s.recv_done) && self.error.is_none()
+    }
+
+    /// The probe's answer is in: it leaves without the owner.
+    fn drop_answered_probe(&mut self) {
+        self.streams.retain(|s| !(s.probe && s.recv_done));
+    }
+
     fn note(&mut self, n: Note) {
         if self.record_notes && self.notes.len() < MAX_NOTES {
             self.notes.push(n);
@@ -216,7 +282,21 @@ impl H1Conn {
 
     fn window(&self) -> usize {
         let cap = i64::from(self.cfg.connection_window);
-        (cap - self.credit_out).max(0) as usize
+        let credit = (cap - self.credit_out).max(0) as usize;
+        self.body_room.map_or(credit, |r| r.min(credit))
+    }
+
+    /// Bounds the body bytes the next `recv` may hand out (see `body_room`).
+    pub fn set_body_room(&mut self, room: Option<usize>) {
+        self.body_room = room;
+    }
+
+    /// The stream whose body is arriving, if one is.
+    pub fn receiving(&self) -> Option<StreamId> {
+        match self.rx {
+            Rx::Body(id, _) => Some(id),
+            _ => None,
+        }
     }
 
     fn stream(&mut self, id: StreamId) -> Option<&mut Stream> {
@@ -254,7 +334,11 @@ impl H1Conn {
                 break;
             }
             pos += step;
-            if pos >= input.len() {
+            // A request head goes to the owner before its body is read: how much of the body
+            // may be taken depends on what the owner does with the head.
+            let head_out = self.side == Side::Frontend
+                && matches!(self.events.back(), Some(Event::Headers { .. }));
+            if pos >= input.len() || head_out {
                 break;
             }
         }
@@ -296,17 +380,22 @@ impl H1Conn {
     }
 
     fn recv_head(&mut self, rest: &Bytes, mut scan: HeadScan) -> usize {
+        // A request line is checked as soon as it is whole, before anything after it: a
+        // line that can never start a request is refused at once, and for the same reason
+        // wherever the input was cut.
+        if self.side == Side::Frontend && !scan.first_line_checked {
+            match super::head::check_request_line(rest, self.lim.max_line) {
+                Ok(true) => scan.first_line_checked = true,
+                Ok(false) => {}
+                Err(e) => {
+                    self.bad_head(e);
+                    return rest.len();
+                }
+            }
+        }
         let end = match scan.scan(rest, &self.lim) {
             Ok(Some(end)) => end,
             Ok(None) => {
-                if self.side == Side::Frontend && scan.first_line_done() && !scan.first_line_checked
-                {
-                    scan.first_line_checked = true;
-                    if let Err(e) = super::head::check_request_line(rest) {
-                        self.bad_head(e);
-                        return rest.len();
-                    }
-                }
                 self.rx = Rx::Head(scan);
                 return 0;
             }
@@ -340,12 +429,19 @@ impl H1Conn {
         s.head_request = parsed.message.method() == Some(b"HEAD");
         let end = parsed.framing == Framing::Empty;
         s.recv_done = end;
+        // `Expect: 100-continue`: the client waits for a go-ahead before its body. Given at
+        // once when nothing is being answered before it (pipelined answers keep their order;
+        // a client behind them sends its body when its own timer runs out).
+        if parsed.expect_continue && !end && self.streams.iter().all(Stream::finished) {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            s.continued = true;
+        }
         if !parsed.keep_alive {
             self.closing = true;
         }
         self.streams.push_back(s);
         self.stats.streams_opened = self.stats.streams_opened.saturating_add(1);
-        self.events.push_back(Event::Headers {
+        self.emit(Event::Headers {
             stream: id,
             message: parsed.message,
             end_stream: end,
@@ -372,7 +468,7 @@ impl H1Conn {
             Err(e) => return self.fail(e),
         };
         if parsed.message.is_informational() {
-            self.events.push_back(Event::Headers {
+            self.emit(Event::Headers {
                 stream: id,
                 message: parsed.message,
                 end_stream: false,
@@ -385,7 +481,7 @@ impl H1Conn {
             s.recv_done = end;
             s.keep_alive = parsed.keep_alive;
         }
-        self.events.push_back(Event::Headers {
+        self.emit(Event::Headers {
             stream: id,
             message: parsed.message,
             end_stream: end,
@@ -409,7 +505,7 @@ impl H1Conn {
         }
         self.goaway_told = true;
         let last = self.streams.back().map_or(StreamId::ZERO, |s| s.id);
-        self.events.push_back(Event::GoAway {
+        self.emit(Event::GoAway {
             last_stream: last,
             code: ErrorCode::NoError,
             debug: Bytes::from_static(b"the upstream closes the connection"),
@@ -418,6 +514,7 @@ impl H1Conn {
 
     /// A response is complete: another may follow only on a kept-alive connection.
     fn after_response(&mut self) -> Rx {
+        self.drop_answered_probe();
         if self.closing {
             Rx::Stopped
         } else {
@@ -434,7 +531,9 @@ impl H1Conn {
                 return rest.len();
             }
         };
-        let live = self.stream(id).is_some_and(|s| s.reset.is_none());
+        let live = self
+            .stream(id)
+            .is_some_and(|s| s.reset.is_none() && !s.probe);
         let done = body.is_done();
         match piece {
             Piece::NeedMore => return 0,
@@ -443,7 +542,7 @@ impl H1Conn {
                 let data = rest.slice(at..at + len);
                 if live {
                     self.credit_out += len as i64;
-                    self.events.push_back(Event::Data {
+                    self.emit(Event::Data {
                         stream: id,
                         data,
                         end_stream: done,
@@ -458,7 +557,7 @@ impl H1Conn {
             }
             Piece::End => {
                 if live {
-                    self.events.push_back(Event::Data {
+                    self.emit(Event::Data {
                         stream: id,
                         data: Bytes::new(),
                         end_stream: true,
@@ -505,7 +604,7 @@ impl H1Conn {
                     }
                     s.recv_done = true;
                 }
-                self.events.push_back(Event::Reset {
+                self.emit(Event::Reset {
                     stream: id,
                     code: ErrorCode::ProtocolError,
                     remote: false,
@@ -553,14 +652,14 @@ impl H1Conn {
             if s.reset.is_none() && !s.finished() {
                 s.reset = Some(ResetBy::Local);
                 let id = s.id;
-                self.events.push_back(Event::Reset {
+                self.emit(Event::Reset {
                     stream: id,
                     code: ErrorCode::ProtocolError,
                     remote: false,
                 });
             }
         }
-        self.events.push_back(Event::Failed { error });
+        self.emit(Event::Failed { error });
     }
 
     /// The transport ended.
@@ -571,7 +670,7 @@ impl H1Conn {
         self.peer_eof = true;
         match self.rx {
             Rx::Body(id, Body::UntilClose) => {
-                self.events.push_back(Event::Data {
+                self.emit(Event::Data {
                     stream: id,
                     data: Bytes::new(),
                     end_stream: true,
@@ -591,7 +690,7 @@ impl H1Conn {
                         if let Some(s) = self.stream(id) {
                             s.reset = Some(ResetBy::Peer);
                         }
-                        self.events.push_back(Event::Reset {
+                        self.emit(Event::Reset {
                             stream: id,
                             code: ErrorCode::Cancel,
                             remote: true,
@@ -655,7 +754,13 @@ impl H1Conn {
         let mut s = Stream::new(id);
         s.method = Some(message.method().unwrap_or(b"GET").to_vec());
         let framing = write::request_framing(&message, end);
-        write::request_head(&mut self.out, &message, framing);
+        let expect = self.ask_continue
+            && match framing {
+                Framing::Chunked => true,
+                Framing::Length(n) => n > 65_535,
+                Framing::Empty | Framing::UntilClose => false,
+            };
+        write::request_head(&mut self.out, &message, framing, expect);
         s.tx = match framing {
             Framing::Empty => Tx::Done,
             Framing::Length(0) if end => Tx::Done,
@@ -842,8 +947,8 @@ impl H1Conn {
         if self.out.capacity() > 64 * 1024 {
             self.out = Vec::new();
         }
-        for (stream, len) in self.written.drain(..) {
-            self.events.push_back(Event::DataSent { stream, len });
+        for (stream, len) in std::mem::take(&mut self.written) {
+            self.emit(Event::DataSent { stream, len });
         }
         n
     }
@@ -938,8 +1043,9 @@ fn write_piece(
     match piece {
         Out::Head(m, end) => {
             if m.is_informational() {
-                // 1xx only to HTTP/1.1 clients (§15.2 of RFC 9110).
-                if s.version == Version::Http11 {
+                // 1xx only to HTTP/1.1 clients (§15.2 of RFC 9110), and one 100 is enough.
+                let again = s.continued && m.status() == Some(100);
+                if s.version == Version::Http11 && !again {
                     write::response_head(out, &m, Framing::Empty, None);
                 }
                 return;

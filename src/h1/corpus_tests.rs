@@ -106,14 +106,19 @@ fn run(c: &mut H1Conn, raw: &[u8], step: usize, eof: bool) -> (Vec<Event>, Vec<u
     let mut out = Vec::new();
     for piece in raw.chunks(step) {
         kept.extend_from_slice(piece);
-        let n = c.recv(&Bytes::from(kept.clone()), Instant(0));
-        kept.drain(..n);
-        c.drain_output(&mut out);
-        while let Some(e) = c.poll_event() {
-            if let Event::Data { stream, data, .. } = &e {
-                c.release_capacity(*stream, data.len());
+        loop {
+            let n = c.recv(&Bytes::from(kept.clone()), Instant(0));
+            kept.drain(..n);
+            c.drain_output(&mut out);
+            while let Some(e) = c.poll_event() {
+                if let Event::Data { stream, data, .. } = &e {
+                    c.release_capacity(*stream, data.len());
+                }
+                events.push(e);
             }
-            events.push(e);
+            if n == 0 || kept.is_empty() {
+                break;
+            }
         }
     }
     if eof {
@@ -146,8 +151,15 @@ fn first_body(events: &[Event]) -> Vec<u8> {
 fn every_request_in_the_corpus_gets_its_answer() {
     let mut wrong = Vec::new();
     for case in cases(include_str!("../../tests/h1-corpus/requests.txt")) {
-        for step in [case.raw.len().max(1), 1] {
-            let mut c = H1Conn::new(Side::Frontend, Arc::new(Config::default()), Instant(0));
+        // Byte at a time, or in odd pieces for the long cases (each piece copies what is kept).
+        let small = if case.raw.len() > 8192 { 997 } else { 1 };
+        for step in [case.raw.len().max(1), small] {
+            // Pipelined cases are read whole: the harness answers nothing.
+            let cfg = Config {
+                h1_max_pipelined: 64,
+                ..Config::default()
+            };
+            let mut c = H1Conn::new(Side::Frontend, Arc::new(cfg), Instant(0));
             let (events, out) = run(&mut c, &case.raw, step, false);
             let heads = events
                 .iter()
@@ -158,6 +170,10 @@ fn every_request_in_the_corpus_gets_its_answer() {
                 Some(crate::error::Violation::Http1(e)) => Some(e.status().to_string()),
                 _ => None,
             });
+            // Our own go-ahead for `Expect: 100-continue` is no answer.
+            let out = out
+                .strip_prefix(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .unwrap_or(&out);
             let got = if out.starts_with(b"HTTP/1.1 ") {
                 String::from_utf8_lossy(&out[9..12]).into_owned()
             } else if let Some(status) = waiting {
@@ -191,7 +207,9 @@ fn every_request_in_the_corpus_gets_its_answer() {
 fn every_response_in_the_corpus_is_read_or_refused() {
     let mut wrong = Vec::new();
     for case in cases(include_str!("../../tests/h1-corpus/responses.txt")) {
-        for step in [case.raw.len().max(1), 1] {
+        // Byte at a time, or in odd pieces for the long cases (each piece copies what is kept).
+        let small = if case.raw.len() > 8192 { 997 } else { 1 };
+        for step in [case.raw.len().max(1), small] {
             let mut c = H1Conn::new(Side::Backend, Arc::new(Config::default()), Instant(0));
             let method: &[u8] = if case.name.starts_with("head_") {
                 b"HEAD"

@@ -67,11 +67,6 @@ pub struct HeadScan {
 }
 
 impl HeadScan {
-    /// The first line is whole.
-    pub fn first_line_done(&self) -> bool {
-        self.first_line_done
-    }
-
     /// Scans `buf` (the whole head so far, from its first byte). Returns the length of the
     /// head, its final CRLFCRLF included, once it is all there.
     pub fn scan(&mut self, buf: &[u8], lim: &HeadLimits) -> Result<Option<usize>, H1Error> {
@@ -209,6 +204,7 @@ fn is_hop_by_hop(name: &[u8]) -> bool {
             | b"upgrade"
             | b"te"
             | b"http2-settings"
+            | b"expect"
     )
 }
 
@@ -294,8 +290,9 @@ impl Hop {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     self.expect_continue = true;
                 }
-                // Passed on: the upstream may answer 100 itself.
-                Ok(false)
+                // Answered here (the server role writes 100 Continue itself): an HTTP/2
+                // upstream seldom answers it, and the client would wait out its timer.
+                Ok(true)
             }
             b"keep-alive" | b"http2-settings" => Ok(true),
             _ => Ok(false),
@@ -410,11 +407,16 @@ pub fn parse_request(head: &[u8], scheme: &[u8], lim: &HeadLimits) -> Result<Par
 
 /// Checks a request line as soon as it is whole, before the rest of the head arrives: a
 /// line that can never start a request is refused at once.
-pub(crate) fn check_request_line(head: &[u8]) -> Result<(), H1Error> {
-    match head.iter().position(|&b| b == b'\n') {
-        Some(nl) => request_line(head[..nl].strip_suffix(b"\r").unwrap_or(&head[..nl])).map(|_| ()),
-        None => Ok(()),
+/// Returns whether the line was whole (and so checked).
+pub(crate) fn check_request_line(head: &[u8], max_line: usize) -> Result<bool, H1Error> {
+    let Some(nl) = head.iter().position(|&b| b == b'\n') else {
+        return Ok(false);
+    };
+    if nl + 1 > max_line {
+        return Err(H1Error::RequestLineTooLong);
     }
+    let line = head[..nl].strip_suffix(b"\r").ok_or(H1Error::BareLf)?;
+    request_line(line).map(|_| true)
 }
 
 /// `method SP request-target SP HTTP-version`, each part checked.

@@ -81,7 +81,7 @@ pub fn request_framing(m: &Message, end_stream: bool) -> Framing {
 }
 
 /// A request head for an HTTP/1.1 upstream. `:authority` becomes Host (RFC 9113 §8.3.1).
-pub fn request_head(out: &mut Vec<u8>, m: &Message, framing: Framing) {
+pub fn request_head(out: &mut Vec<u8>, m: &Message, framing: Framing, expect_continue: bool) {
     out.extend_from_slice(m.method().unwrap_or(b"GET"));
     out.push(b' ');
     out.extend_from_slice(m.path().unwrap_or(b"/"));
@@ -92,6 +92,9 @@ pub fn request_head(out: &mut Vec<u8>, m: &Message, framing: Framing) {
     fields(out, &m.fields, |n| {
         n == b"host" || n == b"content-length" || n == b"te"
     });
+    if expect_continue && !m.fields.contains(b"expect") {
+        field(out, b"expect", b"100-continue");
+    }
     let mut digits = [0u8; 20];
     match framing {
         Framing::Length(n) => field(out, b"content-length", format_u64(n, &mut digits)),

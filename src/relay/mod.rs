@@ -115,6 +115,10 @@ pub struct Relay {
     back: Peer,
     /// The client's protocol is still to be told from its first bytes.
     detecting: bool,
+    /// Notes are recorded (a side made later records them too).
+    notes: bool,
+    /// The client's connection is TLS: HTTP/1.1 requests in origin-form are `https`.
+    client_tls: bool,
     pairs: Vec<Pair>,
     cold: Option<Box<Cold>>,
     /// Our PING to the client is out and not yet answered.
@@ -127,6 +131,25 @@ pub struct Relay {
 
 const CLIENT_DOORBELL: [u8; 8] = *b"h2mux-db";
 
+/// A doorbell's bytes, for the host to write upstream after what it writes already.
+#[derive(Debug)]
+pub enum Bell {
+    /// An empty SETTINGS frame (HTTP/2 upstream).
+    Settings([u8; 9]),
+    /// An `OPTIONS *` request (HTTP/1.1 upstream).
+    Probe(Vec<u8>),
+}
+
+impl std::ops::Deref for Bell {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bell::Settings(f) => f,
+            Bell::Probe(r) => r,
+        }
+    }
+}
+
 impl Relay {
     /// A relay of two fresh connections; `waiter` is the host's id for this connection.
     pub fn new(
@@ -137,7 +160,11 @@ impl Relay {
     ) -> Relay {
         let detecting = front_cfg.http1;
         let back = if back_cfg.http1 {
-            Peer::H1(Box::new(H1Conn::new(Side::Backend, back_cfg, now)))
+            let mut c = H1Conn::new(Side::Backend, back_cfg, now);
+            // The upstream's 100 Continue is the upstream event that carries what waits for
+            // the client (window updates, an HTTP/1.1 client's own 100 Continue).
+            c.set_ask_continue(true);
+            Peer::H1(Box::new(c))
         } else {
             Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
         };
@@ -145,6 +172,8 @@ impl Relay {
             front: Peer::H2(Connection::new(Side::Frontend, front_cfg, waiter, now)),
             back,
             detecting,
+            notes: false,
+            client_tls: false,
             pairs: Vec::new(),
             cold: None,
             client_doorbell: false,
@@ -169,8 +198,14 @@ impl Relay {
         &self.stats
     }
 
+    /// The client's connection is TLS (the host tells, before the first bytes).
+    pub fn set_client_tls(&mut self) {
+        self.client_tls = true;
+    }
+
     /// Records per-code notes on both connections (for metrics).
     pub fn record_notes(&mut self) {
+        self.notes = true;
         self.front.record_notes();
         self.back.record_notes();
     }
@@ -216,7 +251,11 @@ impl Relay {
     }
 
     /// Gives back queue memory once nothing is in flight (see `Connection::trim`).
-    pub fn trim(&mut self) {
+    pub fn trim(&mut self, pool: &mut BufferPool) {
+        if self.pairs.is_empty() && self.waiting_len() == 0 {
+            self.front.park_output(pool);
+            self.back.park_output(pool);
+        }
         if self.pairs.is_empty() && self.waiting_len() == 0 && self.front.trim() && self.back.trim()
         {
             self.pairs = Vec::new();
@@ -254,15 +293,74 @@ impl Relay {
                         Peer::H1(_) => return 0,
                     };
                     let cfg = Arc::new(cfg);
-                    self.front = Peer::H1(Box::new(H1Conn::new(Side::Frontend, cfg, now)));
+                    let mut h1 = H1Conn::new(Side::Frontend, cfg, now);
+                    if self.notes {
+                        h1.record_notes();
+                    }
+                    h1.set_scheme(self.client_tls);
+                    self.front = Peer::H1(Box::new(h1));
+                    // No doorbell can ask an HTTP/1.1 client for its next bytes, and only
+                    // in those (or while holding some) may Envoy write toward the upstream:
+                    // window updates for the upstream could wait for ever. Its windows open
+                    // wide instead; Envoy's buffers bound what it then sends.
+                    if let Peer::H2(b) = &mut self.back {
+                        b.open_recv_windows(now);
+                    }
                 }
             }
             self.detecting = false;
         }
         self.sync_reserve();
-        let n = self.front.recv(pool, bytes, now);
-        self.pump(pool);
-        n
+        let Peer::H1(_) = self.front else {
+            let n = self.front.recv(pool, bytes, now);
+            self.pump(pool);
+            return n;
+        };
+        // An HTTP/1.1 client: a head and its body often come together, and the body may
+        // only be taken as far as the upstream side can send it on now (`body_room`); the
+        // request opened upstream by the pump sets that room for the next round.
+        let mut taken = 0;
+        for _ in 0..bytes.len() + 2 {
+            self.set_front_room();
+            let n = self.front.recv(pool, &bytes.slice(taken..), now);
+            taken += n;
+            self.pump(pool);
+            if n == 0 || taken >= bytes.len() {
+                break;
+            }
+        }
+        taken
+    }
+
+    /// How many body bytes the HTTP/1.1 client side may take now: what the upstream side
+    /// can send at once for that request, less what it was handed and has not sent.
+    fn set_front_room(&mut self) {
+        let Peer::H1(front) = &self.front else {
+            return;
+        };
+        let room = match front.receiving() {
+            None => None,
+            Some(id) => match by_front_ref(&self.pairs, id) {
+                Some(p) if p.back == StreamId::ZERO => None,
+                Some(p) => match &self.back {
+                    Peer::H2(b) => {
+                        let window = b
+                            .stream_send_window(p.back)
+                            .unwrap_or(0)
+                            .min(b.conn_send_window());
+                        let unsent = p.up_inflight as i64;
+                        Some((window - unsent).max(0) as usize)
+                    }
+                    // An HTTP/1.1 upstream side writes what it is given at once.
+                    Peer::H1(_) => None,
+                },
+                // Still waiting for the upstream: nothing to send it on yet.
+                None => Some(0),
+            },
+        };
+        if let Peer::H1(front) = &mut self.front {
+            front.set_body_room(room);
+        }
     }
 
     /// Bytes from the upstream. Returns how many were consumed; the caller holds the rest.
@@ -337,11 +435,10 @@ impl Relay {
     }
 
     /// Client-bound bytes wait (or a buffer does) and the upstream owes us no reply that
-    /// would bring the next upstream callback: returns an empty SETTINGS frame for the host
-    /// to append to the upstream-bound bytes. The upstream must acknowledge it within a
-    /// round trip, and it is no ping strike. Only one is ever outstanding. It needs no
-    /// pool buffer, so a starved connection can still ring.
-    pub fn upstream_doorbell(&mut self, now: Instant) -> Option<[u8; 9]> {
+    /// would bring the next upstream callback: returns a doorbell for the host to append to
+    /// the upstream-bound bytes (see `ring_upstream`). Only one is ever outstanding. It
+    /// needs no pool buffer, so a starved connection can still ring.
+    pub fn upstream_doorbell(&mut self, now: Instant) -> Option<Bell> {
         let wanted = self.front.has_output() || self.is_waiting_for_buffer();
         if !wanted {
             return None;
@@ -350,28 +447,41 @@ impl Relay {
     }
 
     /// The upstream owes us a reply, whose arrival is an upstream event: a SETTINGS of ours
-    /// it has not acknowledged (once the bytes waiting for it are written).
+    /// it has not acknowledged, or a probe it has not answered (once the bytes waiting for
+    /// it are written).
     pub fn upstream_reply_owed(&self) -> bool {
-        self.back.settings_unacked() > 0 && self.back.error().is_none()
+        match &self.back {
+            Peer::H2(c) => c.settings_unacked() > 0 && c.error().is_none(),
+            Peer::H1(c) => c.probe_in_flight(),
+        }
     }
 
-    /// An empty SETTINGS frame for the host to write upstream, whatever waits: None while
-    /// one is owed already, before our preface, inside a header block or after an error.
-    /// It goes after the bytes already written (whole frames outside a header block) and
-    /// before any still to come.
-    pub fn ring_upstream(&mut self, now: Instant) -> Option<[u8; 9]> {
-        if !self.back.preface_sent()
-            || self.back.header_block_open()
-            || self.back.settings_unacked() > 0
-            || self.back.error().is_some()
-        {
-            return None;
-        }
-        self.back.note_settings_sent(now);
+    /// A doorbell for the host to write upstream, whatever waits. To an HTTP/2 upstream an
+    /// empty SETTINGS frame: the upstream must acknowledge it within a round trip, and it is
+    /// no ping strike; None while one is owed already, before our preface, inside a header
+    /// block or after an error. It goes after the bytes already written (whole frames
+    /// outside a header block) and before any still to come. To an HTTP/1.1 upstream, only
+    /// while no request is in flight, an `OPTIONS *` request (RFC 9110 §9.3.7: a no-op
+    /// for the server), whose answer is read and dropped.
+    pub fn ring_upstream(&mut self, now: Instant) -> Option<Bell> {
+        let bell = match &mut self.back {
+            Peer::H1(c) => Bell::Probe(c.probe()?),
+            Peer::H2(c) => {
+                if !c.preface_sent()
+                    || c.header_block_open()
+                    || c.settings_unacked() > 0
+                    || c.error().is_some()
+                {
+                    return None;
+                }
+                c.note_settings_sent(now);
+                let mut f = Vec::with_capacity(9);
+                crate::frame::write_settings(&mut f, &[]);
+                Bell::Settings(f.try_into().ok()?)
+            }
+        };
         self.stats.doorbells = self.stats.doorbells.saturating_add(1);
-        let mut f = Vec::with_capacity(9);
-        crate::frame::write_settings(&mut f, &[]);
-        f.try_into().ok()
+        Some(bell)
     }
 
     /// Upstream-bound bytes wait (or a buffer does) and the client owes us nothing (no
@@ -596,6 +706,7 @@ impl Relay {
                         w.data.push_back(data);
                     }
                     w.data_end |= end_stream;
+                    self.bound_waiting(stream);
                 } else {
                     // Nowhere to go (the stream is over): the credit goes back at once.
                     self.front.release_capacity(stream, len);
@@ -962,6 +1073,36 @@ impl Relay {
         }
     }
 
+    /// What requests waiting for the upstream hold is bounded: the client's windows bound
+    /// it for an HTTP/2 upstream, but the windows opened wide for an HTTP/1.1 upstream do
+    /// not. Past `max_stream_send_queue` held in all, the request that grew it is refused
+    /// (never processed, so the client may send it again later).
+    fn bound_waiting(&mut self, stream: StreamId) {
+        let held: usize = self.cold.as_ref().map_or(0, |c| {
+            c.waiting
+                .iter()
+                .flat_map(|w| w.data.iter())
+                .map(|d| d.len())
+                .sum()
+        });
+        let max = match &self.front {
+            Peer::H2(c) => c.config().max_stream_send_queue,
+            Peer::H1(c) => c.config().max_stream_send_queue,
+        };
+        if held <= max {
+            return;
+        }
+        let Some(c) = self.cold.as_mut() else { return };
+        let pos = c.waiting.iter().position(|w| w.front == stream);
+        if let Some(w) = pos.and_then(|pos| c.waiting.remove(pos)) {
+            log::info!(
+                "h2mux[{}]: client stream {stream} sent {held} bytes while waiting for the upstream: refused",
+                self.tag
+            );
+            self.drop_waiting(w, Some(ErrorCode::RefusedStream));
+        }
+    }
+
     /// A queued request that will never go upstream: its held bytes give their credit back.
     fn drop_waiting(&mut self, w: Waiting, reset: Option<ErrorCode>) {
         let held: usize = w.data.iter().map(|d| d.len()).sum();
@@ -1094,6 +1235,11 @@ fn finished(s: Option<State>) -> bool {
 /// the connections stay usable while the pair is held.
 fn by_front(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
     pairs.iter_mut().find(|p| p.front == id)
+}
+
+/// The pair of a client stream, read only.
+fn by_front_ref(pairs: &[Pair], id: StreamId) -> Option<&Pair> {
+    pairs.iter().find(|p| p.front == id)
 }
 
 /// The pair of an upstream stream.

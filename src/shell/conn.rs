@@ -89,6 +89,11 @@ impl Conn {
         &self.relay
     }
 
+    /// The client's connection is TLS.
+    pub(crate) fn set_client_tls(&mut self) {
+        self.relay.set_client_tls();
+    }
+
     /// The host keeps client bytes for this connection, paused.
     pub fn holds_downstream(&self) -> bool {
         matches!(self.client, ClientBytes::Held { .. })
@@ -254,9 +259,9 @@ impl Conn {
     /// The idle scan: a connection that moved no bytes since the last scan gives back its
     /// queue memory (thousands of idle ones add up). Not after every event: between two
     /// bursts of streams it would be freed and taken again each time.
-    pub(crate) fn scan_idle(&mut self) {
+    pub(crate) fn scan_idle(&mut self, pool: &mut BufferPool) {
         if self.activity == Activity::Quiet {
-            self.relay.trim();
+            self.relay.trim(pool);
             #[cfg(test)]
             {
                 self.trims += 1;
@@ -578,7 +583,22 @@ impl Conn {
             since(bs.bytes_in, r.from_upstream),
         );
         m.gather(Metric::BytesToUpstream, since(bs.bytes_out, r.to_upstream));
-        m.gather(Metric::StreamsTotal, since(rs.streams.into(), r.streams));
+        let streams = since(rs.streams.into(), r.streams);
+        m.gather(Metric::StreamsTotal, streams);
+        let (client, upstream) = (
+            if self.relay.front().is_h1() {
+                Metric::ClientHttp1Requests
+            } else {
+                Metric::ClientHttp2Requests
+            },
+            if self.relay.back().is_h1() {
+                Metric::UpstreamHttp1Requests
+            } else {
+                Metric::UpstreamHttp2Requests
+            },
+        );
+        m.gather(client, streams);
+        m.gather(upstream, streams);
         m.gather(
             Metric::DoorbellsTotal,
             since(rs.doorbells.into(), r.doorbells),

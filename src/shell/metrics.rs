@@ -43,11 +43,19 @@ pub enum Metric {
     ConnectionErrorsTotal,
     /// Broken invariants of our own (each one failed its connection).
     InternalErrorsTotal,
+    /// Requests from HTTP/2 clients.
+    ClientHttp2Requests,
+    /// Requests from HTTP/1.x clients.
+    ClientHttp1Requests,
+    /// Requests relayed to HTTP/2 upstreams.
+    UpstreamHttp2Requests,
+    /// Requests relayed to HTTP/1.1 upstreams.
+    UpstreamHttp1Requests,
 }
 
 impl Metric {
     /// Every fixed metric, in the order a host defines them.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 20] = [
         Metric::ConnectionsTotal,
         Metric::ConnectionsActive,
         Metric::StreamsTotal,
@@ -64,6 +72,10 @@ impl Metric {
         Metric::BadGatewayTotal,
         Metric::ConnectionErrorsTotal,
         Metric::InternalErrorsTotal,
+        Metric::ClientHttp2Requests,
+        Metric::ClientHttp1Requests,
+        Metric::UpstreamHttp2Requests,
+        Metric::UpstreamHttp1Requests,
     ];
 
     /// The metric's published name, `h2mux_*`.
@@ -85,6 +97,10 @@ impl Metric {
             Metric::BadGatewayTotal => "h2mux_bad_gateway_total",
             Metric::ConnectionErrorsTotal => "h2mux_connection_errors_total",
             Metric::InternalErrorsTotal => "h2mux_internal_errors_total",
+            Metric::ClientHttp2Requests => "h2mux_client_requests_http2_total",
+            Metric::ClientHttp1Requests => "h2mux_client_requests_http1_total",
+            Metric::UpstreamHttp2Requests => "h2mux_upstream_requests_http2_total",
+            Metric::UpstreamHttp1Requests => "h2mux_upstream_requests_http1_total",
         }
     }
 

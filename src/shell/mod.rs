@@ -134,6 +134,13 @@ impl<R: Rules> Shell<R> {
         log::debug!("h2mux[{id}]: new connection");
     }
 
+    /// The client's connection is TLS: requests from HTTP/1.1 clients get `:scheme https`.
+    pub fn set_client_tls(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.set_client_tls();
+        }
+    }
+
     /// The host is done with a connection (closed by either peer or by us): its buffers go
     /// back to the pool and its last figures out.
     pub fn connection_closed(&mut self, id: ConnId, now: Instant) {
@@ -210,7 +217,7 @@ impl<R: Rules> Shell<R> {
     /// connections with something due.
     fn scan(&mut self, now: Instant) -> Vec<ConnId> {
         for c in self.conns.values_mut() {
-            c.scan_idle();
+            c.scan_idle(&mut self.pool);
         }
         self.conns
             .iter()

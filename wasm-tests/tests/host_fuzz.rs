@@ -200,15 +200,68 @@ fn chunk(rng: &mut Rng) -> usize {
 fn random_and_mutated_input_never_traps() {
     let budget = env_or("H2MUX_FUZZ_BYTES", 256_000_000) as usize;
     let seed = env_or("H2MUX_FUZZ_SEED", 0x0068_326d_7578);
-    let t0 = Instant::now();
     let sessions = [record(false), record(true)];
     let clients: Vec<&[u8]> = sessions.iter().map(|s| s.0.as_slice()).collect();
     let servers: Vec<&[u8]> = sessions.iter().map(|s| s.1.as_slice()).collect();
-    let all: Vec<&[u8]> = clients.iter().chain(servers.iter()).copied().collect();
     assert!(clients.iter().all(|c| c.starts_with(PREFACE)));
-    let recorded: usize = all.iter().map(|s| s.len()).sum();
+    let vm = drive(CONFIG, &clients, &servers, budget, seed);
+    serves_a_fresh_connection(vm);
+}
 
-    let mut vm = vm(CONFIG);
+/// HTTP/1.1 clients (well-formed sessions, smuggling attempts) mixed with HTTP/2 ones, into
+/// an HTTP/2 upstream; then the same clients into an HTTP/1.1 upstream answering with
+/// HTTP/1.1 byte streams. Mutated and cut as above.
+#[test]
+fn http1_input_never_traps() {
+    let budget = env_or("H2MUX_FUZZ_BYTES", 256_000_000) as usize / 4;
+    let seed = env_or("H2MUX_FUZZ_SEED", 0x0068_326d_7578) ^ 0x4831;
+    let sessions = [record(false), record(true)];
+    let mut clients: Vec<&[u8]> = sessions.iter().map(|s| s.0.as_slice()).collect();
+    let h2_servers: Vec<&[u8]> = sessions.iter().map(|s| s.1.as_slice()).collect();
+    clients.extend(H1_CLIENTS.iter().copied());
+    let vm = drive(CONFIG, &clients, &h2_servers, budget, seed);
+    serves_a_fresh_connection(vm);
+    let config = r#"{"quota_bytes": 1048576, "upstream_protocol": "http/1.1"}"#;
+    drive(config, &clients, H1_SERVERS, budget, seed ^ 1);
+}
+
+/// HTTP/1.1 client sessions: real shapes, pipelined, and attempts to smuggle.
+const H1_CLIENTS: &[&[u8]] = &[
+    b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n\
+      GET /bytes/70000 HTTP/1.1\r\nHost: a\r\n\r\n\
+      HEAD / HTTP/1.1\r\nHost: a\r\n\r\n\
+      POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world\
+      PUT /sha256 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n\
+      5;x=1\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 1\r\n\r\n\
+      GET /trailers HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+    b"GET http://b.example/x?y=1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n\r\n\
+      OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+      0\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+      ffffffffffffffffff\r\nx\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+];
+
+/// HTTP/1.1 upstream answers: several responses, each framing, and broken ones.
+const H1_SERVERS: &[&[u8]] = &[
+    b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nhello\n\
+      HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+      5\r\nhello\r\n0\r\ngrpc-status: 0\r\n\r\n\
+      HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>until the end</html>",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+];
+
+/// Feeds cases made of `clients` and `servers` (mutated, cut, interleaved) into one VM with
+/// `config` until `budget` bytes went in; checks memory all along and, once every
+/// connection is gone, that the figures balance. Returns the VM for a last check.
+fn drive(config: &str, clients: &[&[u8]], servers: &[&[u8]], budget: usize, seed: u64) -> Vm {
+    let t0 = Instant::now();
+    let all: Vec<&[u8]> = clients.iter().chain(servers.iter()).copied().collect();
+    let recorded: usize = all.iter().map(|s| s.len()).sum();
+    let mut vm = vm(config);
     let mut rng = Rng(seed);
     let mut live: Vec<Case> = Vec::new();
     let (mut fed, mut cases, mut peak) = (0usize, 0usize, 0usize);
@@ -219,7 +272,7 @@ fn random_and_mutated_input_never_traps() {
         while live.len() < LIVE {
             let conn = vm.open().unwrap_or_else(|e| panic!("seed {seed:#x}: {e}"));
             let pick = |rng: &mut Rng, v: &[&[u8]]| v[rng.below(v.len())].to_vec();
-            let (mut c0, mut s0) = (pick(&mut rng, &clients), pick(&mut rng, &servers));
+            let (mut c0, mut s0) = (pick(&mut rng, clients), pick(&mut rng, servers));
             // Most cases end early: many short connections reach more states than few long.
             if rng.chance(2) {
                 let n = 1 + rng.below(c0.len().min(32 * 1024));
@@ -349,7 +402,7 @@ fn random_and_mutated_input_never_traps() {
         fuzz_time.as_secs_f64(),
         peak / 1024
     );
-    serves_a_fresh_connection(vm);
+    vm
 }
 
 /// Once every connection is gone, the figures the host sees balance: no quota bytes in use,

@@ -1,5 +1,6 @@
 //! Runs inputs through a fuzz driver outside libFuzzer, in a debug build with a plain
-//! backtrace: `replay TARGET FILE...` (TARGET: frontend, backend, relay, hpack).
+//! backtrace: `replay TARGET FILE...` (TARGET: frontend, backend, relay, hpack, h1server,
+//! h1client).
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -11,6 +12,8 @@ fn main() {
             "backend" => h2mux_fuzz::conn::backend(&data),
             "relay" => println!("{path}: {:?}", h2mux_fuzz::relay::run_and_report(&data)),
             "hpack" => h2mux_fuzz::hpack::run(&data),
+            "h1server" => h2mux_fuzz::h1::server(&data),
+            "h1client" => h2mux_fuzz::h1::client(&data),
             t => panic!("unknown target {t}"),
         }
     }

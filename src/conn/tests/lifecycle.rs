@@ -189,3 +189,36 @@ fn settings_timeout_is_put_off_while_we_are_not_reading() {
         Some(ErrorCode::SettingsTimeout)
     );
 }
+
+/// A SETTINGS ACK an idle connection cannot deliver yet (the host writes that way only in
+/// the other peer's callbacks) leaves its pool buffer for a small allocation of its own,
+/// and goes out first, unchanged, at the next flush.
+#[test]
+fn idle_output_gives_its_pool_buffer_back_and_goes_first_later() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.raw(FrameType::Settings, 0, 0, &[0, 4, 0, 1, 0, 0]);
+    s.feed(c.take());
+    s.take_out();
+    // The peer's second SETTINGS: its ACK waits in the tx buffer, not taken by the host.
+    c.raw(FrameType::Settings, 0, 0, &[0, 4, 0, 2, 0, 0]);
+    let n = s.conn.recv(&mut s.pool, &c.take(), s.now);
+    assert!(n > 0);
+    s.conn.flush(&mut s.pool, s.now);
+    let waiting = s.conn.output().to_vec();
+    assert!(!waiting.is_empty());
+    assert_eq!(s.conn.buffers_held(), 1);
+    assert!(s.conn.park_output(&mut s.pool));
+    assert_eq!(s.conn.buffers_held(), 0, "the pool buffer went back");
+    assert!(s.conn.has_output(), "the bytes are still owed");
+    s.conn.ping(*b"after!!!");
+    let mut out = Vec::new();
+    s.conn
+        .drain_output(&mut s.pool, &mut out, usize::MAX, s.now);
+    assert!(out.starts_with(&waiting), "parked bytes first");
+    assert_eq!(
+        crate::testkit::frame_kinds(&out[waiting.len()..]),
+        vec![FrameType::Ping]
+    );
+    assert_eq!(s.conn.buffers_held(), 0);
+}

@@ -8,7 +8,7 @@ use super::req;
 use crate::conn::Event;
 use crate::error::ErrorCode;
 use crate::limits::Config;
-use crate::testkit::Chain;
+use crate::testkit::{deliver, Chain};
 use crate::time::Instant;
 
 fn wire(c: &mut Chain) -> String {
@@ -85,8 +85,8 @@ fn streams_take_turns_on_the_one_upstream_connection() {
     let second = wire(&mut c);
     assert_eq!(
         second,
-        "POST /b HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n\
-         4\r\nbody\r\n0\r\n\r\n"
+        "POST /b HTTP/1.1\r\nhost: example.com\r\nexpect: 100-continue\r\n\
+         transfer-encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
     );
     answer(
         &mut c,
@@ -221,4 +221,96 @@ fn a_close_delimited_answer_ends_with_the_upstream() {
         c.client_bodies(),
         vec![(a, b"until the end".to_vec(), true)]
     );
+}
+
+/// A silent HTTP/1.1 upstream brings no upstream event, and only in one may a proxy-wasm
+/// filter write to the client: with no request in flight, the doorbell is an `OPTIONS *`,
+/// whose answer (any answer) is read and dropped and the connection goes on.
+#[test]
+fn the_doorbell_of_an_idle_http11_upstream_is_options_star() {
+    let mut c = Chain::h1_upstream(Config::default());
+    c.run();
+    c.client.ping(*b"12345678");
+    c.client
+        .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
+    deliver(&mut c.c2r, |b| {
+        c.relay.from_client(&mut c.pool, b, Instant(0))
+    });
+    assert!(c.relay.has_client_output());
+    let bell = c.relay.upstream_doorbell(Instant(0)).expect("a probe");
+    assert_eq!(&bell[..], b"OPTIONS * HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    assert!(c.relay.upstream_reply_owed());
+    assert!(
+        c.relay.upstream_doorbell(Instant(0)).is_none(),
+        "one at a time"
+    );
+    answer(
+        &mut c,
+        b"HTTP/1.1 405 Not Allowed\r\nContent-Length: 4\r\n\r\nnope",
+    );
+    assert!(!c.relay.upstream_reply_owed());
+    // The probe's answer reached nobody, and a request goes out next on the same connection.
+    assert!(!c
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::Headers { .. })));
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    c.run();
+    assert!(wire(&mut c).starts_with("GET /a "));
+    answer(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(status_of(&c, a), Some(200));
+    // No probe while a request is in flight: its answer is the event.
+    let _b = c.client.open_stream(req("GET", "/b"), true).unwrap();
+    c.client.ping(*b"87654321");
+    c.run();
+    assert!(c.relay.upstream_doorbell(Instant(0)).is_none());
+}
+
+#[test]
+fn a_large_body_asks_for_100_continue_and_the_100_reaches_the_client() {
+    let mut c = Chain::h1_upstream(Config::default());
+    let mut m = req("PUT", "/big");
+    m.content_length = Some(100_000);
+    m.fields.push(b"content-length", b"100000", false);
+    let a = c.client.open_stream(m, false).unwrap();
+    c.run();
+    let head = wire(&mut c);
+    assert!(head.contains("expect: 100-continue\r\n"), "{head}");
+    answer(&mut c, b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert_eq!(status_of(&c, a), Some(100));
+    // A small body with a length does not ask.
+    let mut c = Chain::h1_upstream(Config::default());
+    let mut m = req("PUT", "/small");
+    m.content_length = Some(10);
+    m.fields.push(b"content-length", b"10", false);
+    c.client.open_stream(m, false).unwrap();
+    c.run();
+    assert!(!wire(&mut c).contains("expect"));
+}
+
+/// Windows opened wide for an HTTP/1.1 upstream do not bound what a queued request holds:
+/// past `max_stream_send_queue`, the request is refused (it was never processed).
+#[test]
+fn a_queued_request_that_sends_too_much_is_refused() {
+    let front = Config {
+        initial_window_size: 0x7fff_ffff,
+        connection_window: 0x7fff_ffff,
+        max_stream_send_queue: 64 * 1024,
+        ..Config::default()
+    };
+    let mut c = Chain::h1_upstream(front);
+    let _a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    let b = c.client.open_stream(req("POST", "/b"), false).unwrap();
+    c.run();
+    for _ in 0..8 {
+        let _ = c
+            .client
+            .send_data(b, Bytes::from(vec![7u8; 16 * 1024]), false);
+        c.run();
+    }
+    let refused = c.client_events.iter().any(|e| {
+        matches!(e, Event::Reset { stream, code: ErrorCode::RefusedStream, .. } if *stream == b)
+    });
+    assert!(refused, "{:?}", c.client_events);
+    assert!(!wire(&mut c).contains("/b"));
 }

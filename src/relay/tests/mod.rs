@@ -446,7 +446,7 @@ fn an_idle_relay_trims_its_queues() {
     let _ = id;
     c.run();
     assert_eq!(c.relay.stream_count(), 0);
-    c.relay.trim();
+    c.relay.trim(&mut c.pool);
     // Trimming changes nothing about what the relay does next.
     let id2 = c.client.open_stream(req("GET", "/again"), true).unwrap();
     c.run();

@@ -37,9 +37,9 @@ pub enum Answer {
 
 /// A request body as the upstream received it.
 #[derive(Default)]
-struct Received {
+pub(crate) struct Received {
     stream: StreamId,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     ended: bool,
 }
 
@@ -56,7 +56,7 @@ pub struct Link {
     /// Everything a silent upstream received.
     pub silent_in: Vec<u8>,
     pub client_events: Vec<Event>,
-    received: Vec<Received>,
+    pub(crate) received: Vec<Received>,
     /// The upstream saw the end of the bytes toward it and closed.
     upstream_closed: bool,
     /// The upstream peer neither reads nor writes for now (bytes wait for it).
