@@ -245,6 +245,40 @@ def nginx_get():
     return f"nginx saw {seen[0]['method']} {seen[0]['target']} {seen[0]['version']}, Host {seen[0]['host']}"
 
 
+def fresh_connection_gets(n, path, upstream_refusals):
+    """n curl GETs, each on a fresh HTTP/2 connection: every one must get 200. On failure,
+    says what the upstream refused meanwhile (upstream_refusals(): request lines it answered
+    with an error, by count)."""
+    before = upstream_refusals()
+    codes, errors = [], []
+    for _ in range(n):
+        p = run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", "-o", os.devnull,
+                 "-w", "%{http_code}", url(path)], timeout=15)
+        codes.append(p.stdout.decode()[-3:])
+        if p.returncode != 0:
+            errors.append(p.stderr.decode().strip())
+    bad = sum(c != "200" for c in codes)
+    refused = {k: v - before.get(k, 0) for k, v in upstream_refusals().items() if v > before.get(k, 0)}
+    check(bad == 0, f"{bad} of {n} failed (first: {errors[:1]}); the upstream meanwhile answered "
+                    f"with an error: {refused or 'nothing'}")
+    return f"{n} of {n}: 200"
+
+
+def nginx_refusals():
+    out = {}
+    for line in open(run_dir("nginx", "access.log"), errors="replace"):
+        m = re.match(r'^\d+ \d+ "([^"]*)" ([45]\d\d) ', line)
+        if m:
+            key = f"{m[1]} -> {m[2]}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+@scenario("h1up", needs=["wasm"])
+def fresh_connections_each_served():
+    return fresh_connection_gets(20, "/index.html", nginx_refusals)
+
+
 @scenario("h1up", needs=["wasm"])
 def nginx_download_10mb():
     out = run_dir("h1up-download.bin")
@@ -515,6 +549,21 @@ def http10_response_then_goaway():
     check(g.last_stream_id == sid, f"last-stream-id {g.last_stream_id}")
     # RFC 9113 6.8 lets the GOAWAY come before the end of the streams it covers.
     return ", ".join(c.timeline + ["EOF"])
+
+
+def http10_refusals():
+    out = {}
+    for line in open(run_dir("h1up_http10.log"), errors="replace"):
+        m = re.search(r'"([^"]*)" ([45]\d\d) ', line)
+        if m:
+            key = f"{m[1]} -> {m[2]}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+@scenario("h1up_close", needs=["wasm"])
+def http10_fresh_connections_each_served():
+    return fresh_connection_gets(20, "/index.html", http10_refusals)
 
 
 @scenario("h1up_close", needs=["wasm"])
