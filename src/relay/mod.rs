@@ -1177,7 +1177,7 @@ impl Relay {
 
 /// What a client's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]
-enum Detected {
+pub(crate) enum Detected {
     /// The HTTP/2 preface, or its beginning, or bytes that are no HTTP at all (the HTTP/2
     /// side answers those with GOAWAY(PROTOCOL_ERROR), RFC 9113 §3.4).
     Http2,
@@ -1190,7 +1190,7 @@ enum Detected {
 /// The longest method h2mux waits for before it gives up telling.
 const MAX_METHOD: usize = 32;
 
-fn detect(bytes: &[u8]) -> Detected {
+pub(crate) fn detect(bytes: &[u8]) -> Detected {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let n = bytes.len().min(PREFACE.len());
     if n == 0 {
@@ -1207,24 +1207,41 @@ fn detect(bytes: &[u8]) -> Detected {
     if rest.is_empty() || rest == b"\r" {
         return Detected::Undecided;
     }
-    for (i, &b) in rest.iter().enumerate().take(MAX_METHOD + 1) {
-        if b == b' ' {
-            return if i > 0 {
-                Detected::Http1
-            } else {
-                Detected::Http2
-            };
-        }
-        if !crate::message::is_tchar(b) {
-            return Detected::Http2;
+    // A method token and a space: the common case, told at once.
+    if let Some(sp) = rest.iter().take(MAX_METHOD + 1).position(|&b| b == b' ') {
+        if sp > 0 && rest[..sp].iter().all(|&b| crate::message::is_tchar(b)) {
+            return Detected::Http1;
         }
     }
-    if rest.len() > MAX_METHOD {
-        Detected::Http2
-    } else {
+    // Otherwise a line of text that names HTTP/1 is a request line gone wrong (a bad
+    // method, stray whitespace): the HTTP/1.1 side answers it with its 400. Bytes that are
+    // not text are no HTTP at all.
+    // (Stray line ends before it too: the HTTP/1.1 side refuses those.)
+    let text = {
+        let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
+        &rest[start.unwrap_or(rest.len())..]
+    };
+    let line_end = text.iter().position(|&b| b == b'\n');
+    let line = &text[..line_end.unwrap_or(text.len())];
+    if line
+        .iter()
+        .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t' && b != b'\r')
+    {
+        return Detected::Http2;
+    }
+    if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
+        return Detected::Http1;
+    }
+    if line_end.is_none() && rest.len() < MAX_LINE_TO_TELL {
         Detected::Undecided
+    } else {
+        Detected::Http2
     }
 }
+
+/// How much of a first line h2mux reads to tell a broken request line from bytes that are
+/// no HTTP at all.
+const MAX_LINE_TO_TELL: usize = 256;
 
 /// Closed or reset with nothing owed: the stream's work is over on that side.
 fn finished(s: Option<State>) -> bool {

@@ -314,3 +314,27 @@ fn a_queued_request_that_sends_too_much_is_refused() {
     assert!(refused, "{:?}", c.client_events);
     assert!(!wire(&mut c).contains("/b"));
 }
+
+#[test]
+fn the_first_bytes_tell_the_protocol() {
+    use crate::relay::{detect, Detected};
+    for (bytes, want) in [
+        (&b"PRI * HTTP/2.0\r\n"[..], Detected::Http2),
+        (b"PRI", Detected::Http2),
+        (b"GET / HTTP/1.1\r\n", Detected::Http1),
+        (b"\r\nGET ", Detected::Http1),
+        (b"GE", Detected::Undecided),
+        (b"\r\n", Detected::Undecided),
+        // Broken request lines are HTTP/1.1's to answer with a 400.
+        (b" GET / HTTP/1.1\r\n", Detected::Http1),
+        (b"G(T / HTTP/1.1\r\n", Detected::Http1),
+        (b"GET\t/\tHTTP/1.1\r\n", Detected::Http1),
+        (b"\nGET / HTTP/1.1\r\n", Detected::Http1),
+        // No HTTP at all.
+        (b"\x16\x03\x01\x02\x00\x01", Detected::Http2),
+        (b"hello there\r\n", Detected::Http2),
+        (b"\x00\x01\x02", Detected::Http2),
+    ] {
+        assert_eq!(detect(bytes), want, "{}", String::from_utf8_lossy(bytes));
+    }
+}
