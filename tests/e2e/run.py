@@ -5,12 +5,13 @@ and a scripted HTTP/2 client (python h2).
 With dist/h2mux.wasm (or WASM=path) Envoy runs envoy-config/h2mux.yaml; without it, the plain
 tcp_proxy configuration (plain-tcp.yaml), and scenarios that need the filter are skipped.
 
-Two passes, each with its own upstream: nghttpd (files, echo, trailers), then the demo upstream
-(wasm-tests: /sha256, /bytes/N, /trailers, /goaway, /stats...). Scenario names of the second
-pass start with "demo/".
+Three passes, each with its own upstream: nghttpd (files, echo, trailers), then the demo
+upstream (wasm-tests: /sha256, /bytes/N, /trailers, /goaway, /stats...), then HTTP/1.1
+upstreams (nginx and others, tests/e2e/h1_upstream.py). Scenario names of the second pass
+start with "demo/", of the third with "h1up/".
 
 Environment:
-  UPSTREAM=nghttpd|demo  run only that pass (default: both)
+  UPSTREAM=nghttpd|demo|h1up  run only that pass (default: all)
   UPSTREAM_CMD           bash command line replacing nghttpd; may use $UPSTREAM_PORT and $E2E_WWW
                          (files the download scenarios expect at /256k.bin and /10m.bin)
   DEMO_UPSTREAM          the demo upstream binary (wasm-tests/target/release/demo-upstream)
@@ -60,7 +61,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LIB = os.path.join(HERE, "lib.sh")
 WASM = os.path.abspath(os.environ.get("WASM", os.path.join(ROOT, "dist", "h2mux.wasm")))
 HAVE_WASM = os.path.isfile(WASM)
-UPSTREAMS = [u for u in ("nghttpd", "demo") if os.environ.get("UPSTREAM", u) == u]
+UPSTREAMS = [u for u in ("nghttpd", "demo", "h1up") if os.environ.get("UPSTREAM", u) == u]
 DEMO = os.path.abspath(os.environ.get(
     "DEMO_UPSTREAM", os.path.join(ROOT, "wasm-tests", "target", "release", "demo-upstream")))
 ENVOY = os.environ.get("ENVOY", os.path.join(ROOT, ".venv", "bin", "envoy"))
@@ -2031,6 +2032,11 @@ def phase_remote():
     need_envoy("h2mux-remote", "envoy-remote")
 
 
+# The HTTP/1.1 upstream pass (tests/e2e/h1_upstream.py) registers its scenarios with this
+# module's helpers, whether this file runs as a script or is imported as "run".
+sys.modules.setdefault("run", sys.modules[__name__])
+import h1_upstream  # noqa: E402
+
 PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functions that stop)]
     "nghttpd": [
         ("validate", None, []),
@@ -2046,8 +2052,9 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("grpc", phase_grpc, ["envoy-grpc"]),
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
     ],
+    "h1up": h1_upstream.PASS,
 }
-PREFIX = {"nghttpd": "", "demo": "demo/"}
+PREFIX = {"nghttpd": "", "demo": "demo/", "h1up": "h1up/"}
 
 
 def setup():
@@ -2060,6 +2067,8 @@ def setup():
 
 def start_upstream(upstream):
     """Starts the pass's upstream as process NAME (upstream, demo_upstream); returns NAME."""
+    if upstream == "h1up":
+        return h1_upstream.start_upstream()
     if upstream == "demo":
         ENV["UPSTREAM_CMD"] = f'exec {shlex.quote(DEMO)} --listen "127.0.0.1:$UPSTREAM_PORT"'
         name = "demo_upstream"
