@@ -667,7 +667,10 @@ impl H1Conn {
     /// The upstream broke a rule: its stream is reset (before a response head, the owner
     /// answers 502) and the connection fails.
     fn fail(&mut self, e: H1Error) {
-        log::info!("h2mux: HTTP/1.1 upstream response refused (502): {}", e.reason());
+        log::info!(
+            "h2mux: HTTP/1.1 upstream response refused (502): {}",
+            e.reason()
+        );
         self.record(e);
         let error = ConnError::Violation(Violation::Http1(e));
         self.error = Some(error);

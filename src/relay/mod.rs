@@ -164,7 +164,7 @@ impl Relay {
             // The upstream's 100 Continue is the upstream event that carries what waits for
             // the client (window updates, an HTTP/1.1 client's own 100 Continue).
             c.set_ask_continue(true);
-            Peer::H1(Box::new(c))
+            Peer::H1(c)
         } else {
             Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
         };
@@ -289,16 +289,15 @@ impl Relay {
                 Detected::Http2 => {}
                 Detected::Http1 => {
                     let cfg = match &self.front {
-                        Peer::H2(c) => c.config().clone(),
+                        Peer::H2(c) => c.config_arc(),
                         Peer::H1(_) => return 0,
                     };
-                    let cfg = Arc::new(cfg);
                     let mut h1 = H1Conn::new(Side::Frontend, cfg, now);
                     if self.notes {
                         h1.record_notes();
                     }
                     h1.set_scheme(self.client_tls);
-                    self.front = Peer::H1(Box::new(h1));
+                    self.front = Peer::H1(h1);
                     // No doorbell can ask an HTTP/1.1 client for its next bytes, and only
                     // in those (or while holding some) may Envoy write toward the upstream:
                     // window updates for the upstream could wait for ever. Its windows open
