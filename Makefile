@@ -125,7 +125,7 @@ clean:
 # ---- Envoy end-to-end -------------------------------------------------------
 VENV ?= .venv
 ENVOY_VERSION := 1.40.0
-E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen
+E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen chromium nodejs nginx
 
 .PHONY: envoy e2e-tools test-e2e
 
@@ -147,6 +147,6 @@ e2e-tools:
 	@command -v httpwg >/dev/null || test -x $$HOME/.cargo/bin/httpwg || $(CARGO) install httpwg-cli --locked
 
 # Uses dist/h2mux.wasm when it exists; otherwise runs the plain tcp_proxy baseline.
-# Two passes: nghttpd, then the demo upstream (built here).
+# Three passes: nghttpd, the demo upstream (built here), HTTP/1.1 upstreams (nginx...).
 test-e2e: envoy e2e-tools upstream
 	$(VENV)/bin/python tests/e2e/run.py $(E2E_ARGS)

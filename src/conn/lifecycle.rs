@@ -250,9 +250,11 @@ impl Connection {
             return;
         }
         if self.timers.expired(Timer::SettingsAck, now) {
-            if self.rx_blocked.is_some() {
+            if self.rx_blocked.is_some() || !self.output().is_empty() || self.has_parked() {
                 // The ACK may be in the bytes our own limits keep us from reading (no pool
-                // buffer, no tx room): the peer is not late, we are.
+                // buffer, no tx room), or our SETTINGS may not have left yet (the host has not
+                // taken our output: under Envoy's rules bytes toward a peer wait for the other
+                // peer's callback): the peer is not late, we are.
                 self.timers
                     .arm(Timer::SettingsAck, now.after(self.cfg.settings_timeout_ms));
             } else {

@@ -446,6 +446,11 @@ impl Connection {
         }
     }
 
+    /// The configuration, shared (another side made for the same client takes it as is).
+    pub fn config_arc(&self) -> Arc<Config> {
+        self.cfg.clone()
+    }
+
     /// Our polarity: frontend (server role) or backend (client role).
     pub fn side(&self) -> Side {
         self.side

@@ -83,7 +83,7 @@ struct Stream {
     reset: Option<ResetBy>,
     /// An answer of our own to write instead of a response (status, reason).
     answer: Option<(u16, &'static str)>,
-    /// Client role: our own `OPTIONS *` (a doorbell); its answer is read and dropped.
+    /// Client role: our own `OPTIONS /` (a doorbell); its answer is read and dropped.
     probe: bool,
     /// Server role: we told the client `100 Continue` ourselves (the upstream's is not
     /// passed on again).
@@ -140,6 +140,11 @@ pub struct H1Conn {
     peer_eof: bool,
     /// Client role: the owner was told no request follows (`Event::GoAway`).
     goaway_told: bool,
+    /// Client role: requests may follow before earlier answers (`set_pipeline`).
+    pipeline: bool,
+    /// Client role: answers read whole on this connection (probes aside): a probe goes only
+    /// to an upstream that has shown it keeps the connection for more than one.
+    answered: u32,
     /// Body bytes the other side can send on right now (set by the owner before `recv`):
     /// bytes beyond it stay unconsumed, with the host, so that a host that may write
     /// toward the upstream only while it holds client bytes always can (Envoy). None: no
@@ -181,6 +186,8 @@ impl H1Conn {
             error: None,
             peer_eof: false,
             goaway_told: false,
+            answered: 0,
+            pipeline: false,
             ask_continue: false,
             body_room: None,
             stats: ConnStats::default(),
@@ -251,8 +258,13 @@ impl H1Conn {
 
     /// Client role: a request of our own whose answer is an upstream event (a doorbell),
     /// when no request is in flight. Returns its bytes for the host to write.
-    pub fn probe(&mut self) -> Option<Vec<u8>> {
-        if !self.can_open_stream() {
+    /// `cold`: also before any answer on this connection (an HTTP/1.1 client's error page
+    /// waits: the connection closes after it anyway). Otherwise only once the upstream has
+    /// answered one request and kept the connection: some answer a request of no use to
+    /// them with a close, which would end a client connection that had every reason to go
+    /// on.
+    pub fn probe(&mut self, cold: bool) -> Option<Vec<u8>> {
+        if !self.can_open_stream() || !self.streams.is_empty() || (!cold && self.answered == 0) {
             return None;
         }
         let id = self.new_id();
@@ -261,7 +273,9 @@ impl H1Conn {
         s.probe = true;
         s.tx = Tx::Done;
         self.streams.push_back(s);
-        Some(b"OPTIONS * HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec())
+        // `OPTIONS *` is the RFC's no-op (RFC 9110 §9.3.7), but some servers refuse it and
+        // close; `OPTIONS /` is answered (often 405) and keeps the connection.
+        Some(b"OPTIONS / HTTP/1.1\r\nhost: localhost\r\n\r\n".to_vec())
     }
 
     /// Our probe is out and not yet answered.
@@ -365,10 +379,7 @@ impl H1Conn {
                 }
             }
             Side::Backend => {
-                let waiting = self
-                    .streams
-                    .front()
-                    .is_some_and(|s| s.reset.is_none() && !s.recv_done);
+                let waiting = self.answering().is_some_and(|s| s.reset.is_none());
                 if !waiting {
                     self.fail(H1Error::UnexpectedBytes);
                     return rest.len();
@@ -457,8 +468,18 @@ impl H1Conn {
         };
     }
 
+    /// Client role: the oldest request whose answer has not been read whole (answers come
+    /// in request order).
+    fn answering(&self) -> Option<&Stream> {
+        self.streams.iter().find(|s| !s.recv_done)
+    }
+
+    fn answering_mut(&mut self) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| !s.recv_done)
+    }
+
     fn response_head(&mut self, head: &[u8]) {
-        let Some(s) = self.streams.front() else {
+        let Some(s) = self.answering() else {
             return self.fail(H1Error::UnexpectedBytes);
         };
         let id = s.id;
@@ -477,9 +498,13 @@ impl H1Conn {
             return;
         }
         let end = matches!(parsed.framing, Framing::Empty | Framing::Length(0));
-        if let Some(s) = self.streams.front_mut() {
+        let probe = self.answering().is_some_and(|s| s.probe);
+        if let Some(s) = self.answering_mut() {
             s.recv_done = end;
             s.keep_alive = parsed.keep_alive;
+        }
+        if end && !probe {
+            self.answered = self.answered.saturating_add(1);
         }
         self.emit(Event::Headers {
             stream: id,
@@ -642,13 +667,16 @@ impl H1Conn {
     /// The upstream broke a rule: its stream is reset (before a response head, the owner
     /// answers 502) and the connection fails.
     fn fail(&mut self, e: H1Error) {
-        log::info!("h2mux: HTTP/1.1 upstream response refused: {e}");
+        log::info!(
+            "h2mux: HTTP/1.1 upstream response refused (502): {}",
+            e.reason()
+        );
         self.record(e);
         let error = ConnError::Violation(Violation::Http1(e));
         self.error = Some(error);
         self.rx = Rx::Stopped;
         self.closing = true;
-        if let Some(s) = self.streams.front_mut() {
+        if let Some(s) = self.answering_mut() {
             if s.reset.is_none() && !s.finished() {
                 s.reset = Some(ResetBy::Local);
                 let id = s.id;
@@ -701,10 +729,7 @@ impl H1Conn {
             }
             Rx::Head(_) if self.side == Side::Backend => return self.fail(H1Error::Incomplete),
             Rx::Idle if self.side == Side::Backend => {
-                let waiting = self
-                    .streams
-                    .front()
-                    .is_some_and(|s| s.reset.is_none() && !s.finished());
+                let waiting = self.answering().is_some_and(|s| s.reset.is_none());
                 if waiting {
                     return self.fail(H1Error::Incomplete);
                 }
@@ -732,11 +757,25 @@ impl H1Conn {
 
     /// Client role: whether a request may be sent now (one at a time).
     pub fn can_open_stream(&self) -> bool {
+        let ready = if self.pipeline {
+            // Behind requests already written whole, up to the pipelining bound.
+            self.streams.len() < self.cfg.h1_max_pipelined
+                && self.streams.iter().all(|s| s.tx == Tx::Done && !s.probe)
+        } else {
+            self.streams.is_empty()
+        };
         self.side == Side::Backend
-            && self.streams.is_empty()
+            && ready
             && !self.closing
             && self.error.is_none()
             && !self.peer_eof
+    }
+
+    /// Client role: requests may be pipelined (the client pipelined them itself: under
+    /// Envoy's rules a request written upstream later, in an upstream callback, could not
+    /// leave, since an HTTP/1.1 client cannot be asked for its next bytes).
+    pub fn set_pipeline(&mut self, on: bool) {
+        self.pipeline = on;
     }
 
     /// Client role: sends a request.
@@ -747,7 +786,7 @@ impl H1Conn {
         if self.error.is_some() || self.peer_eof || self.closing {
             return Err(SendError::ConnectionClosed);
         }
-        if !self.streams.is_empty() {
+        if !self.can_open_stream() {
             return Err(SendError::ConcurrencyLimit);
         }
         let id = self.new_id();

@@ -136,7 +136,7 @@ const CLIENT_DOORBELL: [u8; 8] = *b"h2mux-db";
 pub enum Bell {
     /// An empty SETTINGS frame (HTTP/2 upstream).
     Settings([u8; 9]),
-    /// An `OPTIONS *` request (HTTP/1.1 upstream).
+    /// An `OPTIONS /` request (HTTP/1.1 upstream).
     Probe(Vec<u8>),
 }
 
@@ -164,7 +164,7 @@ impl Relay {
             // The upstream's 100 Continue is the upstream event that carries what waits for
             // the client (window updates, an HTTP/1.1 client's own 100 Continue).
             c.set_ask_continue(true);
-            Peer::H1(Box::new(c))
+            Peer::H1(c)
         } else {
             Peer::H2(Connection::new(Side::Backend, back_cfg, waiter, now))
         };
@@ -289,22 +289,24 @@ impl Relay {
                 Detected::Http2 => {}
                 Detected::Http1 => {
                     let cfg = match &self.front {
-                        Peer::H2(c) => c.config().clone(),
+                        Peer::H2(c) => c.config_arc(),
                         Peer::H1(_) => return 0,
                     };
-                    let cfg = Arc::new(cfg);
                     let mut h1 = H1Conn::new(Side::Frontend, cfg, now);
                     if self.notes {
                         h1.record_notes();
                     }
                     h1.set_scheme(self.client_tls);
-                    self.front = Peer::H1(Box::new(h1));
+                    self.front = Peer::H1(h1);
                     // No doorbell can ask an HTTP/1.1 client for its next bytes, and only
                     // in those (or while holding some) may Envoy write toward the upstream:
                     // window updates for the upstream could wait for ever. Its windows open
                     // wide instead; Envoy's buffers bound what it then sends.
-                    if let Peer::H2(b) = &mut self.back {
-                        b.open_recv_windows(now);
+                    match &mut self.back {
+                        Peer::H2(b) => b.open_recv_windows(now),
+                        // What the client pipelined goes upstream pipelined, in the same
+                        // callback: later, no callback could carry it.
+                        Peer::H1(b) => b.set_pipeline(true),
                     }
                 }
             }
@@ -461,11 +463,11 @@ impl Relay {
     /// no ping strike; None while one is owed already, before our preface, inside a header
     /// block or after an error. It goes after the bytes already written (whole frames
     /// outside a header block) and before any still to come. To an HTTP/1.1 upstream, only
-    /// while no request is in flight, an `OPTIONS *` request (RFC 9110 §9.3.7: a no-op
-    /// for the server), whose answer is read and dropped.
+    /// while no request is in flight, an `OPTIONS /` request whose answer is read and
+    /// dropped (see `H1Conn::probe` for when).
     pub fn ring_upstream(&mut self, now: Instant) -> Option<Bell> {
         let bell = match &mut self.back {
-            Peer::H1(c) => Bell::Probe(c.probe()?),
+            Peer::H1(c) => Bell::Probe(c.probe(self.front.is_h1())?),
             Peer::H2(c) => {
                 if !c.preface_sent()
                     || c.header_block_open()
@@ -1207,16 +1209,20 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if rest.is_empty() || rest == b"\r" {
         return Detected::Undecided;
     }
-    // A method token and a space: the common case, told at once.
-    if let Some(sp) = rest.iter().take(MAX_METHOD + 1).position(|&b| b == b' ') {
-        if sp > 0 && rest[..sp].iter().all(|&b| crate::message::is_tchar(b)) {
-            return Detected::Http1;
-        }
+    // A method token and a space start a request line: told at once (the HTTP/1.1 side
+    // answers a broken one with its 400).
+    let method_like = |line: &[u8]| {
+        line.iter()
+            .take(MAX_METHOD + 1)
+            .position(|&b| b == b' ')
+            .is_some_and(|sp| sp > 0 && line[..sp].iter().all(|&b| crate::message::is_tchar(b)))
+    };
+    if method_like(rest) {
+        return Detected::Http1;
     }
-    // Otherwise a line of text that names HTTP/1 is a request line gone wrong (a bad
-    // method, stray whitespace): the HTTP/1.1 side answers it with its 400. Bytes that are
-    // not text are no HTTP at all.
-    // (Stray line ends before it too: the HTTP/1.1 side refuses those.)
+    // A line of text that names HTTP/1 is a request line gone wrong (stray whitespace or
+    // line ends before it), the HTTP/1.1 side's to refuse. Bytes that are not text, or a
+    // line that does not name HTTP/1, are no HTTP at all.
     let text = {
         let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
         &rest[start.unwrap_or(rest.len())..]
@@ -1232,10 +1238,10 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
         return Detected::Http1;
     }
-    if line_end.is_none() && rest.len() < MAX_LINE_TO_TELL {
-        Detected::Undecided
-    } else {
+    if line_end.is_some() || line.len() >= MAX_LINE_TO_TELL {
         Detected::Http2
+    } else {
+        Detected::Undecided
     }
 }
 

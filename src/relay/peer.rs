@@ -13,14 +13,14 @@ use crate::stream::{State, StreamId};
 use crate::time::Instant;
 
 /// A connection of the relay: HTTP/2 or HTTP/1.1.
-// HTTP/2 is held inline: a fresh connection is one allocation (a box more would cost an
-// idle HTTP/2 connection its 1 KiB budget); HTTP/1.1 is boxed.
+// Both inline: a connection is one allocation (a box more would cost an idle HTTP/2
+// connection its 1 KiB budget), and an HTTP/1.1 side takes the room an HTTP/2 one would.
 #[allow(clippy::large_enum_variant)]
 pub enum Peer {
     /// HTTP/2 (RFC 9113).
     H2(Connection),
     /// HTTP/1.1 (RFC 9112).
-    H1(Box<H1Conn>),
+    H1(H1Conn),
 }
 
 macro_rules! both {
@@ -67,7 +67,9 @@ impl Peer {
     /// An HTTP/1.x peer reached an HTTP/2-only connection.
     pub fn peer_is_http1(&self) -> bool {
         match self {
-            Peer::H2(c) => c.peer_is_http1(),
+            // With HTTP/1.1 accepted, such a client was given to the HTTP/1.1 side: what is
+            // left here is no HTTP at all, and gets the GOAWAY.
+            Peer::H2(c) => c.peer_is_http1() && !c.config().http1,
             Peer::H1(_) => false,
         }
     }

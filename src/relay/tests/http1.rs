@@ -224,21 +224,35 @@ fn a_close_delimited_answer_ends_with_the_upstream() {
 }
 
 /// A silent HTTP/1.1 upstream brings no upstream event, and only in one may a proxy-wasm
-/// filter write to the client: with no request in flight, the doorbell is an `OPTIONS *`,
-/// whose answer (any answer) is read and dropped and the connection goes on.
+/// filter write to the client: with no request in flight, the doorbell is an `OPTIONS /`,
+/// whose answer (any answer) is read and dropped and the connection goes on. Not before the
+/// upstream has answered a request and kept the connection (some close on such a request).
 #[test]
-fn the_doorbell_of_an_idle_http11_upstream_is_options_star() {
+fn the_doorbell_of_an_idle_http11_upstream_is_options() {
     let mut c = Chain::h1_upstream(Config::default());
     c.run();
-    c.client.ping(*b"12345678");
-    c.client
-        .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
-    deliver(&mut c.c2r, |b| {
-        c.relay.from_client(&mut c.pool, b, Instant(0))
-    });
-    assert!(c.relay.has_client_output());
+    let ping = |c: &mut Chain, data: &[u8; 8]| {
+        c.client.ping(*data);
+        c.client
+            .drain_output(&mut c.pool, &mut c.c2r, usize::MAX, Instant(0));
+        deliver(&mut c.c2r, |b| {
+            c.relay.from_client(&mut c.pool, b, Instant(0))
+        });
+        assert!(c.relay.has_client_output());
+    };
+    ping(&mut c, b"12345678");
+    assert!(
+        c.relay.upstream_doorbell(Instant(0)).is_none(),
+        "no probe before a first answer"
+    );
+    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    c.run();
+    assert!(wire(&mut c).starts_with("GET /a "));
+    answer(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(status_of(&c, a), Some(200));
+    ping(&mut c, b"23456789");
     let bell = c.relay.upstream_doorbell(Instant(0)).expect("a probe");
-    assert_eq!(&bell[..], b"OPTIONS * HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    assert_eq!(&bell[..], b"OPTIONS / HTTP/1.1\r\nhost: localhost\r\n\r\n");
     assert!(c.relay.upstream_reply_owed());
     assert!(
         c.relay.upstream_doorbell(Instant(0)).is_none(),
@@ -250,19 +264,22 @@ fn the_doorbell_of_an_idle_http11_upstream_is_options_star() {
     );
     assert!(!c.relay.upstream_reply_owed());
     // The probe's answer reached nobody, and a request goes out next on the same connection.
-    assert!(!c
-        .client_events
-        .iter()
-        .any(|e| matches!(e, Event::Headers { .. })));
-    let a = c.client.open_stream(req("GET", "/a"), true).unwrap();
+    let heads = |c: &Chain| {
+        c.client_events
+            .iter()
+            .filter(|e| matches!(e, Event::Headers { .. }))
+            .count()
+    };
+    assert_eq!(heads(&c), 1);
+    let b = c.client.open_stream(req("GET", "/b"), true).unwrap();
     c.run();
-    assert!(wire(&mut c).starts_with("GET /a "));
+    assert!(wire(&mut c).starts_with("GET /b "));
     answer(&mut c, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(status_of(&c, a), Some(200));
+    assert_eq!(status_of(&c, b), Some(200));
     // No probe while a request is in flight: its answer is the event.
-    let _b = c.client.open_stream(req("GET", "/b"), true).unwrap();
-    c.client.ping(*b"87654321");
+    let _c3 = c.client.open_stream(req("GET", "/c"), true).unwrap();
     c.run();
+    ping(&mut c, b"87654321");
     assert!(c.relay.upstream_doorbell(Instant(0)).is_none());
 }
 
@@ -332,9 +349,64 @@ fn the_first_bytes_tell_the_protocol() {
         (b"\nGET / HTTP/1.1\r\n", Detected::Http1),
         // No HTTP at all.
         (b"\x16\x03\x01\x02\x00\x01", Detected::Http2),
-        (b"hello there\r\n", Detected::Http2),
+        (b"hello there\r\n", Detected::Http1),
+        (b"GET /\0 HTTP/1.1\r\n", Detected::Http1),
+        (b" \x01\r\n", Detected::Http2),
+        (b"\r\n\r\n/x http/1.1\r\n", Detected::Http2),
         (b"\x00\x01\x02", Detected::Http2),
     ] {
         assert_eq!(detect(bytes), want, "{}", String::from_utf8_lossy(bytes));
     }
+}
+
+/// An HTTP/1.1 client's pipelined requests go to an HTTP/1.1 upstream pipelined, in the
+/// callback that read them (later, in an upstream callback, nothing could carry them), and
+/// the answers come back in order.
+#[test]
+fn pipelined_requests_go_upstream_pipelined() {
+    use std::sync::Arc;
+
+    use crate::buffer::BufferPool;
+    use crate::relay::Relay;
+
+    let front = Config {
+        http1: true,
+        ..Config::default()
+    };
+    let back = Config {
+        http1: true,
+        ..Config::default()
+    };
+    let mut pool = BufferPool::new(16_384, 64 * 16_384, 8);
+    let mut r = Relay::new(Arc::new(front), Arc::new(back), 1, Instant(0));
+    let reqs = Bytes::from_static(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /3 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let n = r.from_client(&mut pool, &reqs, Instant(0));
+    assert_eq!(n, reqs.len());
+    let mut up = Vec::new();
+    r.upstream_output(&mut pool, &mut up, Instant(0));
+    let up = String::from_utf8(up).unwrap();
+    assert_eq!(up.matches("GET /").count(), 3, "{up}");
+    let answers = Bytes::from_static(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA\
+          HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nB\
+          HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nC",
+    );
+    assert_eq!(
+        r.from_upstream(&mut pool, &answers, Instant(0)),
+        answers.len()
+    );
+    let mut down = Vec::new();
+    r.client_output(&mut pool, &mut down, Instant(0));
+    let down = String::from_utf8(down).unwrap();
+    let (a, b, c) = (
+        down.find("\r\n\r\nA").unwrap(),
+        down.find("\r\n\r\nB").unwrap(),
+        down.find("\r\n\r\nC").unwrap(),
+    );
+    assert!(a < b && b < c, "{down}");
+    assert_eq!(r.stream_count(), 0);
+    r.release(&mut pool);
 }
