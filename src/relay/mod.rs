@@ -1220,23 +1220,23 @@ pub(crate) fn detect(bytes: &[u8]) -> Detected {
     if method_like(rest) {
         return Detected::Http1;
     }
-    // A line of text that names HTTP/1 is a request line gone wrong (stray whitespace or
-    // line ends before it), the HTTP/1.1 side's to refuse. Bytes that are not text, or a
-    // line that does not name HTTP/1, are no HTTP at all.
+    // A first line that names HTTP/1 is a request line gone wrong (a control byte in the
+    // method, stray whitespace or line ends before it), the HTTP/1.1 side's to refuse.
+    // Bytes that are not text, or a line that does not name HTTP/1, are no HTTP at all.
     let text = {
         let start = rest.iter().position(|&b| b != b'\r' && b != b'\n');
         &rest[start.unwrap_or(rest.len())..]
     };
     let line_end = text.iter().position(|&b| b == b'\n');
     let line = &text[..line_end.unwrap_or(text.len())];
+    if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
+        return Detected::Http1;
+    }
     if line
         .iter()
         .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t' && b != b'\r')
     {
         return Detected::Http2;
-    }
-    if line.windows(7).skip(1).any(|w| w == b"HTTP/1.") {
-        return Detected::Http1;
     }
     if line_end.is_some() || line.len() >= MAX_LINE_TO_TELL {
         Detected::Http2

@@ -352,6 +352,7 @@ fn the_first_bytes_tell_the_protocol() {
         (b"hello there\r\n", Detected::Http1),
         (b"GET /\0 HTTP/1.1\r\n", Detected::Http1),
         (b" \x01\r\n", Detected::Http2),
+        (b"G\x01T / HTTP/1.1\r\n", Detected::Http1),
         (b"\r\n\r\n/x http/1.1\r\n", Detected::Http2),
         (b"\x00\x01\x02", Detected::Http2),
     ] {
