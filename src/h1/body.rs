@@ -202,7 +202,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
     }
     let ext = &line[digits..];
     // BWS may come only before a ';' (§7.1.1): "5 " alone is not a chunk line.
-    let ext = super::head::trim_ows(ext);
+    let ext = crate::message::trim_ows(ext);
     if ext.is_empty() && digits < line.len() {
         return Err(H1Error::BadChunkSize);
     }

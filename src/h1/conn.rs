@@ -71,11 +71,9 @@ struct Stream {
     queued_bytes: usize,
     /// The request was HEAD: the response has no body.
     head_request: bool,
-    /// The request's method (client role: how to read the response).
-    method: Option<Vec<u8>>,
     /// The client's version (server role).
     version: Version,
-    /// The client reads trailers.
+    /// Trailers go out with our message (server role: the client asked with `TE: trailers`).
     te_trailers: bool,
     /// The connection may go on after this exchange.
     keep_alive: bool,
@@ -99,7 +97,6 @@ impl Stream {
             queued: VecDeque::new(),
             queued_bytes: 0,
             head_request: false,
-            method: None,
             version: Version::Http11,
             te_trailers: false,
             keep_alive: true,
@@ -269,7 +266,6 @@ impl H1Conn {
         }
         let id = self.new_id();
         let mut s = Stream::new(id);
-        s.method = Some(b"OPTIONS".to_vec());
         s.probe = true;
         s.tx = Tx::Done;
         self.streams.push_back(s);
@@ -483,8 +479,7 @@ impl H1Conn {
             return self.fail(H1Error::UnexpectedBytes);
         };
         let id = s.id;
-        let method = s.method.clone().unwrap_or_default();
-        let parsed = match parse_response(head, &method, &self.lim) {
+        let parsed = match parse_response(head, s.head_request, &self.lim) {
             Ok(p) => p,
             Err(e) => return self.fail(e),
         };
@@ -791,7 +786,10 @@ impl H1Conn {
         }
         let id = self.new_id();
         let mut s = Stream::new(id);
-        s.method = Some(message.method().unwrap_or(b"GET").to_vec());
+        s.head_request = message.method() == Some(b"HEAD");
+        // A chunked request ends with its trailers (the server role sends them only to a
+        // client that asked).
+        s.te_trailers = true;
         let framing = write::request_framing(&message, end);
         let expect = self.ask_continue
             && match framing {
@@ -1142,8 +1140,7 @@ fn write_piece(
         }
         Out::Trailers(fields) => {
             if let Tx::Body(Framing::Chunked) = s.tx {
-                let send = s.te_trailers || s.method.is_some();
-                write::last_chunk(out, send.then_some(&fields));
+                write::last_chunk(out, s.te_trailers.then_some(&fields));
             }
             s.tx = Tx::Done;
         }

@@ -3,7 +3,7 @@
 //! reading the framing and connection options out of the hop-by-hop fields it removes.
 
 use super::error::H1Error;
-use crate::message::{Block, BlockKind, Message, MessageBuilder, MessageError};
+use crate::message::{trim_ows, Block, BlockKind, Message, MessageBuilder, MessageError};
 
 /// The HTTP/1 minor version of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,16 +132,6 @@ fn field_line(line: &[u8]) -> Result<(&[u8], &[u8]), H1Error> {
     Ok((name, value))
 }
 
-pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 /// The lines of a complete head (CRLF-separated; the final empty line excluded).
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     let body = head.strip_suffix(b"\r\n\r\n").unwrap_or(head);
@@ -187,7 +177,6 @@ struct Hop {
     upgrade_h2c_only: bool,
     te_trailers: bool,
     expect_continue: bool,
-    hosts: u32,
 }
 
 /// Field names the `Connection` field may name, bounded: a name beyond them still goes, which
@@ -221,8 +210,17 @@ fn parse_len(v: &[u8]) -> Result<u64, H1Error> {
 }
 
 impl Hop {
-    /// Takes a hop-by-hop field's meaning; false for an end-to-end field.
-    fn take(&mut self, name: &[u8], value: &[u8], scratch: &mut Vec<u8>) -> Result<bool, H1Error> {
+    /// The connection may carry another message after this one (§9.3).
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.close,
+            Version::Http10 => self.keep_alive && !self.close,
+        }
+    }
+
+    /// Takes what a field says about framing and the connection (`is_hop_by_hop` says which
+    /// fields go no further).
+    fn take(&mut self, name: &[u8], value: &[u8], scratch: &mut Vec<u8>) -> Result<(), H1Error> {
         match name {
             b"content-length" => {
                 let n = parse_len(value)?;
@@ -231,8 +229,6 @@ impl Hop {
                 }
                 self.content_length = Some(n);
                 self.content_length_seen = true;
-                // It stays in the message: the other side uses it too.
-                Ok(false)
             }
             b"transfer-encoding" => {
                 for c in list(value) {
@@ -253,7 +249,6 @@ impl Hop {
                     self.codings += 1;
                     self.chunked_last = false;
                 }
-                Ok(true)
             }
             b"connection" | b"proxy-connection" => {
                 for t in list(value) {
@@ -270,33 +265,24 @@ impl Hop {
                         scratch.push(0);
                     }
                 }
-                Ok(true)
             }
             b"upgrade" => {
                 self.upgrade = true;
                 self.upgrade_h2c_only = list(value).all(|p| p.eq_ignore_ascii_case(b"h2c"));
-                Ok(true)
             }
             b"te" => {
-                if list(value).any(|t| {
+                // `te` may name several codings; `trailers` is the one that matters here.
+                self.te_trailers |= list(value).any(|t| {
                     let t = t.split(|&b| b == b';').next().unwrap_or_default();
                     trim_ows(t).eq_ignore_ascii_case(b"trailers")
-                }) {
-                    self.te_trailers = true;
-                }
-                Ok(true)
+                });
             }
-            b"expect" => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    self.expect_continue = true;
-                }
-                // Answered here (the server role writes 100 Continue itself): an HTTP/2
-                // upstream seldom answers it, and the client would wait out its timer.
-                Ok(true)
-            }
-            b"keep-alive" | b"http2-settings" => Ok(true),
-            _ => Ok(false),
+            // Answered here (the server role writes 100 Continue itself): an HTTP/2 upstream
+            // seldom answers it, and the client would wait out its timer.
+            b"expect" => self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue"),
+            _ => {}
         }
+        Ok(())
     }
 }
 
@@ -312,45 +298,82 @@ fn lower<'a>(buf: &'a mut Vec<u8>, name: &[u8]) -> &'a [u8] {
     buf
 }
 
-/// Reads the fields of a head: hop-by-hop meaning into `hop`, the rest into `b`. A
-/// second pass drops fields the Connection field named, which may come after them.
-fn fields<'a>(
-    rest: impl Iterator<Item = &'a [u8]> + Clone,
-    hop: &mut Hop,
-    b: &mut MessageBuilder,
+/// What the first pass over a head's fields found.
+struct Read<'a> {
+    hop: Hop,
+    /// The Host field's value (requests).
+    host: Option<&'a [u8]>,
+    /// Field names the Connection field named, lowercased, NUL-separated.
+    named: Vec<u8>,
+    /// A rule the fields broke that is reported after the start line's (the request's
+    /// pseudo-headers), in the order the checks were always made.
+    later: Option<H1Error>,
+}
+
+/// The first pass over a head's fields: each line's syntax, Host (requests), the field
+/// count and the hop-by-hop meaning. Syntax and Host errors come at once; for a request the
+/// count and framing errors wait in `later`, behind the pseudo-header checks.
+fn read_fields<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
     lim: &HeadLimits,
     request: bool,
-) -> Result<(), H1Error> {
-    let mut named = Vec::new();
+) -> Result<Read<'a>, H1Error> {
+    let mut read = Read {
+        hop: Hop::default(),
+        host: None,
+        named: Vec::new(),
+        later: None,
+    };
     let mut name_buf = Vec::with_capacity(32);
     let mut count = 0usize;
-    for line in rest.clone() {
+    let later = |e: H1Error, read: &mut Read<'a>| -> Result<(), H1Error> {
+        if !request {
+            return Err(e);
+        }
+        read.later.get_or_insert(e);
+        Ok(())
+    };
+    for line in lines {
         count += 1;
         if count > lim.max_fields {
-            return Err(H1Error::TooManyFields);
+            later(H1Error::TooManyFields, &mut read)?;
         }
         let (name, value) = field_line(line)?;
         let name = lower(&mut name_buf, name);
         if request && name == b"host" {
-            hop.hosts += 1;
-            if hop.hosts > 1 {
+            if read.host.is_some() {
                 return Err(H1Error::DuplicateHost);
             }
+            read.host = Some(value);
             continue;
         }
-        hop.take(name, value, &mut named)?;
+        if read.later.is_none() {
+            if let Err(e) = read.hop.take(name, value, &mut read.named) {
+                later(e, &mut read)?;
+            }
+        }
     }
-    for line in rest {
+    Ok(read)
+}
+
+/// The second pass: the end-to-end fields into `b` (hop-by-hop ones, those the Connection
+/// field named, a request's Host and Content-Length stay out; the caller adds one canonical
+/// length).
+fn push_fields<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+    named: &[u8],
+    b: &mut MessageBuilder,
+    request: bool,
+) -> Result<(), H1Error> {
+    let mut name_buf = Vec::with_capacity(32);
+    for line in lines {
         let (name, value) = field_line(line)?;
         let name = lower(&mut name_buf, name);
         if is_hop_by_hop(name)
+            || name == b"content-length"
             || (request && name == b"host")
-            || named_by_connection(&named, name) && !matches!(name, b"content-length" | b"host")
+            || named_by_connection(named, name)
         {
-            continue;
-        }
-        if name == b"content-length" {
-            // One canonical value; repeats that agree were checked above.
             continue;
         }
         b.push(name, value, false);
@@ -468,25 +491,13 @@ fn parse_request_rest(
         absolute_form(target)?
     };
 
-    let mut hop = Hop::default();
     let mut b = MessageBuilder::with_max_fields(BlockKind::Request, lim.max_fields + 5);
-    // Host first, to place :authority among the pseudo-headers.
-    let mut host: Option<&[u8]> = None;
-    let mut name_buf = Vec::new();
-    for l in lines(head).skip(1) {
-        let (name, value) = field_line(l)?;
-        if lower(&mut name_buf, name) == b"host" {
-            if host.is_some() {
-                return Err(H1Error::DuplicateHost);
-            }
-            host = Some(value);
-        }
-    }
-    if version == Version::Http11 && host.is_none() {
+    let read = read_fields(lines(head).skip(1), lim, true)?;
+    if version == Version::Http11 && read.host.is_none() {
         return Err(H1Error::MissingHost);
     }
-    // The absolute-form's authority wins over Host (§3.2.2).
-    let authority = t_authority.or(host).filter(|a| !a.is_empty());
+    // The absolute-form's authority wins over Host (§3.2.2); pseudo-headers go first.
+    let authority = t_authority.or(read.host).filter(|a| !a.is_empty());
     b.push(b":method", method, false);
     b.push(b":scheme", t_scheme, false);
     match authority {
@@ -497,7 +508,11 @@ fn parse_request_rest(
     if let Some(e) = b.error() {
         return Err(message_error(e));
     }
-    fields(lines(head).skip(1), &mut hop, &mut b, lim, true)?;
+    if let Some(e) = read.later {
+        return Err(e);
+    }
+    push_fields(lines(head).skip(1), &read.named, &mut b, true)?;
+    let hop = read.hop;
 
     let framing = request_framing(&hop, version)?;
     if hop.upgrade && !hop.upgrade_h2c_only {
@@ -511,24 +526,20 @@ fn parse_request_rest(
         Ok(_) => return Err(H1Error::Message(MessageError::MissingMethod)),
         Err(e) => return Err(message_error(e)),
     };
-    let keep_alive = match version {
-        Version::Http11 => !hop.close,
-        Version::Http10 => hop.keep_alive && !hop.close,
-    };
     Ok(Parsed {
         message,
         version,
         framing,
-        keep_alive,
+        keep_alive: hop.keep_alive(version),
         expect_continue: hop.expect_continue && version == Version::Http11,
         te_trailers: hop.te_trailers,
     })
 }
 
-/// `scheme "://" authority [path] ["?" query]`, for http and https only.
 /// A request-target split into scheme, authority and path.
 type Target<'a> = (&'a [u8], Option<&'a [u8]>, &'a [u8]);
 
+/// `scheme "://" authority [path] ["?" query]`, for http and https only.
 fn absolute_form(target: &[u8]) -> Result<Target<'_>, H1Error> {
     let colon = target
         .iter()
@@ -583,9 +594,13 @@ fn request_framing(hop: &Hop, version: Version) -> Result<Framing, H1Error> {
     })
 }
 
-/// Parses a complete response head. `method` is the request's (HEAD has no body) and
-/// `status` checks follow §6.3.
-pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Parsed, H1Error> {
+/// Parses a complete response head. `head_request`: the request was HEAD, so no body
+/// follows whatever the fields say; status checks follow §6.3.
+pub fn parse_response(
+    head: &[u8],
+    head_request: bool,
+    lim: &HeadLimits,
+) -> Result<Parsed, H1Error> {
     let line = first_line(head);
     if line.contains(&b'\r') {
         return Err(H1Error::BareCr);
@@ -612,12 +627,12 @@ pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Pa
     if status == 101 {
         return Err(H1Error::UnexpectedSwitch);
     }
-    let mut hop = Hop::default();
     let mut b = MessageBuilder::with_max_fields(BlockKind::Response, lim.max_fields + 2);
     b.push(b":status", code, false);
-    fields(lines(head).skip(1), &mut hop, &mut b, lim, false)?;
-    let no_body =
-        method == b"HEAD" || (100..200).contains(&status) || status == 204 || status == 304;
+    let read = read_fields(lines(head).skip(1), lim, false)?;
+    push_fields(lines(head).skip(1), &read.named, &mut b, false)?;
+    let hop = read.hop;
+    let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
     let framing = if hop.codings > 0 {
         if version == Version::Http10 {
             return Err(H1Error::TransferEncodingInHttp10);
@@ -647,11 +662,7 @@ pub fn parse_response(head: &[u8], method: &[u8], lim: &HeadLimits) -> Result<Pa
         Ok(_) => return Err(H1Error::BadStatusLine),
         Err(e) => return Err(message_error(e)),
     };
-    let keep_alive = framing != Framing::UntilClose
-        && match version {
-            Version::Http11 => !hop.close,
-            Version::Http10 => hop.keep_alive && !hop.close,
-        };
+    let keep_alive = framing != Framing::UntilClose && hop.keep_alive(version);
     Ok(Parsed {
         message,
         version,

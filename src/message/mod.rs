@@ -16,7 +16,7 @@ pub use build::{Block, BlockKind, MessageBuilder, DEFAULT_MAX_FIELDS};
 pub use fields::Fields;
 pub use head::{FieldSink, Head, Message, Method, Scheme};
 pub use validate::MessageError;
-pub(crate) use validate::{is_tchar, is_token, parse_content_length};
+pub(crate) use validate::{is_tchar, is_token, parse_content_length, trim_ows};
 
 #[cfg(test)]
 mod tests;

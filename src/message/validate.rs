@@ -362,7 +362,8 @@ pub(crate) fn parse_content_length(s: &[u8]) -> Result<u64, MessageError> {
     found.ok_or(MessageError::InvalidContentLength)
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
+/// Optional whitespace (SP, HTAB) off both ends (RFC 9110 §5.6.3).
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }

@@ -527,10 +527,7 @@ impl Relay {
     }
 
     fn queue_timeout_ms(&self) -> u64 {
-        match &self.back {
-            Peer::H2(c) => c.config().queue_timeout_ms,
-            Peer::H1(c) => c.config().queue_timeout_ms,
-        }
+        self.back.config().queue_timeout_ms
     }
 
     /// Requests that waited too long for the upstream get a 503 of ours.
@@ -660,13 +657,7 @@ impl Relay {
             // Credit no longer matters once a side is gone.
             return Ok(());
         }
-        let held: usize = self.cold.as_ref().map_or(0, |c| {
-            c.waiting
-                .iter()
-                .flat_map(|w| w.data.iter())
-                .map(|d| d.len())
-                .sum()
-        });
+        let held = self.held_for_waiting();
         let up: usize = self.pairs.iter().map(|p| p.up_inflight).sum();
         let down: usize = self.pairs.iter().map(|p| p.down_inflight).sum();
         if self.front.recv_credit_outstanding()
@@ -1075,22 +1066,24 @@ impl Relay {
         }
     }
 
-    /// What requests waiting for the upstream hold is bounded: the client's windows bound
-    /// it for an HTTP/2 upstream, but the windows opened wide for an HTTP/1.1 upstream do
-    /// not. Past `max_stream_send_queue` held in all, the request that grew it is refused
-    /// (never processed, so the client may send it again later).
-    fn bound_waiting(&mut self, stream: StreamId) {
-        let held: usize = self.cold.as_ref().map_or(0, |c| {
+    /// Body bytes requests waiting for the upstream hold.
+    fn held_for_waiting(&self) -> usize {
+        self.cold.as_ref().map_or(0, |c| {
             c.waiting
                 .iter()
                 .flat_map(|w| w.data.iter())
                 .map(|d| d.len())
                 .sum()
-        });
-        let max = match &self.front {
-            Peer::H2(c) => c.config().max_stream_send_queue,
-            Peer::H1(c) => c.config().max_stream_send_queue,
-        };
+        })
+    }
+
+    /// What requests waiting for the upstream hold is bounded: the client's windows bound
+    /// it for an HTTP/2 upstream, but the windows opened wide for an HTTP/1.1 upstream do
+    /// not. Past `max_stream_send_queue` held in all, the request that grew it is refused
+    /// (never processed, so the client may send it again later).
+    fn bound_waiting(&mut self, stream: StreamId) {
+        let held = self.held_for_waiting();
+        let max = self.front.config().max_stream_send_queue;
         if held <= max {
             return;
         }

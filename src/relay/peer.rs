@@ -49,6 +49,11 @@ impl Peer {
         }
     }
 
+    /// The limits this side runs under.
+    pub fn config(&self) -> &crate::limits::Config {
+        both!(self, c => c.config())
+    }
+
     /// This side speaks HTTP/1.1.
     pub fn is_h1(&self) -> bool {
         matches!(self, Peer::H1(_))
