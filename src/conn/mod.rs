@@ -270,6 +270,25 @@ impl GoneRing {
     fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keeps only the streams we reset (a late frame on one is ignored, as §5.1 asks):
+    /// an idle connection need not tell a normally closed stream from an older one, as
+    /// both cost the frame's sender no more than a stream error, and HEADERS reusing the
+    /// id is refused either way.
+    fn forget_closed(&mut self) {
+        let kept: Vec<u32> = (1..=usize::from(self.len))
+            .rev()
+            .filter_map(|back| {
+                let i = (usize::from(self.next) + RECENT_GONE - back) % RECENT_GONE;
+                self.ids.get(i).copied()
+            })
+            .filter(|e| e & Self::RESET_BY_US != 0)
+            .collect();
+        *self = GoneRing::default();
+        for e in kept {
+            self.push(StreamId::new(e & !Self::RESET_BY_US), Gone::ResetByUs);
+        }
+    }
 }
 
 /// What a connection needs only once something unusual happened (a GOAWAY, a stream gone,
@@ -360,6 +379,9 @@ pub struct Connection {
     tx_stream_frames: bool,
     /// Made at the first header block (`encoder()`), or when the peer lowers its table.
     encoder: Option<Box<Encoder>>,
+    /// `trim` dropped an encoder whose entries the peer's table may still hold: the next
+    /// one starts by evicting them (`Encoder::after_reset`).
+    encoder_reset: bool,
     hwrite: Option<mux::HeaderWrite>,
     scratch: Vec<u8>,
     preface_sent: bool,
@@ -421,6 +443,7 @@ impl Connection {
             tx: None,
             tx_stream_frames: false,
             encoder: None,
+            encoder_reset: false,
             hwrite: None,
             scratch: Vec::new(),
             preface_sent: false,
@@ -540,7 +563,11 @@ impl Connection {
     /// The HPACK encoder, made with the peer's table size as it is now.
     fn encoder(&mut self) -> &mut Encoder {
         let (cap, peer) = (self.cfg.encoder_table_size, self.peer.header_table_size);
+        let reset = &mut self.encoder_reset;
         self.encoder.get_or_insert_with(|| {
+            if std::mem::take(reset) {
+                return Box::new(Encoder::after_reset(cap, peer));
+            }
             let mut e = Encoder::new(cap);
             e.set_peer_max_table_size(peer);
             Box::new(e)
@@ -562,11 +589,22 @@ impl Connection {
             return false;
         }
         self.streams.trim();
+        // The HPACK tables are the largest part of an idle connection after its first
+        // requests. Ours can go: the next encoder empties the peer's copy first. The peer's
+        // can go only while it is empty and at its first size.
+        self.encoder_reset |= self.encoder.take().is_some();
+        let size = self.cfg.header_table_size;
+        if self.decoder.as_ref().is_some_and(|d| d.is_pristine(size)) {
+            self.decoder = None;
+        } else if let Some(d) = self.decoder.as_mut() {
+            d.trim();
+        }
         self.events = VecDeque::new();
         self.scratch = Vec::new();
         self.hblock = Vec::new();
         self.pending_resets.clear();
         if let Some(c) = self.cold.as_mut() {
+            c.recent.forget_closed();
             if c.is_empty() {
                 self.cold = None;
             } else {

@@ -70,6 +70,20 @@ fn write_downstream(id: ConnId, len: usize, ops: &Ops) -> bool {
     false
 }
 
+/// One line per callback at debug level (`"log_level": "debug"`): what came in and what
+/// the host was told to do, to follow a connection's bytes through Envoy.
+fn debug_ops(id: ConnId, what: &str, len: usize, eos: bool, ops: &Ops) {
+    log::debug!(
+        "h2mux[{id}]: {what} {len} B{}: hold {:?}, to upstream {:?}, to client {:?}{}{}",
+        if eos { " +eos" } else { "" },
+        ops.hold.as_ref().map(Bytes::len),
+        ops.to_upstream.as_ref().map(Vec::len),
+        ops.to_client.as_ref().map(Vec::len),
+        if ops.resume { ", resume" } else { "" },
+        if ops.close { ", close" } else { "" }
+    );
+}
+
 /// Outside a downstream callback: the held buffer rewritten, and resumed when taken.
 fn write_held(id: ConnId, len: usize, ops: &Ops) {
     if ops.hold.is_none() && ops.to_upstream.is_none() {
@@ -144,6 +158,7 @@ impl RootContext for Root {
             }
             let mut len = 0;
             let ops = tick.visit(|| read_held(&mut len));
+            debug_ops(id, "tick, held", len, false, &ops);
             write_held(id, len, &ops);
             if ops.close {
                 // A connection paused at end of stream would stay open: resume it first.
@@ -209,6 +224,7 @@ impl StreamContext for Filter {
         let input = Bytes::from(host::get(BufferType::DownstreamData, size));
         let len = input.len();
         let ops = vm.shell.downstream(self.id, input, eos, now);
+        debug_ops(self.id, "downstream", len, eos, &ops);
         let held = write_downstream(self.id, len, &ops);
         vm.publish();
         if held {
@@ -226,6 +242,10 @@ impl StreamContext for Filter {
         let ops = vm
             .shell
             .upstream(self.id, data, eos, now, || read_held(&mut len));
+        debug_ops(self.id, "upstream", size, eos, &ops);
+        if len > 0 {
+            log::debug!("h2mux[{}]: held downstream was {len} B", self.id);
+        }
         write_held(self.id, len, &ops);
         if let Some(out) = &ops.to_client {
             if let Err(s) = host::replace(BufferType::UpstreamData, size, out) {

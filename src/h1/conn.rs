@@ -822,6 +822,16 @@ impl H1Conn {
         self.queue(stream, Out::Head(message, end), 0)
     }
 
+    /// How many body bytes `send_data` takes on `stream` now (0 for a stream it does not
+    /// know): its queue's room.
+    pub fn send_room(&self, stream: StreamId) -> usize {
+        self.streams.iter().find(|s| s.id == stream).map_or(0, |s| {
+            self.cfg
+                .max_stream_send_queue
+                .saturating_sub(s.queued_bytes)
+        })
+    }
+
     /// Body bytes of our message on `stream`.
     pub fn send_data(&mut self, stream: StreamId, data: Bytes, end: bool) -> Result<(), SendError> {
         let n = data.len();

@@ -55,6 +55,21 @@ impl Decoder {
         self.max_allowed = max as usize;
     }
 
+    /// Whether this decoder is in the state `Decoder::new(max_table_size)` makes: an empty
+    /// table at that size, and that size allowed. Such a decoder can be dropped and made
+    /// again without the peer seeing a difference.
+    pub fn is_pristine(&self, max_table_size: u32) -> bool {
+        let max = max_table_size as usize;
+        self.table.len() == 0 && self.table.max_size() == max && self.max_allowed == max
+    }
+
+    /// Gives back the Huffman scratch (an idle connection's memory); it grows again as
+    /// needed.
+    pub fn trim(&mut self) {
+        self.name_buf = Vec::new();
+        self.value_buf = Vec::new();
+    }
+
     /// Current dynamic table size in RFC octets.
     pub fn table_size(&self) -> usize {
         self.table.size()

@@ -49,6 +49,19 @@ impl Encoder {
         e
     }
 
+    /// An encoder taking over from one that was dropped (an idle connection gives its
+    /// table's memory back): the peer's table may still hold that encoder's entries, so the
+    /// first block evicts them with a size update to 0, then sets `min(peer, cap)` (RFC 7541
+    /// §4.2 lets an encoder signal any size up to the peer's limit at a block's start).
+    pub fn after_reset(cap: u32, peer: u32) -> Encoder {
+        let mut e = Encoder::new(cap);
+        e.set_peer_max_table_size(peer);
+        if let Some((_, last)) = e.pending {
+            e.pending = Some((0, last));
+        }
+        e
+    }
+
     /// The peer's SETTINGS_HEADER_TABLE_SIZE changed; the table uses at most min(peer, cap).
     pub fn set_peer_max_table_size(&mut self, peer: u32) {
         let size = (peer as usize).min(self.cap);

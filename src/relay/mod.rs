@@ -353,8 +353,11 @@ impl Relay {
                         let unsent = p.up_inflight as i64;
                         Some((window - unsent).max(0) as usize)
                     }
-                    // An HTTP/1.1 upstream side writes what it is given at once.
-                    Peer::H1(_) => None,
+                    // An HTTP/1.1 upstream side writes what it is given at once, but takes
+                    // at most its send queue in one piece, and one client read can be
+                    // larger (Envoy's reads overshoot its buffer limit): the client side
+                    // hands the body over in pieces it takes, in the same call.
+                    Peer::H1(b) => Some(b.send_room(p.back)),
                 },
                 // Still waiting for the upstream: nothing to send it on yet.
                 None => Some(0),

@@ -48,18 +48,22 @@ import h2.connection
 import h2.events
 from h2.errors import ErrorCodes
 
-from run import (CFG, H2Client, Fail, check, curl, free_port, h2load, lib, need_envoy, port, run,
+from run import (CFG, H2Client, Fail, admin, check, curl, free_port, h2load, lib, need_envoy, port, run,
                  scenario, sha256_file, url, www)
 
-H1 = '{"upstream_protocol": "http/1.1"}'
+# E2E_H2MUX_LOG_LEVEL=debug: h2mux logs every callback (what came in, what Envoy was told)
+# in this pass's Envoy logs, to follow a stalled transfer.
+LOG_LEVEL = {"log_level": os.environ["E2E_H2MUX_LOG_LEVEL"]} if os.environ.get("E2E_H2MUX_LOG_LEVEL") else {}
+H1 = json.dumps({"upstream_protocol": "http/1.1", **LOG_LEVEL})
 QUEUE_TIMEOUT_MS = 500
 SETTINGS_TIMEOUT_MS = 1000  # of the keep-alive phase: plenty on loopback, short for the tests
-# Not a multiple of any buffer or frame size. Under Envoy's 1 MiB buffer limit: a 4 MiB
-# HTTP/1.1 client upload to an HTTP/1.1 upstream stalled at 2 MiB in about 1 of 20 runs
-# (issue 10's closing note; not found yet).
-UPLOAD_BYTES = 1024 * 1024 - 1000 + 123
+# Not a multiple of any buffer or frame size, and larger than Envoy's reads (which overshoot
+# its 1 MiB buffer limit: a read larger than the upstream side's 1 MiB send queue once reset
+# such an upload halfway, now and then, until the client side handed bodies over in pieces
+# the queue takes). H1UP_UPLOAD_BYTES overrides it.
+UPLOAD_BYTES = int(os.environ.get("H1UP_UPLOAD_BYTES", 4 * 1024 * 1024 + 123))
 UPLOAD_TIMEOUT = 20  # seconds: well past the default settings_timeout_ms (10 s)
-UPLOAD_REPEATS = 5  # each upload scenario, one after the other: a stall may come now and then
+UPLOAD_REPEATS = int(os.environ.get("H1UP_UPLOAD_REPEATS", 5))  # each upload scenario, one after the other: a stall may come now and then
 TEN_MB = 10 * 1024 * 1024
 STATE = {}  # what the phases started: in-process servers, ports of the comparison Envoys
 
@@ -119,6 +123,19 @@ def h1up_envoy(name, out, extra):
     need_envoy("h2mux", name, out, extra)
 
 
+def check_not_processed(c, queued, last):
+    """The stream opened after `last` got no answer and the client knows it was not
+    processed: refused (RST_STREAM REFUSED_STREAM) when its HEADERS came before the
+    upstream's end, or above the GOAWAY's last-stream-id (RFC 9113 §6.8: its frames are
+    discarded) when they came after our GOAWAY (the client's two writes can reach Envoy in
+    separate reads, an upstream round trip apart)."""
+    s = c.streams[queued]
+    refused = s["reset"] == ErrorCodes.REFUSED_STREAM
+    beyond = (s["reset"] is None and s["status"] is None and c.goaways
+              and c.goaways[-1].last_stream_id < queued)
+    check(refused or beyond, f"queued stream {queued}: {summary(c)}")
+
+
 def wait_streams(c, sids, what, eof=False):
     """Pumps until every stream in sids has ended or been reset (and, with eof, until the
     proxy closed the connection); returns {sid: seconds from now until its status came}."""
@@ -161,6 +178,7 @@ error_log {dir}/error.log info;
 events {{ worker_connections 1024; }}
 http {{
     log_format h1up '$connection $connection_requests "$request" $status $body_bytes_sent '
+                    'request_length=$request_length '
                     'host="$http_host" te="$http_transfer_encoding" cl="$http_content_length" '
                     'cookie="$http_cookie" expect="$http_expect" conn="$http_connection"';
     access_log {dir}/access.log h1up;
@@ -213,7 +231,7 @@ def start_upstream():
 
 def nginx_log(token):
     """Access-log lines of requests whose line contains token, parsed."""
-    rx = re.compile(r'^(\d+) (\d+) "(\S+) (\S+) (\S+)" (\d+) (\d+) host="([^"]*)" te="([^"]*)" '
+    rx = re.compile(r'^(\d+) (\d+) "(\S+) (\S+) (\S+)" (\d+) (\d+) request_length=(\d+) host="([^"]*)" te="([^"]*)" '
                     r'cl="([^"]*)" cookie="([^"]*)" expect="([^"]*)" conn="([^"]*)"$')
     out = []
     for line in open(run_dir("nginx", "access.log"), errors="replace"):
@@ -221,7 +239,7 @@ def nginx_log(token):
             m = rx.match(line.rstrip("\n"))
             check(m, f"access log line not understood: {line!r}")
             out.append(dict(zip(("conn", "n", "method", "target", "version", "status", "bytes",
-                                 "host", "te", "cl", "cookie", "expect", "connection"), m.groups())))
+                                 "request_length", "host", "te", "cl", "cookie", "expect", "connection"), m.groups())))
     return out
 
 
@@ -294,16 +312,42 @@ def nginx_download_10mb():
     return f"{TEN_MB / dt / 1e6:.0f} MB/s"
 
 
+def stall_snapshot(path):
+    """Where the bytes of a stalled transfer sit: every TCP socket on loopback with its
+    queues (`ss`: Recv-Q not read by its owner, Send-Q not acknowledged by the peer) and
+    Envoy's connection and flow-control statistics, written to path."""
+    parts = []
+    p = run(["ss", "-tnie", "state", "established"], timeout=10)
+    parts.append(p.stdout.decode(errors="replace"))
+    try:
+        stats = admin("/stats").splitlines()
+        parts.append("\n".join(l for l in stats if re.search(
+            r"^(tcp\.|wasmcustom\.|listener\.0\.0\.0\.0_|cluster\.[^.]+\.(upstream_cx_|upstream_flow))",
+            l) and not l.endswith(": 0")))
+    except OSError as e:
+        parts.append(f"admin: {e}")
+    with open(path, "w") as f:
+        f.write("\n\n".join(parts))
+
+
 def repeated(times, once):
-    """Runs once(i) times times; returns the last detail and the mean rate."""
+    """Runs once(i) times times; returns the last detail and the mean rate. A transfer
+    still running 3 s before its timeout leaves a snapshot of where its bytes sit."""
     rates = []
     for i in range(times):
         mark = len(h2mux_log())
+        snap = run_dir(f"stall-{time.strftime('%H%M%S')}-{i}.txt")
+        timer = threading.Timer(UPLOAD_TIMEOUT - 3, stall_snapshot, args=(snap,))
+        timer.start()
         try:
             detail, rate = once(i)
         except Fail as e:
             said = h2mux_said("connection ending", mark)
-            raise Fail(f"upload {i + 1} of {times}: {e}" + (f"; h2mux: {said}" if said else ""))
+            where = f"; snapshot {snap}" if os.path.exists(snap) else ""
+            raise Fail(f"upload {i + 1} of {times}: {e}" + (f"; h2mux: {said}" if said else "")
+                       + where)
+        finally:
+            timer.cancel()
         rates.append(rate)
     return f"{times} x {detail}, {statistics.mean(rates):.1f} MB/s"
 
@@ -741,7 +785,7 @@ class KeepAliveServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 def phase_keepalive():
     srv = STATE["keepalive"] = KeepAliveServer(run_dir("h1up_keepalive.log"))
     config = json.dumps({"upstream_protocol": "http/1.1", "queue_timeout_ms": QUEUE_TIMEOUT_MS,
-                         "settings_timeout_ms": SETTINGS_TIMEOUT_MS})
+                         "settings_timeout_ms": SETTINGS_TIMEOUT_MS, **LOG_LEVEL})
     h1up_envoy("envoy-h1up-ka", "h2mux-h1up-keepalive.yaml",
                {"CONFIG_JSON": config, "UPSTREAM_PORT": str(srv.server_address[1])})
 
@@ -914,14 +958,15 @@ def connection_close_then_goaway():
     try:
         bye = c.open("GET", f"/close?{token}")
         queued = c.open("GET", f"/?{token}&queued")
-        wait_streams(c, [bye, queued], "the answer, the refusal and the close", eof=True)
+        # The queued stream's refusal is waited for below only if it comes: see the check.
+        wait_streams(c, [bye], "the answer and the close", eof=True)
     finally:
         c.close()
     S = c.streams
     check(S[bye]["status"] == 200 and S[bye]["ended"] and S[bye]["body"] == b"closing\n", summary(c))
-    check(S[queued]["reset"] == ErrorCodes.REFUSED_STREAM, f"queued stream: {summary(c)}")
     check(c.goaways and c.goaways[-1].error_code == ErrorCodes.NO_ERROR, f"GOAWAY: {summary(c)}")
     check(c.goaways[-1].last_stream_id == bye, f"last-stream-id {c.goaways[-1].last_stream_id}")
+    check_not_processed(c, queued, bye)
     paths = [r["path"] for r in STATE["keepalive"].requests(token)]
     check(paths == [f"/close?{token}"], f"the upstream saw {paths}")
     return ", ".join(c.timeline + ["EOF"])
@@ -1028,12 +1073,12 @@ def content_length_and_chunked_gives_502():
     try:
         bad = c.open("GET", f"/cl-te?{token}")
         queued = c.open("GET", f"/ok?{token}")
-        wait_streams(c, [bad, queued], "the 502 and the close", eof=True)
+        wait_streams(c, [bad], "the 502 and the close", eof=True)
     finally:
         c.close()
     S = c.streams
     check(S[bad]["status"] == 502 and S[bad]["ended"], f"malformed answer: {summary(c)}")
-    check(S[queued]["reset"] == ErrorCodes.REFUSED_STREAM, f"queued stream: {summary(c)}")
+    check_not_processed(c, queued, bad)
     check(c.goaways and c.goaways[-1].error_code == ErrorCodes.NO_ERROR, f"GOAWAY: {summary(c)}")
     n = last_conn(up, token)
     ev = poll_events(up, n)

@@ -213,7 +213,8 @@ e2e_start_envoy() {
   [[ -x $ENVOY ]] || e2e_die "no Envoy at $ENVOY (run: make envoy)" || return 1
   # No hot restart: several Envoys may run on one machine without --base-id juggling.
   e2e_spawn "$name" "$ENVOY" -c "$config" --concurrency "$ENVOY_CONCURRENCY" \
-    --disable-hot-restart --log-level "$ENVOY_LOG_LEVEL"
+    --disable-hot-restart --log-level "$ENVOY_LOG_LEVEL" \
+    ${ENVOY_COMPONENT_LOG_LEVEL:+--component-log-level "$ENVOY_COMPONENT_LOG_LEVEL"}
   deadline=$((SECONDS + ENVOY_READY_TIMEOUT))
   while ((SECONDS < deadline)); do
     [[ $(curl -s --max-time 1 "http://127.0.0.1:$admin/ready" 2>/dev/null) = LIVE ]] && return 0

@@ -21,7 +21,8 @@ Environment:
   E2E_EXPECT_STATS=a,b   wasmcustom stat names that must exist (besides "at least one")
   E2E_TRACE=1            print each lib.sh step and its duration
   CONFIG_JSON, BUFFER_LIMIT, *_PORT   as in envoy-config/README.md
-  ENVOY, ENVOY_CONCURRENCY (2), ENVOY_LOG_LEVEL (info), ENVOY_READY_TIMEOUT (30 s)
+  ENVOY, ENVOY_CONCURRENCY (2), ENVOY_LOG_LEVEL (info), ENVOY_COMPONENT_LOG_LEVEL (none; e.g.
+  wasm:debug with E2E_H2MUX_LOG_LEVEL=debug for h2mux's per-callback lines), ENVOY_READY_TIMEOUT (30 s)
 Options: -k SUBSTRING runs only the scenarios whose name contains it.
 The last line printed is "N passed, M failed"; the exit code is non-zero if anything failed.
 """

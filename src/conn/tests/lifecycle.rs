@@ -222,3 +222,173 @@ fn idle_output_gives_its_pool_buffer_back_and_goes_first_later() {
     );
     assert_eq!(s.conn.buffers_held(), 0);
 }
+
+/// An idle connection's `trim` drops its HPACK encoder (the largest part of an idle
+/// connection after its first requests). The next block must first empty the peer's copy of
+/// the old table (size update to 0, then back), or the peer would read our new indices
+/// against old entries. Requests and responses across trims, on both ends, arrive intact,
+/// and the peer's table holds only what the new encoder put there.
+#[test]
+fn trim_drops_the_hpack_tables_and_the_next_blocks_still_decode() {
+    let mut p = Pair::new(Config::default(), Config::default());
+    for round in 0..4 {
+        let mut m = req(&format!("/r{round}"));
+        m.fields
+            .push(b"x-custom", format!("v{}", round % 2).as_bytes(), false);
+        m.fields.push(b"user-agent", b"h2mux-test/1", false);
+        let id = p.client.open_stream(m, true).unwrap();
+        p.run();
+        let got = p.server_events.drain(..).find_map(|e| match e {
+            Event::Headers { message, .. } => Some((
+                message.path().map(<[u8]>::to_vec),
+                message.fields.get(b"x-custom").map(<[u8]>::to_vec),
+                message.fields.get(b"user-agent").map(<[u8]>::to_vec),
+            )),
+            _ => None,
+        });
+        let want = (
+            Some(format!("/r{round}").into_bytes()),
+            Some(format!("v{}", round % 2).into_bytes()),
+            Some(b"h2mux-test/1".to_vec()),
+        );
+        assert_eq!(got, Some(want), "round {round}");
+        let mut resp = Message::response(200);
+        resp.fields.push(b"x-served-by", b"one", false);
+        p.server.send_headers(id, resp, true).unwrap();
+        p.run();
+        let status = p.client_events.drain(..).find_map(|e| match e {
+            Event::Headers { message, .. } => Some((
+                message.status(),
+                message.fields.get(b"x-served-by").map(<[u8]>::to_vec),
+            )),
+            _ => None,
+        });
+        assert_eq!(
+            status,
+            Some((Some(200), Some(b"one".to_vec()))),
+            "round {round}"
+        );
+        p.client.detach(id);
+        p.server.detach(id);
+        assert!(p.client.encoder.is_some() && p.server.encoder.is_some());
+        if round % 2 == 0 {
+            // Trimmed: both encoders go; the client's decoder holds the server's indexed
+            // field and stays, the server's holds the client's and stays too.
+            assert!(
+                p.client.trim() && p.server.trim(),
+                "round {round}: not idle"
+            );
+            assert!(p.client.encoder.is_none() && p.server.encoder.is_none());
+            assert!(p.client.decoder.is_some() && p.server.decoder.is_some());
+        }
+        assert_eq!(p.client.error(), None);
+        assert_eq!(p.server.error(), None);
+    }
+    // After the last trim (round 2) the server's table was emptied by the size update to 0
+    // and holds only what round 3 indexed: as many entries as a new connection's first
+    // request of the same shape leaves.
+    let mut fresh = Pair::new(Config::default(), Config::default());
+    let mut m = req("/r3");
+    m.fields.push(b"x-custom", b"v1", false);
+    m.fields.push(b"user-agent", b"h2mux-test/1", false);
+    fresh.client.open_stream(m, true).unwrap();
+    fresh.run();
+    let want = fresh.server.decoder.as_ref().unwrap().table_len();
+    assert!(want > 0);
+    assert_eq!(p.server.decoder.as_ref().unwrap().table_len(), want);
+}
+
+/// The first block after a trim starts with a size update to 0 and one back to the peer's
+/// size (RFC 7541 §4.2, §6.3); a decoder that never held an entry is dropped by `trim`.
+#[test]
+fn first_block_after_trim_evicts_the_peers_table() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.get(1, true);
+    s.feed(c.take());
+    s.pump();
+    let mut resp = Message::response(200);
+    resp.fields.push(b"x-indexed", b"yes", false);
+    s.conn.send_headers(sid(1), resp, true).unwrap();
+    s.pump();
+    let first = s.take_out();
+    s.conn.detach(sid(1));
+    assert!(s.conn.trim());
+    assert!(s.conn.encoder.is_none());
+    c.get(3, true);
+    s.feed(c.take());
+    s.pump();
+    s.conn
+        .send_headers(sid(3), Message::response(204), true)
+        .unwrap();
+    s.pump();
+    let out = s.take_out();
+    let block = |out: &[u8], id: u32| {
+        frames(out)
+            .into_iter()
+            .find(|(h, _)| h.kind == FrameType::Headers && h.stream == sid(id))
+            .map(|(_, p)| p)
+            .unwrap()
+    };
+    // 0x20: size update to 0; 0x3f 0xe1 0x1f: size update to 4096.
+    assert!(!block(&first, 1).starts_with(&[0x20]));
+    assert!(
+        block(&out, 3).starts_with(&[0x20, 0x3f, 0xe1, 0x1f]),
+        "{:02x?}",
+        block(&out, 3)
+    );
+}
+
+/// `trim` forgets normally closed streams but not the ones we reset: a late DATA on a stream
+/// we reset is still ignored (§5.1: frames in flight when we reset), a HEADERS reusing a
+/// closed stream's id is still a connection error, and the memory goes back.
+#[test]
+fn trim_forgets_closed_streams_but_not_our_resets() {
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.get(1, true);
+    c.get(3, false);
+    s.feed(c.take());
+    s.pump();
+    s.conn
+        .send_headers(sid(1), Message::response(200), true)
+        .unwrap();
+    s.conn.reset(sid(3), ErrorCode::Cancel);
+    s.pump();
+    s.take_out();
+    s.conn.detach(sid(1));
+    s.conn.detach(sid(3));
+    s.pump();
+    assert!(s.conn.trim());
+    let cold = s.conn.cold.as_ref().expect("our reset is remembered");
+    assert_eq!(cold.recent.len, 1);
+    // DATA in flight on the stream we reset: ignored, no RST_STREAM for it.
+    c.raw(FrameType::Data, flags::END_STREAM, 3, b"late");
+    s.feed(c.take());
+    s.pump();
+    assert!(rst_codes(&s.take_out()).is_empty());
+    assert_eq!(s.conn.error(), None);
+    // A request reusing stream 1's id.
+    c.get(1, true);
+    s.feed(c.take());
+    s.pump();
+    assert_eq!(
+        s.conn.error().map(|e| e.code()),
+        Some(ErrorCode::ProtocolError)
+    );
+
+    // With no reset of ours, nothing is left.
+    let mut s = Server::new(Config::default());
+    let mut c = RawClient::new();
+    c.get(1, true);
+    s.feed(c.take());
+    s.pump();
+    s.conn
+        .send_headers(sid(1), Message::response(204), true)
+        .unwrap();
+    s.pump();
+    s.take_out();
+    s.conn.detach(sid(1));
+    assert!(s.conn.trim());
+    assert!(s.conn.cold.is_none());
+}

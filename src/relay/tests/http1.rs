@@ -411,3 +411,59 @@ fn pipelined_requests_go_upstream_pipelined() {
     assert_eq!(r.stream_count(), 0);
     r.release(&mut pool);
 }
+
+/// One client read can be larger than Envoy's buffer limit (reads overshoot it), and so
+/// larger than the HTTP/1.1 upstream side's send queue (`max_stream_send_queue`): the body
+/// is handed over in pieces the queue takes, all in the same call, and reaches the upstream
+/// whole. It used to go in one piece, fail with a full queue and reset the request halfway.
+#[test]
+fn a_client_read_larger_than_the_upstream_send_queue_goes_whole() {
+    use std::sync::Arc;
+
+    use crate::buffer::BufferPool;
+    use crate::relay::Relay;
+
+    let front = Config {
+        http1: true,
+        ..Config::default()
+    };
+    let back = Config {
+        http1: true,
+        max_stream_send_queue: 64 * 1024,
+        ..Config::default()
+    };
+    let mut pool = BufferPool::new(16_384, 64 * 16_384, 8);
+    let mut r = Relay::new(Arc::new(front), Arc::new(back), 1, Instant(0));
+    let body = super::pattern(300_000, 7);
+    let mut req = format!(
+        "PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    let head_len = req.len();
+    req.extend_from_slice(&body);
+    let req = Bytes::from(req);
+    // The head alone first (the request opens upstream), then the whole body in one read.
+    assert_eq!(
+        r.from_client(&mut pool, &req.slice(..head_len), Instant(0)),
+        head_len
+    );
+    let mut up = Vec::new();
+    r.upstream_output(&mut pool, &mut up, Instant(0));
+    let n = r.from_client(&mut pool, &req.slice(head_len..), Instant(0));
+    assert_eq!(n, body.len(), "the client's read was not all taken");
+    r.upstream_output(&mut pool, &mut up, Instant(0));
+    let at = up.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(up.len() - at, body.len(), "body bytes upstream");
+    assert!(up[at..] == body[..]);
+    let answer = Bytes::from_static(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        r.from_upstream(&mut pool, &answer, Instant(0)),
+        answer.len()
+    );
+    let mut down = Vec::new();
+    r.client_output(&mut pool, &mut down, Instant(0));
+    let down = String::from_utf8(down).unwrap();
+    assert!(down.starts_with("HTTP/1.1 201 Created\r\n"), "{down}");
+    r.release(&mut pool);
+}
