@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream
+.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci
 
 all: test
 
@@ -51,6 +51,19 @@ wasm: setup e2e-tools
 	@cd dist && sha256sum h2mux.wasm > h2mux.wasm.sha256
 	@echo "dist/h2mux.wasm: $$(stat -c %s dist/h2mux.wasm) bytes, sha256 $$(cut -d' ' -f1 dist/h2mux.wasm.sha256)"
 
+# The filter as an OCI image layout in the "compat" form Istio's WasmPlugin pulls (one tar+gzip
+# layer holding plugin.wasm), built without docker; reproducible. test-oci checks every digest,
+# that damaged copies are refused, and a push and pull through a registry on loopback.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+oci: wasm
+	python3 wasm-tests/oci.py build dist/h2mux.wasm dist/oci $(VERSION)
+
+test-oci: oci
+	python3 wasm-tests/oci.py check dist/oci dist/h2mux.wasm
+	python3 wasm-tests/oci.py tamper dist/oci dist/h2mux.wasm target/oci-tamper
+	python3 wasm-tests/oci.py roundtrip dist/oci dist/h2mux.wasm target/oci-roundtrip
+
 # wasm-tests/, a native crate of its own: the demo upstream, the wasmtime proxy-wasm host that
 # runs dist/h2mux.wasm under Envoy's rules, its socket mode (h2mux-socket-host) and their tests.
 upstream:
@@ -67,7 +80,7 @@ fuzz-seeds:
 	  $(CARGO) run -q --bin replay -- $$t seeds/$$t/* > /dev/null || exit 1; done
 	@echo "fuzz seeds: all replayed"
 
-test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream envoy
+test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream test-oci envoy
 	$(CARGO) bench --bench core $(TESTKIT) -- --test
 	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"
@@ -125,7 +138,8 @@ clean:
 # ---- Envoy end-to-end -------------------------------------------------------
 VENV ?= .venv
 ENVOY_VERSION := 1.40.0
-E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen chromium nodejs nginx
+E2E_APT_PKGS := nghttp2-client nghttp2-server curl openssl binaryen chromium nodejs nginx \
+  docker-registry skopeo
 
 .PHONY: envoy e2e-tools test-e2e
 
