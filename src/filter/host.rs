@@ -73,9 +73,3 @@ pub fn increment(id: Option<u32>, by: i64) {
         let _ = hostcalls::increment_metric(id, by);
     }
 }
-
-pub fn record(id: Option<u32>, value: u64) {
-    if let Some(id) = id {
-        let _ = hostcalls::record_metric(id, value);
-    }
-}

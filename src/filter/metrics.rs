@@ -47,7 +47,6 @@ impl MetricIds {
     pub fn apply(&mut self, op: MetricOp) {
         match op {
             MetricOp::Add(m, by) => host::increment(self.id(m), by),
-            MetricOp::Set(m, value) => host::record(self.id(m), value),
             MetricOp::Note(n) => {
                 let id = self.named(n.name());
                 host::increment(id, 1);

@@ -152,10 +152,9 @@ impl NoteMetric {
 /// One thing for the host to do with its metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricOp {
-    /// Add to a counter, or move a gauge (never by 0).
+    /// Add to a counter, or move a gauge (never by 0). Gauges only move: several VMs
+    /// share one.
     Add(Metric, i64),
-    /// Set a gauge.
-    Set(Metric, u64),
     /// Add one to a per-code counter (defined on first use).
     Note(NoteMetric),
 }
@@ -168,8 +167,8 @@ pub(crate) struct Metrics {
     /// Counter increments gathered since the last flush, by `Metric::index`.
     gathered: [i64; Metric::ALL.len()],
     /// Pool figures as last published: a gauge moves only when its value did.
-    last_in_use: Option<usize>,
-    last_waiters: Option<usize>,
+    last_in_use: i64,
+    last_waiters: i64,
     last_waits: u64,
     last_resumed: u64,
     last_broken: u32,
@@ -199,16 +198,17 @@ impl Metrics {
                 self.out.push(MetricOp::Add(*m, by));
             }
         }
-        let (in_use, waiters) = (pool.in_use_bytes(), pool.waiters());
-        if self.last_in_use != Some(in_use) {
-            self.out
-                .push(MetricOp::Set(Metric::QuotaBytesInUse, in_use as u64));
-            self.last_in_use = Some(in_use);
-        }
-        if self.last_waiters != Some(waiters) {
-            self.out
-                .push(MetricOp::Set(Metric::QuotaWaiters, waiters as u64));
-            self.last_waiters = Some(waiters);
+        // Gauges move by differences: every VM (one per Envoy worker) adds its own share to
+        // the one stat of that name, which a VM setting its own figure would overwrite.
+        let (in_use, waiters) = (pool.in_use_bytes() as i64, pool.waiters() as i64);
+        for (m, now, last) in [
+            (Metric::QuotaBytesInUse, in_use, &mut self.last_in_use),
+            (Metric::QuotaWaiters, waiters, &mut self.last_waiters),
+        ] {
+            if now != *last {
+                self.out.push(MetricOp::Add(m, now - *last));
+                *last = now;
+            }
         }
         let st = pool.stats();
         if st.waits > self.last_waits {
@@ -291,8 +291,49 @@ mod tests {
         m.flush(&pool);
         let ops: Vec<_> = m.take().collect();
         assert_eq!(ops[0], MetricOp::Add(Metric::StreamsTotal, 5));
-        assert!(ops.contains(&MetricOp::Set(Metric::QuotaBytesInUse, 0)));
         m.flush(&pool);
         assert_eq!(m.take().count(), 0, "nothing moved since");
+    }
+
+    /// Envoy runs one VM per worker, and every VM's metric of a name is the same stat: a
+    /// gauge must move by differences, or each VM's figure would replace the others'.
+    #[test]
+    fn gauges_of_several_vms_add_up() {
+        // Envoy's stat, shared by the VMs: an increment moves it, a record sets it.
+        let mut shared = [0i64; Metric::ALL.len()];
+        let apply = |shared: &mut [i64; Metric::ALL.len()], ops: Vec<MetricOp>| {
+            for op in ops {
+                if let MetricOp::Add(m, by) = op {
+                    shared[m.index()] += by;
+                }
+            }
+        };
+        let (mut a, mut b) = (
+            BufferPool::new(16_384, 1 << 20, 8),
+            BufferPool::new(16_384, 1 << 20, 8),
+        );
+        let (mut ma, mut mb) = (Metrics::default(), Metrics::default());
+        let held_a: Vec<_> = (0..2).filter_map(|_| a.try_take()).collect();
+        let mut held_b: Vec<_> = (0..3).filter_map(|_| b.try_take()).collect();
+        ma.flush(&a);
+        apply(&mut shared, ma.take().collect());
+        mb.flush(&b);
+        apply(&mut shared, mb.take().collect());
+        assert_eq!(shared[Metric::QuotaBytesInUse.index()], 5 * 16_384);
+        // One VM gives a buffer back: the sum follows.
+        if let Some(buf) = held_b.pop() {
+            b.release(buf);
+        }
+        mb.flush(&b);
+        apply(&mut shared, mb.take().collect());
+        ma.flush(&a);
+        apply(&mut shared, ma.take().collect());
+        assert_eq!(shared[Metric::QuotaBytesInUse.index()], 4 * 16_384);
+        for buf in held_a {
+            a.release(buf);
+        }
+        for buf in held_b {
+            b.release(buf);
+        }
     }
 }

@@ -303,9 +303,6 @@ impl Host {
             let m = &mut self.envoy.metrics;
             match op {
                 MetricOp::Add(k, by) => *m.entry(k.name().into()).or_default() += by,
-                MetricOp::Set(k, v) => {
-                    m.insert(k.name().into(), v as i64);
-                }
                 MetricOp::Note(n) => *m.entry(n.name()).or_default() += 1,
             }
         }
