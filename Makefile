@@ -88,7 +88,8 @@ test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upst
 # The filter in Envoy in front of the demo upstream, until Ctrl-C: h2c 10000, TLS 10443,
 # admin 9901, upstream 8080 (override with H2C_PORT=... etc.; E2E_AUTO_PORTS=1 picks free ones).
 run: wasm envoy upstream
-	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} tests/e2e/up.sh
+	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} \
+	  $(if $(CONCURRENCY),ENVOY_CONCURRENCY=$(CONCURRENCY)) tests/e2e/up.sh
 
 # Cargo features of the bench builds (a comma-separated list; the bench binaries need the
 # test kit); bench/bench.py reads the same variable when it builds them itself.

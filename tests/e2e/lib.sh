@@ -205,14 +205,14 @@ e2e_start_wasm_server() {
   e2e_wait_port "$WASM_PORT" wasm_server 10
 }
 
-# Starts Envoy with CONFIG as process NAME (default envoy) and waits for /ready on its admin
-# port (ADMIN, default ADMIN_PORT). Returns 0 when ready, 1 if Envoy exited first (exit code
+# Starts Envoy with CONFIG as process NAME (default envoy) and WORKERS worker threads (default
+# ENVOY_CONCURRENCY) and waits for /ready on its admin port (ADMIN, default ADMIN_PORT). Returns 0 when ready, 1 if Envoy exited first (exit code
 # in RUN_DIR/NAME.rc), 2 on timeout.
 e2e_start_envoy() {
-  local config=$1 name=${2:-envoy} admin=${3:-$ADMIN_PORT} deadline
+  local config=$1 name=${2:-envoy} admin=${3:-$ADMIN_PORT} workers=${4:-$ENVOY_CONCURRENCY} deadline
   [[ -x $ENVOY ]] || e2e_die "no Envoy at $ENVOY (run: make envoy)" || return 1
   # No hot restart: several Envoys may run on one machine without --base-id juggling.
-  e2e_spawn "$name" "$ENVOY" -c "$config" --concurrency "$ENVOY_CONCURRENCY" \
+  e2e_spawn "$name" "$ENVOY" -c "$config" --concurrency "$workers" \
     --disable-hot-restart --log-level "$ENVOY_LOG_LEVEL" \
     ${ENVOY_COMPONENT_LOG_LEVEL:+--component-log-level "$ENVOY_COMPONENT_LOG_LEVEL"}
   deadline=$((SECONDS + ENVOY_READY_TIMEOUT))

@@ -123,10 +123,10 @@ def log_tail(name, n=15):
         return ""
 
 
-def start_envoy(template, name="envoy", out=None, extra_env=None):
+def start_envoy(template, name="envoy", out=None, extra_env=None, workers=None):
     """Renders template and starts Envoy; returns lib.sh's code (0 ready, 1 exited, 2 timeout).
     extra_env overrides render.sh's variables, ports included (ADMIN_PORT is where readiness
-    is polled)."""
+    is polled); workers, Envoy's --concurrency (default ENVOY_CONCURRENCY)."""
     extra = extra_env or {}
     # render.sh directly: lib.sh steps re-read the run's env file, which would win over extra.
     p = subprocess.run([os.path.join(ROOT, "envoy-config", "render.sh"),
@@ -136,12 +136,13 @@ def start_envoy(template, name="envoy", out=None, extra_env=None):
     if p.returncode != 0:
         raise Fail(f"render {template} failed: {p.stderr.strip()}")
     path = p.stdout.strip()
-    code, _ = lib("start_envoy", path, name, extra.get("ADMIN_PORT", CFG["ADMIN_PORT"]), ok=(0, 1, 2))
+    args = [path, name, extra.get("ADMIN_PORT", CFG["ADMIN_PORT"])] + ([str(workers)] if workers else [])
+    code, _ = lib("start_envoy", *args, ok=(0, 1, 2))
     return code
 
 
-def need_envoy(template, name="envoy", out=None, extra_env=None):
-    if start_envoy(template, name, out, extra_env) != 0:
+def need_envoy(template, name="envoy", out=None, extra_env=None, workers=None):
+    if start_envoy(template, name, out, extra_env, workers) != 0:
         raise Fail(f"{name} did not start:\n{log_tail(name)}")
 
 
@@ -1384,6 +1385,34 @@ def quota_far_below_demand():
     return f"{n} x 1 MiB byte-exact in {dt:.1f}s; quota waits +{waits}, resumed +{resumed}, waiters {waiters}"
 
 
+WORKERS = 4  # Envoy's --concurrency in the "workers" phase, on this 2-core machine
+
+
+@scenario("workers", needs=["wasm"])
+def four_workers_add_up_their_metrics():
+    """One VM per worker, each with its own quota and shell; their metrics are one stat per
+    name, which must be the sum: counters exact, gauges back to 0."""
+    before = {k: wasm_stat(k) for k in ("h2mux_connections_total", "h2mux_streams_total")}
+    conns, n = 16, 4000
+    rate = h2load("-n", str(n), "-c", str(conns), "-m", "10", url("/"), total=n)
+    per_worker = {}
+    for line in admin("/stats?filter=worker_").splitlines():
+        m = re.match(r"listener\.127\.0\.0\.1_(\d+)\.worker_(\d+)\.downstream_cx_total: (\d+)", line)
+        if m and int(m[1]) == port("H2C_PORT"):
+            per_worker[int(m[2])] = int(m[3])
+    busy = [w for w, c in per_worker.items() if c > 0]
+    check(len(per_worker) == WORKERS, f"Envoy's workers: {per_worker}")
+    check(len(busy) >= 2, f"connections per worker {per_worker}: the load did not spread")
+    got = {k: wasm_stat(k) - v for k, v in before.items()}
+    check(got["h2mux_connections_total"] == conns,
+          f"h2mux_connections_total +{got['h2mux_connections_total']}, {conns} connections made")
+    check(got["h2mux_streams_total"] == n, f"h2mux_streams_total +{got['h2mux_streams_total']}, {n} requests")
+    for gauge in ("h2mux_connections_active", "h2mux_quota_bytes_in_use", "h2mux_quota_waiters"):
+        poll(lambda: wasm_stat(gauge), lambda v: v == 0, f"{gauge} = 0")
+    return (f"{rate} with {WORKERS} workers; connections per worker {dict(sorted(per_worker.items()))}; "
+            f"counters summed exactly across the VMs, gauges back to 0")
+
+
 @scenario("nonh2", needs=["wasm"])
 def upstream_not_http2():
     c = H2Client(port("H2C_PORT"))
@@ -2000,6 +2029,10 @@ def phase_quota():
     need_envoy("h2mux", "envoy-quota", "h2mux-quota.yaml", {"CONFIG_JSON": '{"quota_bytes": 131072}'})
 
 
+def phase_workers():
+    need_envoy("h2mux", "envoy-workers", "h2mux-workers.yaml", workers=WORKERS)
+
+
 def phase_nonh2():
     p = str(free_port())
     lib("spawn", "http1_upstream", "python3", "-m", "http.server", p, "--bind", "127.0.0.1",
@@ -2049,6 +2082,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
     "demo": [
         ("demo", phase_demo, ["envoy", "envoy-plain"]),
         ("quota", phase_quota, ["envoy-quota"]),
+        ("workers", phase_workers, ["envoy-workers"]),
         ("nonh2", phase_nonh2, ["envoy-nonh2", "http1_upstream"]),
         ("grpc", phase_grpc, ["envoy-grpc"]),
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
