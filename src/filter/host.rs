@@ -64,6 +64,12 @@ pub fn set_tick_period(ms: u64) {
     }
 }
 
+pub fn record(id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
+
 pub fn define_metric(kind: MetricType, name: &str) -> Option<u32> {
     hostcalls::define_metric(kind, name).ok()
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use proxy_wasm::types::MetricType;
 
 use super::host;
-use crate::shell::{Metric, MetricOp};
+use crate::shell::{Metric, MetricKind, MetricOp};
 
 /// The host's ids of the metrics (`None`: the host refused to define it).
 pub struct MetricIds {
@@ -19,10 +19,10 @@ impl MetricIds {
     pub fn define() -> MetricIds {
         MetricIds {
             fixed: Metric::ALL.map(|m| {
-                let kind = if m.is_gauge() {
-                    MetricType::Gauge
-                } else {
-                    MetricType::Counter
+                let kind = match m.kind() {
+                    MetricKind::Counter => MetricType::Counter,
+                    MetricKind::Gauge => MetricType::Gauge,
+                    MetricKind::Histogram => MetricType::Histogram,
                 };
                 host::define_metric(kind, m.name())
             }),
@@ -47,6 +47,7 @@ impl MetricIds {
     pub fn apply(&mut self, op: MetricOp) {
         match op {
             MetricOp::Add(m, by) => host::increment(self.id(m), by),
+            MetricOp::Record(m, value) => host::record(self.id(m), value),
             MetricOp::Note(n) => {
                 let id = self.named(n.name());
                 host::increment(id, 1);

@@ -36,19 +36,59 @@ struct Pair {
     up_inflight: usize,
     /// The same for upstream bytes on their way to the client.
     down_inflight: usize,
+    /// When the request arrived (queued ones: when they were queued).
+    opened: Instant,
+    /// The final status the client got, once it got one.
+    status: Option<u16>,
+    /// Milliseconds from `opened` to the first response head (an interim one counts).
+    first_byte_ms: Option<u32>,
 }
 
 impl Pair {
-    fn new(front: StreamId, back: StreamId) -> Pair {
+    fn new(front: StreamId, back: StreamId, opened: Instant) -> Pair {
         Pair {
             front,
             back,
             responded: false,
             up_inflight: 0,
             down_inflight: 0,
+            opened,
+            status: None,
+            first_byte_ms: None,
+        }
+    }
+
+    /// A response head went to the client now.
+    fn head_sent(&mut self, status: Option<u16>, informational: bool, now: Instant) {
+        if self.first_byte_ms.is_none() {
+            self.first_byte_ms = Some(ms_between(self.opened, now));
+        }
+        if !informational {
+            self.responded = true;
+            self.status = status;
         }
     }
 }
+
+/// Milliseconds from `from` to `to`, saturating.
+fn ms_between(from: Instant, to: Instant) -> u32 {
+    u32::try_from(to.as_millis().saturating_sub(from.as_millis())).unwrap_or(u32::MAX)
+}
+
+/// How a client stream ended, for the metrics of responses and durations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// The final status the client got (`None`: no response, the stream was reset).
+    pub status: Option<u16>,
+    /// From the request's arrival to the stream's end, in ms.
+    pub duration_ms: u32,
+    /// From the request's arrival to the first response head, in ms.
+    pub first_byte_ms: Option<u32>,
+}
+
+/// Stream ends kept for the host between two of its reads (it reads after every event, so
+/// this bounds only a host that never reads).
+const MAX_ENDED: usize = 4096;
 
 /// A request waiting for the upstream's concurrency limit, with what arrived for it since.
 struct Waiting {
@@ -106,6 +146,8 @@ pub enum Ending {
 struct Cold {
     waiting: VecDeque<Waiting>,
     ending: Option<Ending>,
+    /// Streams ended since the host last took them (`take_ended`).
+    ended: Vec<StreamEnd>,
 }
 
 /// A client connection and an upstream connection, and every stream paired between them
@@ -259,11 +301,27 @@ impl Relay {
         if self.pairs.is_empty() && self.waiting_len() == 0 && self.front.trim() && self.back.trim()
         {
             self.pairs = Vec::new();
-            if self.ending().is_none() {
+            let ended = self.cold.as_ref().is_some_and(|c| !c.ended.is_empty());
+            if self.ending().is_none() && !ended {
                 self.cold = None;
             } else if let Some(c) = self.cold.as_mut() {
                 c.waiting = VecDeque::new();
             }
+        }
+    }
+
+    /// Streams that ended since the last call, oldest first (for the host's metrics).
+    pub fn take_ended(&mut self) -> Vec<StreamEnd> {
+        self.cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.ended))
+            .unwrap_or_default()
+    }
+
+    fn stream_ended(&mut self, e: StreamEnd) {
+        let ended = &mut self.cold().ended;
+        if ended.len() < MAX_ENDED {
+            ended.push(e);
         }
     }
 
@@ -560,7 +618,9 @@ impl Relay {
                 .send_headers(w.front, Message::response(503), true);
             self.front.reset_after_end(w.front, ErrorCode::NoError);
             // No upstream stream: the pair ends when the client side does.
-            self.pairs.push(Pair::new(w.front, StreamId::ZERO));
+            let mut p = Pair::new(w.front, StreamId::ZERO, w.since);
+            p.head_sent(Some(503), false, self.now);
+            self.pairs.push(p);
         }
     }
 
@@ -797,9 +857,7 @@ impl Relay {
                 let Some(p) = by_back(&mut self.pairs, stream) else {
                     return;
                 };
-                if !message.is_informational() {
-                    p.responded = true;
-                }
+                p.head_sent(message.status(), message.is_informational(), self.now);
                 let front = p.front;
                 if let Err(e) = self.front.send_headers(front, message, end_stream) {
                     self.pair_failed(front, stream, "a response head", e);
@@ -843,7 +901,7 @@ impl Relay {
                 let p = *pair;
                 if !remote && !p.responded {
                     // The upstream sent a malformed response: the client gets a 502.
-                    pair.responded = true;
+                    pair.head_sent(Some(502), false, self.now);
                     self.stats.bad_gateway = self.stats.bad_gateway.saturating_add(1);
                     let _ = self
                         .front
@@ -960,11 +1018,16 @@ impl Relay {
                     front,
                     back
                 );
-                self.pairs.push(Pair::new(front, back));
+                self.pairs.push(Pair::new(front, back, self.now));
             }
             Err(_) => {
                 self.front.reset(front, ErrorCode::RefusedStream);
                 self.front.detach(front);
+                self.stream_ended(StreamEnd {
+                    status: None,
+                    duration_ms: 0,
+                    first_byte_ms: None,
+                });
             }
         }
     }
@@ -991,7 +1054,7 @@ impl Relay {
             };
             let Waiting {
                 front,
-                since: _,
+                since,
                 message,
                 end,
                 data,
@@ -1011,7 +1074,7 @@ impl Relay {
                         front,
                         back
                     );
-                    self.pairs.push(Pair::new(front, back));
+                    self.pairs.push(Pair::new(front, back, since));
                     self.forward_held(front, back, body);
                 }
                 Err(_) => {
@@ -1021,6 +1084,11 @@ impl Relay {
                     }
                     self.front.reset(front, ErrorCode::RefusedStream);
                     self.front.detach(front);
+                    self.stream_ended(StreamEnd {
+                        status: None,
+                        duration_ms: ms_between(since, self.now),
+                        first_byte_ms: None,
+                    });
                 }
             }
         }
@@ -1162,6 +1230,11 @@ impl Relay {
                     self.back.detach(p.back);
                 }
                 self.pairs.swap_remove(i);
+                self.stream_ended(StreamEnd {
+                    status: p.status,
+                    duration_ms: ms_between(p.opened, self.now),
+                    first_byte_ms: p.first_byte_ms,
+                });
                 freed = true;
             } else {
                 i += 1;

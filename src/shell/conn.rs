@@ -571,6 +571,16 @@ impl Conn {
     /// Publishes what changed on this connection since the last time.
     pub(crate) fn publish(&mut self, env: &mut Env<impl Rules>) {
         let m = &mut *env.metrics;
+        // Ended streams: their response class, duration and time to first byte.
+        for end in self.relay.take_ended() {
+            if let Some(class) = end.status.and_then(Metric::response_class) {
+                m.gather(class, 1);
+            }
+            m.sample(Metric::RequestDurationMs, end.duration_ms);
+            if let Some(t) = end.first_byte_ms {
+                m.sample(Metric::TimeToFirstByteMs, t);
+            }
+        }
         let r = &mut self.reported;
         let fs = self.relay.front().stats();
         let bs = self.relay.back().stats();
@@ -608,6 +618,7 @@ impl Conn {
             since(rs.bad_gateway.into(), r.bad_gateway),
         );
         m.gather(Metric::GlitchPoints, since(glitches, r.glitches));
+
         *r = Reported {
             from_client: fs.bytes_in as u32,
             to_client: fs.bytes_out as u32,

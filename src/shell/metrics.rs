@@ -8,7 +8,18 @@ use crate::buffer::BufferPool;
 use crate::conn::Note;
 use crate::error::ErrorCode;
 
-/// A counter or gauge with a fixed name.
+/// What kind of figure a metric is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows.
+    Counter,
+    /// Goes both ways.
+    Gauge,
+    /// A distribution of values (Envoy keeps buckets and quantiles).
+    Histogram,
+}
+
+/// A counter, gauge or histogram with a fixed name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
     /// Client connections opened.
@@ -51,11 +62,23 @@ pub enum Metric {
     UpstreamHttp2Requests,
     /// Requests relayed to HTTP/1.1 upstreams.
     UpstreamHttp1Requests,
+    /// Final responses to clients with a 2xx status.
+    Responses2xx,
+    /// ... 3xx.
+    Responses3xx,
+    /// ... 4xx (relayed, or h2mux's own).
+    Responses4xx,
+    /// ... 5xx (relayed, or h2mux's own: 502, 503).
+    Responses5xx,
+    /// From a request's arrival to its stream's end, in ms (histogram).
+    RequestDurationMs,
+    /// From a request's arrival to the first response head, in ms (histogram).
+    TimeToFirstByteMs,
 }
 
 impl Metric {
     /// Every fixed metric, in the order a host defines them.
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 26] = [
         Metric::ConnectionsTotal,
         Metric::ConnectionsActive,
         Metric::StreamsTotal,
@@ -76,6 +99,12 @@ impl Metric {
         Metric::ClientHttp1Requests,
         Metric::UpstreamHttp2Requests,
         Metric::UpstreamHttp1Requests,
+        Metric::Responses2xx,
+        Metric::Responses3xx,
+        Metric::Responses4xx,
+        Metric::Responses5xx,
+        Metric::RequestDurationMs,
+        Metric::TimeToFirstByteMs,
     ];
 
     /// The metric's published name, `h2mux_*`.
@@ -101,15 +130,35 @@ impl Metric {
             Metric::ClientHttp1Requests => "h2mux_client_requests_http1_total",
             Metric::UpstreamHttp2Requests => "h2mux_upstream_requests_http2_total",
             Metric::UpstreamHttp1Requests => "h2mux_upstream_requests_http1_total",
+            Metric::Responses2xx => "h2mux_responses_2xx",
+            Metric::Responses3xx => "h2mux_responses_3xx",
+            Metric::Responses4xx => "h2mux_responses_4xx",
+            Metric::Responses5xx => "h2mux_responses_5xx",
+            Metric::RequestDurationMs => "h2mux_request_duration_ms",
+            Metric::TimeToFirstByteMs => "h2mux_time_to_first_byte_ms",
         }
     }
 
-    /// A gauge (it goes both ways) rather than a counter.
-    pub fn is_gauge(self) -> bool {
-        matches!(
-            self,
-            Metric::ConnectionsActive | Metric::QuotaBytesInUse | Metric::QuotaWaiters
-        )
+    /// The counter of a final response's status class (none for 1xx or out of range).
+    pub fn response_class(status: u16) -> Option<Metric> {
+        match status {
+            200..=299 => Some(Metric::Responses2xx),
+            300..=399 => Some(Metric::Responses3xx),
+            400..=499 => Some(Metric::Responses4xx),
+            500..=599 => Some(Metric::Responses5xx),
+            _ => None,
+        }
+    }
+
+    /// Counter, gauge or histogram.
+    pub fn kind(self) -> MetricKind {
+        match self {
+            Metric::ConnectionsActive | Metric::QuotaBytesInUse | Metric::QuotaWaiters => {
+                MetricKind::Gauge
+            }
+            Metric::RequestDurationMs | Metric::TimeToFirstByteMs => MetricKind::Histogram,
+            _ => MetricKind::Counter,
+        }
     }
 
     /// Its place in `ALL`, for a host's table of ids.
@@ -155,9 +204,14 @@ pub enum MetricOp {
     /// Add to a counter, or move a gauge (never by 0). Gauges only move: several VMs
     /// share one.
     Add(Metric, i64),
+    /// One value of a histogram.
+    Record(Metric, u64),
     /// Add one to a per-code counter (defined on first use).
     Note(NoteMetric),
 }
+
+/// Histogram values kept per VM between two ticks.
+const MAX_SAMPLES: usize = 16_384;
 
 /// Metric operations for the host, and the counters gathered until the next tick.
 #[derive(Debug, Default)]
@@ -166,6 +220,8 @@ pub(crate) struct Metrics {
     out: Vec<MetricOp>,
     /// Counter increments gathered since the last flush, by `Metric::index`.
     gathered: [i64; Metric::ALL.len()],
+    /// Histogram values gathered since the last flush (at most `MAX_SAMPLES`).
+    samples: Vec<(Metric, u32)>,
     /// Pool figures as last published: a gauge moves only when its value did.
     last_in_use: i64,
     last_waiters: i64,
@@ -183,6 +239,14 @@ impl Metrics {
         self.out.push(op);
     }
 
+    /// A histogram value, recorded at the next flush (the tick); past `MAX_SAMPLES` in one
+    /// tick, values are dropped (a histogram is a distribution: a sample of it still is).
+    pub(crate) fn sample(&mut self, m: Metric, value: u32) {
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push((m, value));
+        }
+    }
+
     /// Adds to a counter at the next flush (the tick).
     pub(crate) fn gather(&mut self, m: Metric, by: i64) {
         if let Some(n) = self.gathered.get_mut(m.index()) {
@@ -192,6 +256,12 @@ impl Metrics {
 
     /// Publishes what was gathered, then the pool's figures that moved.
     pub(crate) fn flush(&mut self, pool: &BufferPool) {
+        for (m, v) in self.samples.drain(..) {
+            self.out.push(MetricOp::Record(m, u64::from(v)));
+        }
+        if self.samples.capacity() > MAX_SAMPLES / 8 {
+            self.samples = Vec::new();
+        }
         for (m, n) in Metric::ALL.iter().zip(self.gathered.iter_mut()) {
             let by = std::mem::take(n);
             if by != 0 {

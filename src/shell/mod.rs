@@ -39,7 +39,7 @@ use crate::time::Instant;
 
 pub use caps::{Capabilities, EnvoyRules, Rules};
 pub use conn::{Conn, FINISH_GRACE_MS};
-pub use metrics::{Metric, MetricOp, NoteMetric};
+pub use metrics::{Metric, MetricKind, MetricOp, NoteMetric};
 pub use ops::Ops;
 pub use tick::Tick;
 

@@ -527,6 +527,49 @@ def wasm_custom_stats():
     return f"{len(names)} wasmcustom stats"
 
 
+def prom_value(text, name):
+    """The value of an unlabelled line of /stats/prometheus, or None."""
+    m = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([\d.e+]+)$", text, re.M)
+    return float(m[1]) if m else None
+
+
+@scenario("demo", needs=["wasm"])
+def response_classes_and_durations():
+    names = [f"h2mux_responses_{c}xx" for c in (2, 3, 4, 5)]
+    before = {n: wasm_stat(n) for n in names}
+    prom = admin("/stats/prometheus")
+    count0 = prom_value(prom, "h2mux_request_duration_ms_count") or 0
+    sum0 = prom_value(prom, "h2mux_request_duration_ms_sum") or 0
+    asked = {"/status/200": 4, "/status/404": 3, "/status/503": 2, "/status/302": 1}
+    for path, times in asked.items():
+        for _ in range(times):
+            code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, url(path)])
+            check(code == int(path.rsplit("/", 1)[1]), f"{path}: status {code}")
+    # One slow answer: three chunks 200 ms apart, so at least 400 ms from request to end.
+    code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, url("/slow?ms=200&chunks=3")])
+    check(code == 200, f"/slow: status {code}")
+    want = {"h2mux_responses_2xx": 5, "h2mux_responses_3xx": 1, "h2mux_responses_4xx": 3,
+            "h2mux_responses_5xx": 2}
+    got = poll(lambda: {n: wasm_stat(n) - before[n] for n in names}, lambda g: g == want,
+               f"responses by class {want}")
+    # Envoy merges its workers' histograms at its stats flush (every 5 s by default).
+    deadline = time.monotonic() + 12
+    while True:
+        prom = admin("/stats/prometheus")
+        count = (prom_value(prom, "h2mux_request_duration_ms_count") or 0) - count0
+        if count >= 11 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    check(count >= 11, f"h2mux_request_duration_ms_count +{count}, 11 requests made")
+    total = (prom_value(prom, "h2mux_request_duration_ms_sum") or 0) - sum0
+    check(total >= 400, f"h2mux_request_duration_ms_sum +{total} ms, a 400 ms answer among them")
+    buckets = re.findall(r'^h2mux_request_duration_ms_bucket\{le="([^"]+)"\}', prom, re.M)
+    check(len(buckets) > 5, f"histogram buckets in /stats/prometheus: {buckets}")
+    ttfb = prom_value(prom, "h2mux_time_to_first_byte_ms_count")
+    check(ttfb and ttfb >= count, f"h2mux_time_to_first_byte_ms_count {ttfb}")
+    return f"by class {got}; durations: {count:.0f} values, {total:.0f} ms in all, {len(buckets)} buckets"
+
+
 # The demo upstream (wasm-tests): bodies checked byte for byte at the far end, trailers, a
 # client reset and an upstream GOAWAY seen from both ends, quota pressure, peers that are not
 # HTTP/2, and the round-trip cost of the filter.

@@ -152,6 +152,25 @@ fn a_request_that_waits_too_long_gets_503() {
         !wire(&mut c).contains("/b"),
         "a request answered 503 went upstream"
     );
+    // What the host's metrics hear of both: the 503 after its 31 s wait, the 200 after
+    // the same time, both with a first byte.
+    c.client.detach(a);
+    c.client.detach(b);
+    c.run();
+    let mut ended = c.relay.take_ended();
+    ended.sort_by_key(|e| e.status);
+    let shapes: Vec<_> = ended
+        .iter()
+        .map(|e| (e.status, e.duration_ms, e.first_byte_ms))
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            (Some(200), 31_000, Some(31_000)),
+            (Some(503), 31_000, Some(31_000))
+        ]
+    );
+    assert!(c.relay.take_ended().is_empty(), "taken twice");
 }
 
 #[test]

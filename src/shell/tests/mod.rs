@@ -8,6 +8,7 @@ mod net;
 
 mod envoy_rules;
 mod idle;
+mod metrics;
 mod quota;
 mod unrestricted;
 

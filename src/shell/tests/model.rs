@@ -303,6 +303,11 @@ impl Host {
             let m = &mut self.envoy.metrics;
             match op {
                 MetricOp::Add(k, by) => *m.entry(k.name().into()).or_default() += by,
+                // A histogram as Envoy's summary lines: how many values, and their sum.
+                MetricOp::Record(k, v) => {
+                    *m.entry(format!("{}_count", k.name())).or_default() += 1;
+                    *m.entry(format!("{}_sum", k.name())).or_default() += v as i64;
+                }
                 MetricOp::Note(n) => *m.entry(n.name()).or_default() += 1,
             }
         }
