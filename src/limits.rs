@@ -64,6 +64,19 @@ pub struct Config {
     /// How long a request may wait for the upstream's concurrency (an HTTP/1.1 upstream
     /// takes one at a time) before the client gets a 503.
     pub queue_timeout_ms: u64,
+    /// The client side only: which streams get an access-log line (set by the plugin
+    /// configuration's `access_log`, not a limit key).
+    pub access_log: Option<AccessLog>,
+}
+
+/// Access logging of client streams: one line per sampled stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccessLog {
+    /// The share of streams logged, 0.0..=1.0 (each stream's lot is drawn from its
+    /// connection and stream ids: the same stream always gets the same answer).
+    pub sample: f64,
+    /// Paths are cut to this many bytes in the line.
+    pub max_path: usize,
 }
 
 impl Default for Config {
@@ -93,6 +106,7 @@ impl Default for Config {
             h1_max_pipelined: 16,
             h1_max_chunk_line: 1024,
             queue_timeout_ms: 30_000,
+            access_log: None,
         }
     }
 }

@@ -135,6 +135,7 @@ impl PluginConfig {
                     };
                     pc.frontend.http1 = *b;
                 }
+                "access_log" => pc.frontend.access_log = access_log(key, v)?,
                 "frontend" => front_over = Some(v),
                 "backend" => back_over = Some(v),
                 _ => {
@@ -225,6 +226,42 @@ impl PluginConfig {
         }
         Ok(pc)
     }
+}
+
+/// `{"enabled": bool, "sample": 0.0..=1.0, "max_path": bytes}`; off unless enabled.
+fn access_log(key: &str, v: &Value) -> Result<Option<crate::limits::AccessLog>, ConfigError> {
+    let Value::Object(fields) = v else {
+        return Err(err(
+            key,
+            format!("must be an object, not {}", v.type_name()),
+        ));
+    };
+    let mut enabled = false;
+    let mut log = crate::limits::AccessLog {
+        sample: 1.0,
+        max_path: 256,
+    };
+    for (k, v) in fields {
+        let full = format!("{key}.{k}");
+        match k.as_str() {
+            "enabled" => {
+                let Value::Bool(b) = v else {
+                    return Err(err(
+                        &full,
+                        format!("must be true or false, not {}", v.type_name()),
+                    ));
+                };
+                enabled = *b;
+            }
+            "sample" => match v {
+                Value::Number(n) if (0.0..=1.0).contains(n) => log.sample = *n,
+                _ => return Err(err(&full, "must be a number within 0..=1")),
+            },
+            "max_path" => log.max_path = uint(&full, v, 1, 65_536)? as usize,
+            _ => return Err(err(&full, "unknown key")),
+        }
+    }
+    Ok(enabled.then_some(log))
 }
 
 fn uint(key: &str, v: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
@@ -350,12 +387,23 @@ mod tests {
                 r#"{"backend": {"initial_window_size": 2097152}}"#,
                 "frontend.max_stream_send_queue",
             ),
+            (r#"{"access_log": true}"#, "access_log"),
+            (r#"{"access_log": {"enabled": 1}}"#, "access_log.enabled"),
+            (r#"{"access_log": {"sample": 1.5}}"#, "access_log.sample"),
+            (r#"{"access_log": {"sample": "all"}}"#, "access_log.sample"),
+            (r#"{"access_log": {"max_path": 0}}"#, "access_log.max_path"),
+            (r#"{"access_log": {"format": "json"}}"#, "access_log.format"),
         ];
         for (text, key) in cases {
             let e = PluginConfig::parse(text).unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");
             assert!(e.to_string().contains(key));
         }
+        let on = PluginConfig::parse(r#"{"access_log": {"enabled": true, "sample": 0.25}}"#);
+        let log = on.unwrap().frontend.access_log.unwrap();
+        assert_eq!((log.sample, log.max_path), (0.25, 256));
+        let off = PluginConfig::parse(r#"{"access_log": {"sample": 0.25}}"#).unwrap();
+        assert_eq!(off.frontend.access_log, None);
         assert_eq!(PluginConfig::parse("[1]").unwrap_err().key, "");
         assert!(PluginConfig::parse("{").is_err());
     }

@@ -75,15 +75,20 @@ fn ms_between(from: Instant, to: Instant) -> u32 {
     u32::try_from(to.as_millis().saturating_sub(from.as_millis())).unwrap_or(u32::MAX)
 }
 
-/// How a client stream ended, for the metrics of responses and durations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a client stream ended, for the metrics of responses and durations, and its
+/// access-log line when it was sampled.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEnd {
+    /// The client's stream id.
+    pub stream: u32,
     /// The final status the client got (`None`: no response, the stream was reset).
     pub status: Option<u16>,
     /// From the request's arrival to the stream's end, in ms.
     pub duration_ms: u32,
     /// From the request's arrival to the first response head, in ms.
     pub first_byte_ms: Option<u32>,
+    /// What the access log says of it (sampled streams only).
+    pub log: Option<Box<StreamLog>>,
 }
 
 /// Stream ends kept for the host between two of its reads (it reads after every event, so
@@ -148,6 +153,8 @@ struct Cold {
     ending: Option<Ending>,
     /// Streams ended since the host last took them (`take_ended`).
     ended: Vec<StreamEnd>,
+    /// Access-log records of live sampled streams, by client stream.
+    logs: Vec<(StreamId, Box<StreamLog>)>,
 }
 
 /// A client connection and an upstream connection, and every stream paired between them
@@ -316,6 +323,36 @@ impl Relay {
             .as_mut()
             .map(|c| std::mem::take(&mut c.ended))
             .unwrap_or_default()
+    }
+
+    /// The access-log record of a live sampled stream.
+    fn log_mut(&mut self, front: StreamId) -> Option<&mut StreamLog> {
+        let logs = &mut self.cold.as_mut()?.logs;
+        logs.iter_mut()
+            .find(|(id, _)| *id == front)
+            .map(|(_, l)| &mut **l)
+    }
+
+    /// The first reset of a sampled stream is the one its line reports.
+    fn log_reset(&mut self, front: StreamId, by: ResetBy, code: ErrorCode) {
+        if let Some(l) = self.log_mut(front) {
+            l.reset.get_or_insert((by, code));
+        }
+    }
+
+    /// Moves a sampled stream's record into its `StreamEnd` (the last one pushed).
+    fn attach_log(&mut self, front: StreamId, back: StreamId) {
+        let ending = self.ending();
+        let Some(c) = self.cold.as_mut() else { return };
+        let Some(i) = c.logs.iter().position(|(id, _)| *id == front) else {
+            return;
+        };
+        let (_, mut l) = c.logs.swap_remove(i);
+        l.upstream_stream = back.value();
+        l.ending = ending;
+        if let Some(end) = c.ended.last_mut().filter(|e| e.stream == front.value()) {
+            end.log = Some(l);
+        }
     }
 
     fn stream_ended(&mut self, e: StreamEnd) {
@@ -740,13 +777,24 @@ impl Relay {
                 stream,
                 message,
                 end_stream,
-            } => self.open_upstream(stream, message, end_stream),
+            } => {
+                if let Some(al) = self.front.config().access_log {
+                    if stream_log::sampled(self.tag, stream.value(), al.sample) {
+                        let l = StreamLog::new(&message, al.max_path, self.front.is_h1());
+                        self.cold().logs.push((stream, Box::new(l)));
+                    }
+                }
+                self.open_upstream(stream, message, end_stream)
+            }
             Event::Data {
                 stream,
                 data,
                 end_stream,
             } => {
                 let len = data.len();
+                if let Some(l) = self.log_mut(stream) {
+                    l.bytes_in += len as u64;
+                }
                 if let Some(p) =
                     by_front(&mut self.pairs, stream).filter(|p| p.back != StreamId::ZERO)
                 {
@@ -784,6 +832,12 @@ impl Relay {
                 code,
                 remote,
             } => {
+                let by = if remote {
+                    ResetBy::Client
+                } else {
+                    ResetBy::H2mux
+                };
+                self.log_reset(stream, by, code);
                 if let Some(back) = by_front(&mut self.pairs, stream)
                     .map(|p| p.back)
                     .filter(|b| *b != StreamId::ZERO)
@@ -874,6 +928,12 @@ impl Relay {
                     return;
                 };
                 let front = p.front;
+                if let Some(l) = self.log_mut(front) {
+                    l.bytes_out += len as u64;
+                }
+                let Some(p) = by_back(&mut self.pairs, stream) else {
+                    return;
+                };
                 match self.front.send_data(front, data, end_stream) {
                     Ok(()) => p.down_inflight += len,
                     Err(e) => {
@@ -895,6 +955,15 @@ impl Relay {
                 code,
                 remote,
             } => {
+                let Some(front) = by_back(&mut self.pairs, stream).map(|p| p.front) else {
+                    return;
+                };
+                let by = if remote {
+                    ResetBy::Upstream
+                } else {
+                    ResetBy::H2mux
+                };
+                self.log_reset(front, by, code);
                 let Some(pair) = by_back(&mut self.pairs, stream) else {
                     return;
                 };
@@ -1023,11 +1092,15 @@ impl Relay {
             Err(_) => {
                 self.front.reset(front, ErrorCode::RefusedStream);
                 self.front.detach(front);
+                self.log_reset(front, ResetBy::H2mux, ErrorCode::RefusedStream);
                 self.stream_ended(StreamEnd {
+                    stream: front.value(),
                     status: None,
                     duration_ms: 0,
                     first_byte_ms: None,
+                    log: None,
                 });
+                self.attach_log(front, StreamId::ZERO);
             }
         }
     }
@@ -1084,11 +1157,15 @@ impl Relay {
                     }
                     self.front.reset(front, ErrorCode::RefusedStream);
                     self.front.detach(front);
+                    self.log_reset(front, ResetBy::H2mux, ErrorCode::RefusedStream);
                     self.stream_ended(StreamEnd {
+                        stream: front.value(),
                         status: None,
                         duration_ms: ms_between(since, self.now),
                         first_byte_ms: None,
+                        log: None,
                     });
+                    self.attach_log(front, StreamId::ZERO);
                 }
             }
         }
@@ -1177,8 +1254,17 @@ impl Relay {
         }
         if let Some(code) = reset {
             self.front.reset(w.front, code);
+            self.log_reset(w.front, ResetBy::H2mux, code);
         }
         self.front.detach(w.front);
+        self.stream_ended(StreamEnd {
+            stream: w.front.value(),
+            status: None,
+            duration_ms: ms_between(w.since, self.now),
+            first_byte_ms: None,
+            log: None,
+        });
+        self.attach_log(w.front, StreamId::ZERO);
     }
 
     /// A client stream whose request cannot go on to the upstream side.
@@ -1204,6 +1290,7 @@ impl Relay {
              passed on ({e}): both reset",
             self.tag
         );
+        self.log_reset(front, ResetBy::H2mux, ErrorCode::InternalError);
         self.front.reset(front, ErrorCode::InternalError);
         self.back.reset(back, ErrorCode::Cancel);
     }
@@ -1231,10 +1318,13 @@ impl Relay {
                 }
                 self.pairs.swap_remove(i);
                 self.stream_ended(StreamEnd {
+                    stream: p.front.value(),
                     status: p.status,
                     duration_ms: ms_between(p.opened, self.now),
                     first_byte_ms: p.first_byte_ms,
+                    log: None,
                 });
+                self.attach_log(p.front, p.back);
                 freed = true;
             } else {
                 i += 1;
@@ -1340,7 +1430,9 @@ fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 }
 
 mod peer;
+mod stream_log;
 pub use peer::Peer;
+pub use stream_log::{ResetBy, StreamLog};
 
 #[cfg(test)]
 mod tests;

@@ -573,6 +573,12 @@ impl Conn {
         let m = &mut *env.metrics;
         // Ended streams: their response class, duration and time to first byte.
         for end in self.relay.take_ended() {
+            if let Some(log) = &end.log {
+                log::info!(
+                    "h2mux access {}",
+                    super::access_log::line(env.id, env.now, &end, log)
+                );
+            }
             if let Some(class) = end.status.and_then(Metric::response_class) {
                 m.gather(class, 1);
             }

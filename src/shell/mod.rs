@@ -15,6 +15,7 @@
 //! with the reserve for connections that already hold buffers), the connections by id, the
 //! idle scan about every 100 ms, and metrics.
 
+mod access_log;
 mod caps;
 mod conn;
 mod http1;

@@ -1428,6 +1428,78 @@ def quota_far_below_demand():
     return f"{n} x 1 MiB byte-exact in {dt:.1f}s; quota waits +{waits}, resumed +{resumed}, waiters {waiters}"
 
 
+def access_lines(token):
+    """The access-log lines of envoy-accesslog whose path contains token, parsed."""
+    text = open(os.path.join(CFG["RUN_DIR"], "envoy-accesslog.log"), errors="replace").read()
+    out = []
+    for raw in re.findall(r"h2mux access (.*)$", text, re.M):
+        line = json.loads(raw)  # a line that is not JSON fails the scenario here
+        if token in line["path"]:
+            out.append(line)
+    return out
+
+
+@scenario("accesslog", needs=["wasm"])
+def access_log_one_json_line_per_stream():
+    token = secrets.token_hex(4)
+    code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, url(f"/status/404?{token}a")])
+    check(code == 404, f"status {code}")
+    code, _, up, down = curl(["--http1.1", "--data-binary", "hello", "-o", os.devnull,
+                              url(f"/echo?{token}b")])
+    check(code == 200, f"status {code}")
+    c = H2Client(port("H2C_PORT"))
+    try:
+        cancelled = c.open("GET", f"/slow?ms=2000&{token}d", end_stream=True)
+        c.wait(lambda: c.streams[cancelled]["status"] is not None, "the slow answer's head")
+        c.conn.reset_stream(cancelled, ErrorCodes.CANCEL)
+        c.flush()
+        c.get("/")
+    finally:
+        c.close()
+    # Bytes a logger must escape, sent as raw bytes: a quote, a backslash, a byte that is
+    # not UTF-8 (all valid in an HTTP/2 :path); and a path longer than max_path (64).
+    raw = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    raw.initiate_connection()
+    odd_path = b'/odd"\\\xff?' + token.encode() + b"c" + b"x" * 80
+    raw.send_headers(1, [(b":method", b"GET"), (b":path", odd_path), (b":scheme", b"http"),
+                         (b":authority", b"127.0.0.1")], end_stream=True)
+    with socket.create_connection(("127.0.0.1", port("H2C_PORT")), timeout=5) as sock:
+        sock.sendall(raw.data_to_send())
+        ended = False
+        deadline = time.monotonic() + 5
+        while not ended and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            # The demo upstream (hyper) refuses such a path with GOAWAY(PROTOCOL_ERROR): the
+            # line must say so.
+            ended = any(isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset,
+                                       h2.events.ConnectionTerminated))
+                        for e in raw.receive_data(data))
+            sock.sendall(raw.data_to_send())
+    check(ended, "the odd path got no answer")
+    lines = poll(lambda: access_lines(token), lambda ls: len(ls) >= 4, "4 access-log lines")
+    by = {l["path"].split(token)[1][:1]: l for l in lines if token in l["path"]}
+    a, b, d = by.get("a"), by.get("b"), by.get("d")
+    check(a and a["status"] == 404 and a["protocol"] == "HTTP/2" and a["method"] == "GET"
+          and a["authority"] == f"127.0.0.1:{port('H2C_PORT')}" and a["upstream_stream"] > 0
+          and a["duration_ms"] >= 0 and a["ttfb_ms"] is not None, f"404 line: {a}")
+    check(b and b["status"] == 200 and b["protocol"] == "HTTP/1.1" and b["method"] == "POST"
+          and b["bytes_in"] == 5 and b["bytes_out"] == 5, f"HTTP/1.1 POST line: {b}")
+    check(d and d["status"] == 200 and d["reset"] == {"by": "client", "code": "cancel"}
+          and d["duration_ms"] < 2000, f"cancelled stream's line: {d}")
+    odd_lines = [l for l in lines if l["path"].startswith("/odd")]
+    check(len(odd_lines) == 1, f"odd path lines: {odd_lines}")
+    o = odd_lines[0]
+    check(o["path"].startswith('/odd"\\\u00ff?') and o.get("path_cut") is True
+          and len(o["path"].encode("latin-1")) == 64, f"the odd path's line: {o}")
+    check(o["status"] == 400 or o.get("goaway", {}).get("side") == "upstream",
+          f"the odd path's answer: {o}")
+    for l in lines:
+        check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", l["time"]), f"time {l['time']}")
+    return f"{len(lines)} lines, e.g. {json.dumps(a)}"
+
+
 WORKERS = 4  # Envoy's --concurrency in the "workers" phase, on this 2-core machine
 
 
@@ -2076,6 +2148,11 @@ def phase_workers():
     need_envoy("h2mux", "envoy-workers", "h2mux-workers.yaml", workers=WORKERS)
 
 
+def phase_accesslog():
+    need_envoy("h2mux", "envoy-accesslog", "h2mux-accesslog.yaml",
+               {"CONFIG_JSON": '{"access_log": {"enabled": true, "max_path": 64}}'})
+
+
 def phase_nonh2():
     p = str(free_port())
     lib("spawn", "http1_upstream", "python3", "-m", "http.server", p, "--bind", "127.0.0.1",
@@ -2126,6 +2203,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("demo", phase_demo, ["envoy", "envoy-plain"]),
         ("quota", phase_quota, ["envoy-quota"]),
         ("workers", phase_workers, ["envoy-workers"]),
+        ("accesslog", phase_accesslog, ["envoy-accesslog"]),
         ("nonh2", phase_nonh2, ["envoy-nonh2", "http1_upstream"]),
         ("grpc", phase_grpc, ["envoy-grpc"]),
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
