@@ -38,10 +38,12 @@ struct Pair {
     down_inflight: usize,
     /// When the request arrived (queued ones: when they were queued).
     opened: Instant,
-    /// The final status the client got, once it got one.
-    status: Option<u16>,
-    /// Milliseconds from `opened` to the first response head (an interim one counts).
-    first_byte_ms: Option<u32>,
+    /// The final status the client got, once it got one (0: none yet). Packed rather than
+    /// `Option`s: the pairs' vector is allocated for every burst of streams.
+    status: u16,
+    /// Milliseconds from `opened` to the first response head, an interim one counting
+    /// (`u32::MAX`: none yet).
+    first_byte_ms: u32,
 }
 
 impl Pair {
@@ -53,19 +55,19 @@ impl Pair {
             up_inflight: 0,
             down_inflight: 0,
             opened,
-            status: None,
-            first_byte_ms: None,
+            status: 0,
+            first_byte_ms: u32::MAX,
         }
     }
 
     /// A response head went to the client now.
     fn head_sent(&mut self, status: Option<u16>, informational: bool, now: Instant) {
-        if self.first_byte_ms.is_none() {
-            self.first_byte_ms = Some(ms_between(self.opened, now));
+        if self.first_byte_ms == u32::MAX {
+            self.first_byte_ms = ms_between(self.opened, now).min(u32::MAX - 1);
         }
         if !informational {
             self.responded = true;
-            self.status = status;
+            self.status = status.unwrap_or(0);
         }
     }
 }
@@ -1319,9 +1321,9 @@ impl Relay {
                 self.pairs.swap_remove(i);
                 self.stream_ended(StreamEnd {
                     stream: p.front.value(),
-                    status: p.status,
+                    status: Some(p.status).filter(|&s| s != 0),
                     duration_ms: ms_between(p.opened, self.now),
-                    first_byte_ms: p.first_byte_ms,
+                    first_byte_ms: Some(p.first_byte_ms).filter(|&t| t != u32::MAX),
                     log: None,
                 });
                 self.attach_log(p.front, p.back);
