@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci
+.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci js test-js wasm-bindgen-cli
 
 all: test
 
@@ -26,6 +26,7 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets $(TESTKIT) -- -D warnings
 	$(CARGO) clippy --lib --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy --lib --target wasm32-unknown-unknown $(JS_FEATURES) -- -D warnings
 	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy --all-targets -- -D warnings
 
 # Debug build: overflow checks turn any arithmetic slip on peer input into a failure.
@@ -64,6 +65,38 @@ test-oci: oci
 	python3 wasm-tests/oci.py tamper dist/oci dist/h2mux.wasm target/oci-tamper
 	python3 wasm-tests/oci.py roundtrip dist/oci dist/h2mux.wasm target/oci-roundtrip
 
+# ---- The JS package -----------------------------------------------------------
+# The core and the shell through wasm-bindgen (feature `js`, without the filter), for Node,
+# Deno and browsers: dist/js/ (node/ CommonJS, web/ ES module, bin/h2mux-node) and
+# dist/h2mux-<version>.tgz. The CLI must be the crate's exact version. No wasm-opt: Debian's
+# corrupts wasm-bindgen output.
+WASM_BINDGEN_VERSION := 0.2.130
+JS_FEATURES := --no-default-features --features js
+JS_WASM := target/wasm32-unknown-unknown/js-release/h2mux.wasm
+
+# Without --locked: the crate's own lock file has failed to build here.
+wasm-bindgen-cli:
+	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' \
+	  || $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+js: setup wasm-bindgen-cli e2e-tools
+	$(CARGO) build --lib --profile js-release --target wasm32-unknown-unknown $(JS_FEATURES)
+	rm -rf dist/js && mkdir -p dist/js
+	wasm-bindgen --target nodejs --out-dir dist/js/node $(JS_WASM)
+	wasm-bindgen --target web --out-dir dist/js/web $(JS_WASM)
+	echo '{"type": "module"}' > dist/js/web/package.json
+	cp -r src/js/package/bin src/js/package/README.md dist/js/
+	node -e 'const p = require("./src/js/package/package.json"); p.version = "$(VERSION)"; require("fs").writeFileSync("dist/js/package.json", JSON.stringify(p, null, 2) + "\n")'
+	node wasm-tests/js/check-wasm.js js dist/js/node/h2mux_bg.wasm
+	rm -f dist/h2mux-*.tgz && cd dist && npm pack --silent ./js
+	@echo "dist/js: $$(stat -c %s dist/js/node/h2mux_bg.wasm) bytes of wasm; dist/h2mux-$(VERSION).tgz"
+
+# The package by itself (events API in memory), installed from its tarball, and h2mux-node
+# between Node's own HTTP/2 client and server; the filter module carries no JS glue.
+test-js: js wasm
+	node wasm-tests/js/check-wasm.js filter dist/h2mux.wasm
+	node --test wasm-tests/js/
+
 # wasm-tests/, a native crate of its own: the demo upstream, the wasmtime proxy-wasm host that
 # runs dist/h2mux.wasm under Envoy's rules, its socket mode (h2mux-socket-host) and their tests.
 upstream:
@@ -80,7 +113,7 @@ fuzz-seeds:
 	  $(CARGO) run -q --bin replay -- $$t seeds/$$t/* > /dev/null || exit 1; done
 	@echo "fuzz seeds: all replayed"
 
-test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream test-oci envoy
+test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream test-oci test-js envoy
 	$(CARGO) bench --bench core $(TESTKIT) -- --test
 	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"

@@ -87,11 +87,17 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 impl PluginConfig {
     /// Parses the plugin configuration. Empty text means all defaults.
     pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
-        let mut pc = PluginConfig::default();
         if text.trim().is_empty() {
-            return Ok(pc);
+            return Ok(PluginConfig::default());
         }
         let root = json::parse(text).map_err(|m| err("", format!("not valid JSON: {m}")))?;
+        PluginConfig::from_value(root)
+    }
+
+    /// The configuration from a parsed document (a JS host hands over an object it read
+    /// itself, its own keys removed).
+    pub fn from_value(root: Value) -> Result<PluginConfig, ConfigError> {
+        let mut pc = PluginConfig::default();
         let Value::Object(fields) = root else {
             return Err(err(
                 "",

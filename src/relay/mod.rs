@@ -611,6 +611,14 @@ impl Relay {
         f.try_into().ok()
     }
 
+    /// The host is going away: the client hears a graceful GOAWAY, streams under way finish
+    /// (until the client side's `shutdown_timeout_ms`), then the connection is done.
+    pub fn shutdown(&mut self, pool: &mut BufferPool, now: Instant) {
+        self.now = now;
+        self.front.shutdown(now);
+        self.pump(pool);
+    }
+
     /// Runs both connections' timers due at `now` and relays what follows.
     pub fn tick(&mut self, pool: &mut BufferPool, now: Instant) {
         self.now = now;

@@ -232,6 +232,15 @@ impl Peer {
         both!(self, c => c.goaway(code, reason))
     }
 
+    /// A graceful shutdown: HTTP/2 sends GOAWAY and lets open streams finish (RFC 9113
+    /// §6.8); HTTP/1.1 reads no new request and closes after the answers under way.
+    pub(crate) fn shutdown(&mut self, now: Instant) {
+        match self {
+            Peer::H2(c) => c.shutdown(now),
+            Peer::H1(c) => c.goaway(ErrorCode::NoError, "shutting down"),
+        }
+    }
+
     pub(crate) fn goaway_with_last(
         &mut self,
         last: StreamId,

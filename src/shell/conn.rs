@@ -243,6 +243,22 @@ impl Conn {
         ops
     }
 
+    /// The host is going away: a graceful shutdown of the client's connection.
+    pub(crate) fn on_shutdown(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        read_held: impl FnOnce() -> Bytes,
+    ) -> Ops {
+        let mut ops = Ops::default();
+        self.relay.shutdown(env.pool, env.now);
+        if self.holds_downstream() {
+            self.resume_held(env, read_held(), &mut ops);
+        }
+        self.write_unrestricted(env, &mut ops);
+        self.finish_event(env, &mut ops);
+        ops
+    }
+
     /// Something is due at this time: a close, the relay's timer, the end of the grace
     /// period.
     pub(crate) fn is_due(&self, now: Instant) -> bool {

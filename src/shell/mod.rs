@@ -187,6 +187,16 @@ impl<R: Rules> Shell<R> {
         }
     }
 
+    /// The host is going away (a Node host's SIGTERM): the client hears a graceful GOAWAY
+    /// and streams under way finish. With Envoy's capabilities the GOAWAY waits for the next
+    /// upstream event like any client-bound byte. `read_held` as for `upstream`.
+    pub fn shutdown(&mut self, id: ConnId, now: Instant, read_held: impl FnOnce() -> Bytes) -> Ops {
+        match self.split(id, now) {
+            Some((c, mut env)) => c.on_shutdown(&mut env, read_held),
+            None => Ops::default(),
+        }
+    }
+
     /// The host's tick (every `tick_ms`): returns the visits to make.
     pub fn tick(&mut self, now: Instant) -> Tick<'_, R> {
         self.ticks += 1;

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// h2mux-node: a TCP proxy on node:net with h2mux's relay in the middle. Each accepted
+// connection gets one upstream connection and one Relay; both directions are written as
+// soon as the relay has bytes for them (no doorbells: a Node host may write either way at
+// any time). Back-pressure: a peer whose socket buffer is full stops the reading of the
+// other peer, and client bytes the relay holds past a limit stop the reading of the client.
+'use strict';
+
+const net = require('node:net');
+const { Relay } = require('../node/h2mux.js');
+
+const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON]';
+// Client bytes the relay may hold before the client is read no more (Envoy's default
+// per-connection buffer limit).
+const HELD_LIMIT = 1 << 20;
+// How long a closing socket may take to flush before it is destroyed.
+const LINGER_MS = 5000;
+
+function fail(message) {
+  process.stderr.write(`h2mux-node: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function hostPort(flag, text) {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text || '');
+  const port = m && Number(m[2]);
+  if (!m || !m[1] || !(port >= 0 && port <= 65535)) fail(`${flag}: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: m[1], port };
+}
+
+function parseArgs(argv) {
+  const opts = { config: '{}' };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${flag} needs a value`);
+      return argv[++i];
+    };
+    switch (flag) {
+      case '--listen': opts.listen = hostPort(flag, value()); break;
+      case '--upstream': opts.upstream = hostPort(flag, value()); break;
+      case '--config': opts.config = value(); break;
+      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
+      default: fail(`unknown argument ${JSON.stringify(flag)}`);
+    }
+  }
+  if (!opts.listen) fail('--listen is required');
+  if (!opts.upstream) fail('--upstream is required');
+  return opts;
+}
+
+// H2MUX_NODE_DEBUG=1: one line of counters per connection as it ends.
+const DEBUG = Boolean(process.env.H2MUX_NODE_DEBUG);
+const log = (msg) => process.stderr.write(`h2mux-node: ${msg}\n`);
+const now = () => Math.floor(performance.now());
+
+/** The configuration checked once, as the filter's on_configure does. */
+function checkConfig(text) {
+  try {
+    new Relay(text, now()).free();
+  } catch (e) {
+    fail(e.message);
+  }
+  const parsed = JSON.parse(text.trim() || '{}');
+  return { tickMs: parsed.tick_ms || 10, shutdownMs: (parsed.shutdown_timeout_ms || 10000) + 1000 };
+}
+
+/** One client connection, its upstream connection and the relay between them. */
+class Proxied {
+  constructor(client, upstreamAddr, config, conns) {
+    this.client = client;
+    this.conns = conns;
+    this.relay = new Relay(config, now());
+    this.done = false;
+    this.upstream = net.connect({ ...upstreamAddr, allowHalfOpen: true, noDelay: true });
+    client.setNoDelay(true);
+    client.on('data', (d) => { this.relay.fromClient(d, false, now()); this.flush(); });
+    client.on('end', () => { this.relay.fromClient(new Uint8Array(0), true, now()); this.flush(); });
+    this.upstream.on('data', (d) => { this.relay.fromUpstream(d, false, now()); this.flush(); });
+    // Like tcp_proxy: the upstream's end is the connection's end, once the relay said its last.
+    this.upstream.on('end', () => this.upstreamGone());
+    this.upstream.on('error', (e) => { log(`upstream ${upstreamAddr.host}:${upstreamAddr.port}: ${e.message}`); this.upstreamGone(); });
+    client.on('error', () => this.destroy());
+    client.on('close', () => this.destroy());
+    this.upstream.on('close', () => this.upstreamGone());
+    client.on('drain', () => this.flush());
+    this.upstream.on('drain', () => this.flush());
+    conns.add(this);
+  }
+
+  /** Writes what the relay has for each peer and sets back-pressure. */
+  flush() {
+    if (this.done) return;
+    const up = this.relay.takeUpstreamBytes();
+    if (up && !this.upstream.destroyed) this.upstream.write(up);
+    const down = this.relay.takeClientBytes();
+    if (down && !this.client.destroyed) this.client.write(down);
+    if (this.relay.shouldClose) { this.close(); return; }
+    const stopClient = this.upstream.writableNeedDrain || this.relay.heldClientBytes > HELD_LIMIT;
+    if (stopClient) this.client.pause(); else this.client.resume();
+    if (this.client.writableNeedDrain) this.upstream.pause(); else this.upstream.resume();
+  }
+
+  tick(t) {
+    const due = this.relay.nextDeadline();
+    if (due !== undefined && due <= t) { this.relay.tick(t); this.flush(); }
+  }
+
+  shutdown() {
+    this.relay.shutdown(now());
+    this.flush();
+  }
+
+  upstreamGone() {
+    if (this.done) return;
+    this.relay.fromUpstream(new Uint8Array(0), true, now());
+    this.flush();
+    this.close();
+  }
+
+  /** Both sockets end after their last bytes; destroyed if they linger. */
+  close() {
+    if (this.done) return;
+    this.client.end();
+    this.upstream.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+    this.finish();
+  }
+
+  destroy() {
+    this.client.destroy();
+    this.upstream.destroy();
+    this.finish();
+  }
+
+  finish() {
+    if (this.done) return;
+    this.done = true;
+    this.relay.closed(now());
+    if (DEBUG) log(`connection done: ${JSON.stringify(this.relay.metrics())}`);
+    this.relay.free();
+    this.conns.delete(this);
+    if (this.conns.onEmpty && this.conns.size === 0) this.conns.onEmpty();
+  }
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const { tickMs, shutdownMs } = checkConfig(opts.config);
+  const conns = new Set();
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+    new Proxied(client, opts.upstream, opts.config, conns);
+  });
+  setInterval(() => { const t = now(); for (const c of conns) c.tick(t); }, tickMs).unref();
+  server.on('error', (e) => { log(`listen ${opts.listen.host}:${opts.listen.port}: ${e.message}`); process.exit(1); });
+  server.listen(opts.listen.port, opts.listen.host, () => {
+    const a = server.address();
+    log(`listening on ${a.address}:${a.port}, upstream ${opts.upstream.host}:${opts.upstream.port}`);
+  });
+  let draining = false;
+  const drain = (signal) => {
+    if (draining) return;
+    draining = true;
+    log(`${signal}: draining ${conns.size} connection(s)`);
+    server.close();
+    conns.onEmpty = () => { log('drained'); process.exit(0); };
+    for (const c of conns) c.shutdown();
+    if (conns.size === 0) conns.onEmpty();
+    setTimeout(() => { log(`drain timeout: ${conns.size} connection(s) cut`); process.exit(0); }, shutdownMs).unref();
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+}
+
+main();

@@ -1,0 +1,167 @@
+// h2mux-node between Node's own HTTP/2 client and Node's own HTTP/2 server (h2c).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http2 = require('node:http2');
+const crypto = require('node:crypto');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+
+const BIN = path.resolve(__dirname, '../../dist/js/bin/h2mux-node.js');
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+function body(n, seed) {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 131 + seed * 17 + (i >> 10)) & 0xff;
+  return b;
+}
+const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** The upstream: GET /get/N answers N's body, POST /upload its length and hash, /trailers
+ * ends with trailers, /reset is reset, /hang and /slow wait. */
+function upstream() {
+  const seen = { cancelled: [] };
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    const p = headers[':path'];
+    stream.on('error', () => {});
+    stream.on('close', () => { if (stream.rstCode === NGHTTP2_CANCEL) seen.cancelled.push(p); });
+    if (p.startsWith('/get/')) {
+      const n = Number(p.slice(5));
+      stream.respond({ ':status': 200, 'x-n': String(n) });
+      stream.end(body(1000 + n * 97, n));
+    } else if (p === '/upload') {
+      const h = crypto.createHash('sha256');
+      let len = 0;
+      stream.on('data', (d) => { h.update(d); len += d.length; });
+      stream.on('end', () => {
+        stream.respond({ ':status': 200 });
+        stream.end(JSON.stringify({ len, sha: h.digest('hex') }));
+      });
+    } else if (p === '/trailers') {
+      stream.respond({ ':status': 200 }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-sum': 'abc' }));
+      stream.end('body');
+    } else if (p === '/reset') {
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+    } else if (p === '/slow') {
+      setTimeout(() => { stream.respond({ ':status': 200 }); stream.end('late'); }, 300);
+    } // '/hang': never answered
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port })));
+}
+
+/** Starts h2mux-node; resolves once it listens. */
+function proxy(upPort, extra = []) {
+  const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, ...extra]);
+  let err = '';
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on [^:]+:(\d+)/.exec(err);
+      if (m) resolve({ child, port: Number(m[1]), exited, stderr: () => err });
+    });
+    child.on('exit', (code) => reject(new Error(`h2mux-node exited ${code}: ${err}`)));
+  });
+}
+
+function request(session, headers, payload) {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers);
+    const chunks = [];
+    let head = null, trailers = null;
+    req.on('response', (h) => { head = h; });
+    req.on('trailers', (t) => { trailers = t; });
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => resolve({ head, trailers, body: Buffer.concat(chunks) }));
+    req.on('error', reject);
+    if (payload) req.end(payload); else req.end();
+  });
+}
+
+let up, px, session;
+
+test.before(async () => {
+  up = await upstream();
+  px = await proxy(up.port);
+  // Node's client counts the uploads it queued against its session memory (10 MB by
+  // default) and refuses response heads past it: 16 uploads of 1-2 MiB need more.
+  session = http2.connect(`http://127.0.0.1:${px.port}`, { maxSessionMemory: 64 });
+  session.on('error', () => {});
+});
+
+test.after(async () => {
+  session.destroy();
+  px.child.kill('SIGKILL');
+  up.server.close();
+});
+
+test('200 concurrent GETs, byte-exact', async () => {
+  const all = await Promise.all(Array.from({ length: 200 }, (_, n) => request(session, { ':path': `/get/${n}` })));
+  all.forEach((r, n) => {
+    assert.equal(r.head[':status'], 200);
+    assert.equal(r.head['x-n'], String(n));
+    assert.ok(r.body.equals(body(1000 + n * 97, n)), `body of /get/${n}`);
+  });
+});
+
+test('16 concurrent uploads of 1-2 MiB, byte-exact', async () => {
+  const uploads = Array.from({ length: 16 }, (_, i) => body((1 << 20) + i * 65_536 + i, 100 + i));
+  const all = await Promise.all(uploads.map((u) => request(session, { ':method': 'POST', ':path': '/upload' }, u)));
+  all.forEach((r, i) => {
+    assert.deepEqual(JSON.parse(r.body), { len: uploads[i].length, sha: sha(uploads[i]) });
+  });
+});
+
+test('trailers reach the client', async () => {
+  const r = await request(session, { ':path': '/trailers', te: 'trailers' });
+  assert.equal(r.body.toString(), 'body');
+  assert.equal(r.trailers['grpc-status'], '0');
+  assert.equal(r.trailers['x-sum'], 'abc');
+});
+
+test('an upstream reset stays on its stream', async () => {
+  const reset = request(session, { ':path': '/reset' }).then(() => null, (e) => e);
+  const ok = request(session, { ':path': '/get/7' });
+  const e = await reset;
+  assert.ok(e, 'the reset stream failed');
+  assert.equal(e.code, 'ERR_HTTP2_STREAM_ERROR');
+  assert.ok((await ok).body.equals(body(1000 + 7 * 97, 7)));
+});
+
+test('a client cancel reaches the upstream; the connection goes on', async () => {
+  const req = session.request({ ':path': '/hang' });
+  req.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 100));
+  req.close(NGHTTP2_CANCEL);
+  for (let i = 0; i < 50 && !up.seen.cancelled.includes('/hang'); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(up.seen.cancelled.includes('/hang'), 'the upstream saw CANCEL');
+  assert.equal((await request(session, { ':path': '/get/3' })).head[':status'], 200);
+});
+
+test('SIGTERM: GOAWAY, the stream under way finishes, exit 0', async () => {
+  const p = await proxy(up.port);
+  const s = http2.connect(`http://127.0.0.1:${p.port}`);
+  s.on('error', () => {});
+  const goaway = new Promise((resolve) => s.on('goaway', (code) => resolve(code)));
+  await request(s, { ':path': '/get/1' });
+  const slow = request(s, { ':path': '/slow' });
+  await new Promise((r) => setTimeout(r, 50));
+  p.child.kill('SIGTERM');
+  assert.equal(await goaway, 0);
+  assert.equal((await slow).body.toString(), 'late');
+  s.close();
+  assert.equal(await p.exited, 0);
+  assert.match(p.stderr(), /SIGTERM: draining 1 connection/);
+});
+
+test('a bad configuration: one line, exit code 2', async () => {
+  const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--config', '{"no_such_key": 1}']);
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise((r) => child.on('exit', r));
+  assert.equal(code, 2);
+  assert.match(err.split('\n')[0], /^h2mux-node: configuration rejected: key `no_such_key`: unknown key$/);
+});
