@@ -239,7 +239,10 @@ impl Relay {
                 // its own).
                 MetricOp::Record(m, v) => {
                     let v = i64::try_from(v).unwrap_or(i64::MAX);
-                    *self.metrics.entry(format!("{}_count", m.name())).or_default() += 1;
+                    *self
+                        .metrics
+                        .entry(format!("{}_count", m.name()))
+                        .or_default() += 1;
                     let sum = self.metrics.entry(format!("{}_sum", m.name())).or_default();
                     *sum = sum.saturating_add(v);
                 }
