@@ -519,10 +519,15 @@ def wasm_custom_stats():
     expect = [n for n in os.environ.get("E2E_EXPECT_STATS", "").split(",") if n]
     missing = [n for n in expect if "wasmcustom." + n not in names]
     check(not missing, f"missing wasmcustom stats: {missing}")
-    # Prometheus drops the custom namespace: wasmcustom.x is exported as x.
+    # Prometheus drops the custom namespace: wasmcustom.x is exported as x (a histogram as
+    # x_bucket, x_sum and x_count).
     prom = set(re.findall(r"^(\w+)", admin("/stats/prometheus"), re.M))
-    absent = [n for n in names if re.sub(r"\W", "_", n.removeprefix("wasmcustom.")) not in prom
-              and "envoy_" + re.sub(r"\W", "_", n) not in prom]
+
+    def exported(n):
+        base = re.sub(r"\W", "_", n.removeprefix("wasmcustom."))
+        return any(name in prom for name in (base, base + "_count", "envoy_" + re.sub(r"\W", "_", n)))
+
+    absent = [n for n in names if not exported(n)]
     check(not absent, f"in /stats but not in /stats/prometheus: {absent}")
     return f"{len(names)} wasmcustom stats"
 
