@@ -15,9 +15,11 @@ fi
 : "${ADMIN_PORT:=9901}" "${H2C_PORT:=10000}" "${TLS_PORT:=10443}" "${HCM_PORT:=10002}"
 : "${UPSTREAM_PORT:=8080}" "${WASM_PORT:=8000}" "${BUFFER_LIMIT:=1048576}"
 : "${WASM:=$root/dist/h2mux.wasm}" "${CERT_DIR:=$(dirname "$out")/certs}" "${CONFIG_JSON:={\}}"
+: "${TCP_ACCESS_LOG:=$(dirname "$out")/tcp-access.log}"
 # Envoy resolves relative file names against its own working directory: make them absolute.
 [[ $WASM = /* ]] || WASM=$PWD/$WASM
 [[ $CERT_DIR = /* ]] || CERT_DIR=$PWD/$CERT_DIR
+[[ $TCP_ACCESS_LOG = /* ]] || TCP_ACCESS_LOG=$PWD/$TCP_ACCESS_LOG
 if [[ -z ${WASM_SHA256:-} ]] && grep -q '@WASM_SHA256@' "$template"; then
   [[ -f $WASM ]] || die "WASM_SHA256 unset and $WASM missing"
   WASM_SHA256=$(sha256sum "$WASM" | cut -d' ' -f1)
@@ -32,7 +34,7 @@ sed_rhs() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 
 args=()
 for var in ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT UPSTREAM_PORT WASM_PORT BUFFER_LIMIT \
-           WASM CERT_DIR WASM_SHA256; do
+           WASM CERT_DIR WASM_SHA256 TCP_ACCESS_LOG; do
   args+=(-e "s|@${var}@|$(sed_rhs "${!var:-}")|g")
 done
 args+=(-e "s|@CONFIG_JSON@|$(sed_rhs "$json")|g")

@@ -64,6 +64,14 @@ pub fn set_tick_period(ms: u64) {
     }
 }
 
+/// The connection's summary as filter state `wasm.h2mux_summary`, for tcp_proxy's own
+/// access log (`%FILTER_STATE(wasm.h2mux_summary:PLAIN)%`).
+pub fn set_summary(json: &str) {
+    if let Err(s) = hostcalls::set_property(vec!["h2mux_summary"], Some(json.as_bytes())) {
+        log::debug!("h2mux: setting the connection summary failed: {:?}", s);
+    }
+}
+
 pub fn record(id: Option<u32>, value: u64) {
     if let Some(id) = id {
         let _ = hostcalls::record_metric(id, value);

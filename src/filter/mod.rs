@@ -161,6 +161,9 @@ impl RootContext for Root {
             debug_ops(id, "tick, held", len, false, &ops);
             write_held(id, len, &ops);
             if ops.close {
+                if let Some(s) = tick.summary(id) {
+                    host::set_summary(&s);
+                }
                 // A connection paused at end of stream would stay open: resume it first.
                 if ops.holds() {
                     let _ = host::resume_downstream();
@@ -260,7 +263,17 @@ impl StreamContext for Filter {
         Action::Continue
     }
 
-    fn on_downstream_close(&mut self, _peer: PeerType) {}
+    // A side closed: the summary goes where tcp_proxy's access log, written when the
+    // connection is gone, can read it.
+    fn on_downstream_close(&mut self, _peer: PeerType) {
+        if let Some(s) = self.vm.borrow().shell.summary(self.id) {
+            host::set_summary(&s);
+        }
+    }
 
-    fn on_upstream_close(&mut self, _peer: PeerType) {}
+    fn on_upstream_close(&mut self, _peer: PeerType) {
+        if let Some(s) = self.vm.borrow().shell.summary(self.id) {
+            host::set_summary(&s);
+        }
+    }
 }

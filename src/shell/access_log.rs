@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::relay::{Ending, StreamEnd, StreamLog};
+use crate::relay::{Ending, Relay, StreamEnd, StreamLog};
 use crate::time::Instant;
 
 use super::ConnId;
@@ -74,6 +74,47 @@ pub(crate) fn line(id: ConnId, now: Instant, end: &StreamEnd, log: &StreamLog) -
         );
         json_str(&mut o, why.as_bytes());
         o.push('}');
+    }
+    o.push('}');
+    o
+}
+
+/// A connection's summary: `{"streams", "protocol", "bytes_from_client", "bytes_to_client",
+/// "bytes_from_upstream", "bytes_to_upstream", "ending"}`, `ending` being `null` while
+/// nothing ended it (or a peer just closed), else `{"side", "code", "rule"}`.
+pub(crate) fn summary(relay: &Relay) -> String {
+    let (f, b) = (relay.front().stats(), relay.back().stats());
+    let mut o = String::with_capacity(192);
+    let _ = write!(
+        o,
+        "{{\"streams\":{},\"protocol\":\"{}\",\"bytes_from_client\":{},\"bytes_to_client\":{},\
+         \"bytes_from_upstream\":{},\"bytes_to_upstream\":{},\"ending\":",
+        relay.stats().streams,
+        if relay.front().is_h1() {
+            "HTTP/1.1"
+        } else {
+            "HTTP/2"
+        },
+        f.bytes_in,
+        f.bytes_out,
+        b.bytes_in,
+        b.bytes_out
+    );
+    match relay.ending() {
+        None => o.push_str("null"),
+        Some(ending) => {
+            let (side, code, why) = match ending {
+                Ending::Client(c, why) => ("client", c, why),
+                Ending::Upstream(c, why) => ("upstream", c, why),
+            };
+            let _ = write!(
+                o,
+                "{{\"side\":\"{side}\",\"code\":\"{}\",\"rule\":",
+                code.name()
+            );
+            json_str(&mut o, why.as_bytes());
+            o.push('}');
+        }
     }
     o.push('}');
     o
@@ -209,6 +250,20 @@ mod tests {
         let l = line(1, Instant::from_millis(0), &end, &log);
         assert!(l.bytes().all(|b| b >= 0x20), "{l}");
         assert!(crate::config::json::parse(&l).is_ok(), "{l}");
+    }
+
+    #[test]
+    fn a_connection_summary_is_json() {
+        use std::sync::Arc;
+        let cfg = Arc::new(crate::limits::Config::default());
+        let relay = Relay::new(cfg.clone(), cfg, 1, Instant::from_millis(0));
+        let s = summary(&relay);
+        assert!(crate::config::json::parse(&s).is_ok(), "{s}");
+        assert!(
+            s.starts_with("{\"streams\":0,\"protocol\":\"HTTP/2\""),
+            "{s}"
+        );
+        assert!(s.ends_with("\"ending\":null}"), "{s}");
     }
 
     #[test]

@@ -135,6 +135,13 @@ impl<R: Rules> Shell<R> {
         log::debug!("h2mux[{id}]: new connection");
     }
 
+    /// One connection's summary as a JSON object (streams, bytes each way, the client's
+    /// protocol, why it ended): what a host sets where its own connection log can read it
+    /// (Envoy: filter state for tcp_proxy's access log).
+    pub fn summary(&self, id: ConnId) -> Option<String> {
+        self.conns.get(&id).map(|c| access_log::summary(c.relay()))
+    }
+
     /// The client's connection is TLS: requests from HTTP/1.1 clients get `:scheme https`.
     pub fn set_client_tls(&mut self, id: ConnId) {
         if let Some(c) = self.conns.get_mut(&id) {

@@ -88,6 +88,11 @@ impl<'a, R: Rules> Tick<'a, R> {
         }
     }
 
+    /// A connection's summary (`Shell::summary`), for a host closing it in this tick.
+    pub fn summary(&self, id: ConnId) -> Option<String> {
+        self.shell.summary(id)
+    }
+
     /// Visits the connection `next_conn` returned. `read_held` gives the client bytes the host
     /// holds for it, when the shell asks.
     pub fn visit(&mut self, read_held: impl FnOnce() -> Bytes) -> Ops {

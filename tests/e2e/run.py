@@ -1502,7 +1502,19 @@ def access_log_one_json_line_per_stream():
           f"the odd path's answer: {o}")
     for l in lines:
         check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", l["time"]), f"time {l['time']}")
-    return f"{len(lines)} lines, e.g. {json.dumps(a)}"
+    # tcp_proxy's own access log: a line per connection with h2mux's summary of it, read from
+    # the filter state h2mux sets as the connection closes.
+    def summaries():
+        text = open(os.path.join(CFG["RUN_DIR"], "tcp-access.log"), errors="replace").read()
+        return [json.loads(m) for m in re.findall(r" h2mux=(\{.*\})$", text, re.M)]
+    want = b["bytes_in"], b["bytes_out"]
+    # Envoy flushes access-log files every 10 s by default (--file-flush-interval-msec).
+    h1 = poll(summaries, lambda ss: any(s["protocol"] == "HTTP/1.1" and s["streams"] == 1 for s in ss),
+              "the HTTP/1.1 connection's summary in tcp_proxy's access log", timeout=15)
+    h1 = [s for s in h1 if s["protocol"] == "HTTP/1.1" and s["streams"] == 1][-1]
+    check(h1["bytes_from_client"] > want[0] and h1["bytes_to_client"] > want[1]
+          and h1["bytes_to_upstream"] > 0 and "ending" in h1, f"summary {h1}")
+    return f"{len(lines)} lines, e.g. {json.dumps(a)}; tcp_proxy's line: h2mux={json.dumps(h1)}"
 
 
 WORKERS = 4  # Envoy's --concurrency in the "workers" phase, on this 2-core machine
