@@ -72,6 +72,16 @@ impl Pair {
     }
 }
 
+/// The access-log record of a live sampled stream, from the relay's cold part alone (so that
+/// a pair borrowed from the relay's pairs stays usable beside it).
+fn log_in(cold: &mut Option<Box<Cold>>, front: StreamId) -> Option<&mut StreamLog> {
+    cold.as_mut()?
+        .logs
+        .iter_mut()
+        .find(|(id, _)| *id == front)
+        .map(|(_, l)| &mut **l)
+}
+
 /// Milliseconds from `from` to `to`, saturating.
 fn ms_between(from: Instant, to: Instant) -> u32 {
     u32::try_from(to.as_millis().saturating_sub(from.as_millis())).unwrap_or(u32::MAX)
@@ -329,10 +339,7 @@ impl Relay {
 
     /// The access-log record of a live sampled stream.
     fn log_mut(&mut self, front: StreamId) -> Option<&mut StreamLog> {
-        let logs = &mut self.cold.as_mut()?.logs;
-        logs.iter_mut()
-            .find(|(id, _)| *id == front)
-            .map(|(_, l)| &mut **l)
+        log_in(&mut self.cold, front)
     }
 
     /// The first reset of a sampled stream is the one its line reports.
@@ -938,12 +945,9 @@ impl Relay {
                     return;
                 };
                 let front = p.front;
-                if let Some(l) = self.log_mut(front) {
+                if let Some(l) = log_in(&mut self.cold, front) {
                     l.bytes_out += len as u64;
                 }
-                let Some(p) = by_back(&mut self.pairs, stream) else {
-                    return;
-                };
                 match self.front.send_data(front, data, end_stream) {
                     Ok(()) => p.down_inflight += len,
                     Err(e) => {
