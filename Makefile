@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci js test-js wasm-bindgen-cli
+.PHONY: native test-native-module all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci js test-js wasm-bindgen-cli
 
 all: test
 
@@ -25,6 +25,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets $(TESTKIT) -- -D warnings
+	$(CARGO) clippy -p h2mux-native --all-targets -- -D warnings
 	$(CARGO) clippy --lib --target wasm32-wasip1 -- -D warnings
 	$(CARGO) clippy --lib --target wasm32-unknown-unknown $(JS_FEATURES) -- -D warnings
 	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy --all-targets -- -D warnings
@@ -64,6 +65,17 @@ test-oci: oci
 	python3 wasm-tests/oci.py check dist/oci dist/h2mux.wasm
 	python3 wasm-tests/oci.py tamper dist/oci dist/h2mux.wasm target/oci-tamper
 	python3 wasm-tests/oci.py roundtrip dist/oci dist/h2mux.wasm target/oci-roundtrip
+
+# ---- The native dynamic module ---------------------------------------------------
+# The same core and shell as the .wasm as an Envoy dynamic module (src/native/, a crate of
+# its own: the FFI is its only unsafe code): dist/libh2mux.so, for Envoy 1.40 (ABI v0.2.0;
+# a module works on Envoy X.Y and X.(Y+1) only: rebuild it for another minor version).
+native:
+	$(CARGO) build -p h2mux-native --profile native-release
+	@mkdir -p dist
+	cp target/native-release/libh2mux_native.so dist/libh2mux.so
+	@cd dist && sha256sum libh2mux.so > libh2mux.so.sha256
+	@echo "dist/libh2mux.so: $$(stat -c %s dist/libh2mux.so) bytes"
 
 # ---- The JS package -----------------------------------------------------------
 # The core and the shell through wasm-bindgen (feature `js`, without the filter), for Node,
@@ -113,15 +125,15 @@ fuzz-seeds:
 	  $(CARGO) run -q --bin replay -- $$t seeds/$$t/* > /dev/null || exit 1; done
 	@echo "fuzz seeds: all replayed"
 
-test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm test-upstream test-oci test-js envoy
+test: setup e2e-tools lint test-native fuzz-seeds test-wasm-build wasm native test-upstream test-oci test-js envoy
 	$(CARGO) bench --bench core $(TESTKIT) -- --test
 	$(MAKE) --no-print-directory test-e2e
 	@echo "make test: all passed"
 
 # The filter in Envoy in front of the demo upstream, until Ctrl-C: h2c 10000, TLS 10443,
 # admin 9901, upstream 8080 (override with H2C_PORT=... etc.; E2E_AUTO_PORTS=1 picks free ones).
-run: wasm envoy upstream
-	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} \
+run: $(if $(filter 1,$(NATIVE)),native,wasm) envoy upstream
+	@UPSTREAM=demo UPSTREAM_PORT=$${UPSTREAM_PORT:-8080} $(if $(filter 1,$(NATIVE)),E2E_ARTIFACT=native) \
 	  $(if $(CONCURRENCY),ENVOY_CONCURRENCY=$(CONCURRENCY)) tests/e2e/up.sh
 
 # Cargo features of the bench builds (a comma-separated list; the bench binaries need the
@@ -196,5 +208,9 @@ e2e-tools:
 
 # Uses dist/h2mux.wasm when it exists; otherwise runs the plain tcp_proxy baseline.
 # Three passes: nghttpd, the demo upstream (built here), HTTP/1.1 upstreams (nginx...).
+# Then the same suite on the native module when dist/libh2mux.so exists (`make native`).
 test-e2e: envoy e2e-tools upstream
 	$(VENV)/bin/python tests/e2e/run.py $(E2E_ARGS)
+	@if [ -f dist/libh2mux.so ]; then \
+	  echo "e2e: the same suite on the native module"; \
+	  E2E_ARTIFACT=native $(VENV)/bin/python tests/e2e/run.py $(E2E_ARGS); fi

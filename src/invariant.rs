@@ -10,26 +10,31 @@
 //! (`h2mux_internal_errors_total`). A layer below the connection (a buffer, a header list,
 //! the HPACK table) has no connection to fail: it logs, counts and keeps its data whole.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::cell::Cell;
 
-/// Broken invariants since the module was loaded: the host publishes it as a metric.
-static BROKEN: AtomicU32 = AtomicU32::new(0);
+thread_local! {
+    /// Broken invariants on this thread since the module was loaded: the shell of this
+    /// thread publishes it as a metric. Per thread, because a native host runs one shell
+    /// per worker thread, each adding only its own (a wasm VM has one thread).
+    static BROKEN: Cell<u32> = const { Cell::new(0) };
+}
 
 /// Reports a broken invariant. Panics in debug builds; in release builds logs the rule,
 /// counts it and returns, and the caller fails its connection.
 #[cold]
 #[inline(never)]
-pub(crate) fn broken(rule: &'static str) {
+pub fn broken(rule: &'static str) {
     if loud() {
         panic!("h2mux invariant broken: {rule}");
     }
-    BROKEN.fetch_add(1, Ordering::Relaxed);
+    BROKEN.with(|b| b.set(b.get().saturating_add(1)));
     log::error!("h2mux invariant broken: {rule}");
 }
 
-/// How many invariants broke so far (in release builds; debug builds panic instead).
+/// How many invariants broke so far on this thread (in release builds; debug builds panic
+/// instead).
 pub fn broken_count() -> u32 {
-    BROKEN.load(Ordering::Relaxed)
+    BROKEN.with(Cell::get)
 }
 
 #[cfg(not(test))]

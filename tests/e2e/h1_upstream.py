@@ -48,7 +48,7 @@ import h2.connection
 import h2.events
 from h2.errors import ErrorCodes
 
-from run import (CFG, H2Client, Fail, admin, check, curl, free_port, h2load, lib, need_envoy, port, run,
+from run import (CFG, H2MUX, NATIVE, STAT_NS, H2Client, Fail, admin, check, curl, free_port, h2load, lib, need_envoy, port, run,
                  scenario, sha256_file, url, www)
 
 # E2E_H2MUX_LOG_LEVEL=debug: h2mux logs every callback (what came in, what Envoy was told)
@@ -110,7 +110,10 @@ def h2mux_log():
         lines = open(run_dir(STATE["envoy"] + ".log"), errors="replace").read().splitlines()
     except (KeyError, OSError):
         return []
-    return [l.partition("wasm log h2mux h2mux: ")[2] for l in lines if "wasm log h2mux h2mux: " in l]
+    # The .wasm's lines come through Envoy's wasm logger, the native module's through its
+    # dynamic_modules logger.
+    mark = "[dynamic_modules] [:] h2mux: " if NATIVE else "wasm log h2mux h2mux: "
+    return [l.partition(mark)[2] for l in lines if mark in l]
 
 
 def h2mux_said(needle, since=0):
@@ -120,7 +123,7 @@ def h2mux_said(needle, since=0):
 
 def h1up_envoy(name, out, extra):
     STATE["envoy"] = name
-    need_envoy("h2mux", name, out, extra)
+    need_envoy(H2MUX, name, out, extra)
 
 
 def check_not_processed(c, queued, last):
@@ -252,7 +255,7 @@ def h2_get(path, out):
     return curl(["--http2-prior-knowledge", "-o", out, url(path)])
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nginx_get():
     out = run_dir("h1up-get.body")
     code, ver, _, _ = h2_get("/index.html?h1up-get", out)
@@ -295,12 +298,12 @@ def nginx_refusals():
     return out
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def fresh_connections_each_served():
     return fresh_connection_gets(20, "/index.html", nginx_refusals)
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nginx_download_10mb():
     out = run_dir("h1up-download.bin")
     t = time.monotonic()
@@ -322,7 +325,7 @@ def stall_snapshot(path):
     try:
         stats = admin("/stats").splitlines()
         parts.append("\n".join(l for l in stats if re.search(
-            r"^(tcp\.|wasmcustom\.|listener\.0\.0\.0\.0_|cluster\.[^.]+\.(upstream_cx_|upstream_flow))",
+            r"^(tcp\.|" + STAT_NS + r"\.|listener\.0\.0\.0\.0_|cluster\.[^.]+\.(upstream_cx_|upstream_flow))",
             l) and not l.endswith(": 0")))
     except OSError as e:
         parts.append(f"admin: {e}")
@@ -384,17 +387,17 @@ def nginx_put_once(name, args, chunked):
     return f"{UPLOAD_BYTES} bytes stored byte-exact, HTTP/{ver}, {framing}{extra}", UPLOAD_BYTES / dt / 1e6
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nginx_put_upload_with_length():
     return nginx_put("cl.bin", ["--http2-prior-knowledge"], chunked=False)
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nginx_put_upload_without_length():
     return nginx_put("chunked.bin", ["--http2-prior-knowledge"], chunked=True)
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nginx_head():
     p = run(["curl", "-sS", "--max-time", "10", "-I", "--http2-prior-knowledge", url("/10m.bin")],
             timeout=15)
@@ -420,7 +423,7 @@ def nginx_head():
     return f"{lines[0]}, content-length {TEN_MB}; a GET after a HEAD on one connection: 200"
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def nghttp_streams_one_at_a_time():
     n = 10
     token = secrets.token_hex(4)
@@ -464,7 +467,7 @@ def read_silently(sock, until, seconds):
     return data
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def queued_streams_served_to_a_quiet_client():
     # A client that sends its preface, SETTINGS and four requests in one write and then
     # writes only the replies HTTP/2 requires (SETTINGS and PING ACKs; no WINDOW_UPDATE, no
@@ -495,7 +498,7 @@ def queued_streams_served_to_a_quiet_client():
     return f"{n} responses; the client only answered {', '.join(replies)}"
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h1_client_pipelined_requests():
     # Three requests in one write, then only reading: each answer in order, nothing more.
     n, token = 3, secrets.token_hex(4)
@@ -514,12 +517,12 @@ def h1_client_pipelined_requests():
     return f"{n} answers in order on one upstream connection"
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h2load_2000():
     return h2load("-n", "2000", "-c", "4", "-m", "10", url("/index.html"), total=2000)
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h1_client_get_and_head():
     out = run_dir("h1up-h1get.body")
     code, ver, _, _ = curl(["--http1.1", "-o", out, url("/index.html?h1up-h1get")])
@@ -546,7 +549,7 @@ def h1_client_get_and_head():
     return f"GET {code}, {lines[0]}, then a GET on the same connection: 200"
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h1_client_download_10mb():
     out = run_dir("h1up-h1download.bin")
     t = time.monotonic()
@@ -558,12 +561,12 @@ def h1_client_download_10mb():
     return f"{TEN_MB / dt / 1e6:.0f} MB/s"
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h1_client_put_upload_with_length():
     return nginx_put("h1-cl.bin", ["--http1.1"], chunked=False)
 
 
-@scenario("h1up", needs=["wasm"])
+@scenario("h1up", needs=["filter"])
 def h1_client_put_upload_chunked():
     return nginx_put("h1-chunked.bin", ["--http1.1"], chunked=True)
 
@@ -579,7 +582,7 @@ def phase_close():
                {"CONFIG_JSON": H1, "UPSTREAM_PORT": str(p)})
 
 
-@scenario("h1up_close", needs=["wasm"])
+@scenario("h1up_close", needs=["filter"])
 def http10_response_then_goaway():
     want = open(www("index.html"), "rb").read()
     c = H2Client(port("H2C_PORT"))
@@ -608,12 +611,12 @@ def http10_refusals():
     return out
 
 
-@scenario("h1up_close", needs=["wasm"])
+@scenario("h1up_close", needs=["filter"])
 def http10_fresh_connections_each_served():
     return fresh_connection_gets(20, "/index.html", http10_refusals)
 
 
-@scenario("h1up_close", needs=["wasm"])
+@scenario("h1up_close", needs=["filter"])
 def http10_queued_streams_refused():
     want = open(www("index.html"), "rb").read()
     c = H2Client(port("H2C_PORT"))
@@ -638,7 +641,7 @@ def http10_queued_streams_refused():
     return ", ".join(c.timeline + ["EOF"])
 
 
-@scenario("h1up_close", needs=["wasm"])
+@scenario("h1up_close", needs=["filter"])
 def http10_download_10mb_and_head():
     out = run_dir("h1up-http10.bin")
     code, ver, _, down = h2_get("/10m.bin", out)
@@ -655,7 +658,7 @@ def http10_download_10mb_and_head():
     return f"10 MiB byte-exact; HEAD: {lines[0]}, content-length {TEN_MB}"
 
 
-@scenario("h1up_close", needs=["wasm"])
+@scenario("h1up_close", needs=["filter"])
 def http10_h1_client():
     out = run_dir("h1up-http10-h1.body")
     code, ver, _, _ = curl(["--http1.1", "-o", out, url("/index.html")])
@@ -833,24 +836,24 @@ def sha256_upload_once(args, chunked, token):
     return f"sha256 matches at the upstream, HTTP/{ver}, {framing}{extra}", UPLOAD_BYTES / dt / 1e6
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def upload_with_length_sha256():
     return sha256_upload(["--http2-prior-knowledge"], False, "h2-cl")
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def upload_without_length_sha256():
     return sha256_upload(["--http2-prior-knowledge"], True, "h2-chunked")
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def h1_client_upload_sha256():
     a = sha256_upload(["--http1.1"], False, "h1-cl")
     b = sha256_upload(["--http1.1"], True, "h1-chunked")
     return f"{a}; {b}"
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def request_head_as_upstream_saw_it():
     c = H2Client(port("H2C_PORT"))
     try:
@@ -876,7 +879,7 @@ def request_head_as_upstream_saw_it():
     return "; ".join(f"{k}: {v}" for k, v in r["headers"])
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def streams_served_one_at_a_time():
     srv = STATE["keepalive"]
     n, token = 6, secrets.token_hex(4)
@@ -902,7 +905,7 @@ def streams_served_one_at_a_time():
            f"gap between answer and next request median {statistics.median(gaps) * 1e3:.2f} ms"
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def slow_first_answer_outlives_settings_timeout():
     # A fresh connection whose first answer takes longer than settings_timeout_ms: our
     # SETTINGS can reach the client only with upstream bytes, so its ACK cannot come sooner.
@@ -921,7 +924,7 @@ def slow_first_answer_outlives_settings_timeout():
     return f"first answer after {ms} ms (settings_timeout_ms {SETTINGS_TIMEOUT_MS}), then another"
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def queued_request_times_out_503():
     srv = STATE["keepalive"]
     token = secrets.token_hex(4)
@@ -951,7 +954,7 @@ def queued_request_times_out_503():
     return detail
 
 
-@scenario("h1up_keepalive", needs=["wasm"])
+@scenario("h1up_keepalive", needs=["filter"])
 def connection_close_then_goaway():
     token = secrets.token_hex(4)
     c = H2Client(port("H2C_PORT"))
@@ -1064,7 +1067,7 @@ def last_conn(up, token):
         return next(n for n, line in reversed(up.events) if token in line)
 
 
-@scenario("h1up_malformed", needs=["wasm"])
+@scenario("h1up_malformed", needs=["filter"])
 def content_length_and_chunked_gives_502():
     up = STATE["raw"]
     token = secrets.token_hex(4)
@@ -1097,7 +1100,7 @@ def poll_events(up, n, timeout=7):
         time.sleep(0.02)
 
 
-@scenario("h1up_malformed", needs=["wasm"])
+@scenario("h1up_malformed", needs=["filter"])
 def bad_chunk_after_head_resets_stream():
     up = STATE["raw"]
     token = secrets.token_hex(4)
@@ -1116,7 +1119,7 @@ def bad_chunk_after_head_resets_stream():
     return ", ".join(c.timeline + ["EOF"]) + f"; upstream: {ev[-1]}"
 
 
-@scenario("h1up_malformed", needs=["wasm"])
+@scenario("h1up_malformed", needs=["filter"])
 def h1_client_content_length_and_chunked_gives_502():
     p = run(["curl", "-sS", "--max-time", "10", "--http1.1", "-o", os.devnull, "-w",
              "%{http_code} %{http_version}", url("/cl-te?h1")], timeout=15)
@@ -1129,13 +1132,13 @@ def h1_client_content_length_and_chunked_gives_502():
 
 SHAPES = [("-c 1 -m 10", ["-c", "1", "-m", "10"]), ("-c 10 -m 1", ["-c", "10", "-m", "1"])]
 SETUPS = [  # name, template, upstream, CONFIG_JSON, listener port variable
-    ("h2mux, HTTP/1.1 upstream (nginx)", "h2mux", "nginx", H1, "H2C_PORT"),
-    ("h2mux, HTTP/2 upstream (nghttpd)", "h2mux", "nghttpd", "{}", "H2C_PORT"),
+    ("h2mux, HTTP/1.1 upstream (nginx)", H2MUX, "nginx", H1, "H2C_PORT"),
+    ("h2mux, HTTP/2 upstream (nghttpd)", H2MUX, "nghttpd", "{}", "H2C_PORT"),
     ("Envoy HCM, HTTP/1.1 cluster (nginx)", "hcm-h1", "nginx", "{}", "HCM_PORT"),
 ]
 SLOW_MS = 10
 SLOW_SETUPS = [
-    (f"h2mux, HTTP/1.1 upstream ({SLOW_MS} ms)", "h2mux", "slow", H1, "H2C_PORT"),
+    (f"h2mux, HTTP/1.1 upstream ({SLOW_MS} ms)", H2MUX, "slow", H1, "H2C_PORT"),
     (f"Envoy HCM, HTTP/1.1 cluster ({SLOW_MS} ms)", "hcm-h1", "slow", "{}", "HCM_PORT"),
 ]
 
@@ -1192,13 +1195,13 @@ def rate_table(key, path, n, rounds, title):
     return "written to h1up-concurrency.txt"
 
 
-@scenario("h1up_compare", needs=["wasm"])
+@scenario("h1up_compare", needs=["filter"])
 def concurrency_one_upstream_connection():
     rounds = int(os.environ.get("H1UP_ROUNDS", "2"))
     return rate_table("cmp", "/index.html", 3000, rounds, "a fast upstream (a 19-byte file)")
 
 
-@scenario("h1up_compare_slow", needs=["wasm"])
+@scenario("h1up_compare_slow", needs=["filter"])
 def concurrency_slow_upstream():
     # Each answer takes SLOW_MS: one upstream connection serves at most 1000 / SLOW_MS a second.
     return rate_table("slow", f"/sleep?ms={SLOW_MS}", 300, 1, f"an upstream taking {SLOW_MS} ms an answer")

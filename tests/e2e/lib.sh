@@ -11,6 +11,9 @@ E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${ENVOY_CONCURRENCY:=2}"
 : "${ENVOY_LOG_LEVEL:=info}"
 : "${ENVOY_READY_TIMEOUT:=30}"
+# Where Envoy finds the native module (lib<name>.so) of h2mux-native.yaml.
+: "${NATIVE_MODULE:=$E2E_ROOT/dist/libh2mux.so}"
+export ENVOY_DYNAMIC_MODULES_SEARCH_PATH=${ENVOY_DYNAMIC_MODULES_SEARCH_PATH:-$(dirname "$NATIVE_MODULE")}
 
 e2e_die() { echo "e2e: $*" >&2; return 1; }
 

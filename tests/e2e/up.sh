@@ -3,6 +3,8 @@
 # keeps them up until Ctrl-C, for trying things by hand. `make run` is this with the demo
 # upstream on 127.0.0.1:8080. Same environment as run.py, and:
 #   UPSTREAM=nghttpd (default; serves generated files) or demo (wasm-tests' demo upstream)
+#   E2E_ARTIFACT=native  the native module (dist/libh2mux.so, h2mux-native.yaml) in place of
+#                        the .wasm (`make run NATIVE=1`)
 # A port that is taken is an error naming it (exit code 1), unless E2E_AUTO_PORTS=1.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -20,8 +22,13 @@ e2e_trap
 e2e_ports ADMIN_PORT H2C_PORT TLS_PORT || exit 1
 e2e_cert
 export WASM=${WASM:-$E2E_ROOT/dist/h2mux.wasm}
-template=plain-tcp
-[[ -f $WASM ]] && template=h2mux
+template=plain-tcp stats=wasmcustom
+if [[ ${E2E_ARTIFACT:-wasm} = native ]]; then
+  [[ -f $NATIVE_MODULE ]] || e2e_die "no $NATIVE_MODULE (make native)" || exit 1
+  template=h2mux-native stats=dynamicmodulescustom
+elif [[ -f $WASM ]]; then
+  template=h2mux
+fi
 if [[ $upstream = demo ]]; then
   UPSTREAM_CMD="exec $(printf %q "$demo") --listen 127.0.0.1:\$UPSTREAM_PORT" e2e_start_upstream
 else
@@ -46,7 +53,7 @@ if [[ $upstream = demo ]]; then
 EOF
 fi
 cat <<EOF
-  curl http://127.0.0.1:$ADMIN_PORT/stats?filter=wasmcustom   # the filter's metrics
+  curl http://127.0.0.1:$ADMIN_PORT/stats?filter=$stats   # the filter's metrics
 Ctrl-C stops both.
 EOF
 while e2e_running envoy && e2e_running upstream; do sleep 1; done
