@@ -33,6 +33,7 @@ lint: setup
 # Debug build: overflow checks turn any arithmetic slip on peer input into a failure.
 test-native:
 	$(CARGO) test
+	$(CARGO) test -p h2mux-native
 
 # The core must build for both wasm targets Envoy loads.
 test-wasm-build: setup
@@ -144,7 +145,7 @@ BENCH_BINS := --bin h2mux-corpus-bench --bin h2mux-relay-bench
 
 # Envoy set-ups side by side (tcp_proxy, h2mux, Envoy's HTTP/2) and the core natively, in
 # wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
-bench: wasm envoy upstream bench-tools
+bench: wasm native envoy upstream bench-tools
 	$(CARGO) bench $(BENCH_CARGO_FEATURES) --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
 	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
 	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
@@ -165,6 +166,8 @@ WASMTIME_VERSION := 48.0.8
 bench-tools:
 	@command -v valgrind >/dev/null || apt-get install -y valgrind \
 	  || { apt-get update && apt-get install -y valgrind; } || echo "valgrind unavailable"
+	@command -v haproxy >/dev/null || apt-get install -y haproxy \
+	  || { apt-get update && apt-get install -y haproxy; } || echo "haproxy unavailable: its column is skipped"
 	@command -v wasmtime >/dev/null || test -x $$HOME/.cargo/bin/wasmtime \
 	  || $(CARGO) install wasmtime-cli --version $(WASMTIME_VERSION) --locked \
 	  || echo "wasmtime-cli did not install: the wasm core bench will be skipped"

@@ -13,6 +13,9 @@ mod abi;
 mod clock;
 mod config;
 mod envoy;
-mod hooks;
+pub(crate) mod hooks;
 mod logger;
 mod worker;
+
+#[cfg(test)]
+mod tests;
