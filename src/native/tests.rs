@@ -47,6 +47,7 @@ struct FakeConfig {
 }
 
 static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static TICKS_SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 unsafe fn filter<'a>(f: *mut c_void) -> &'a mut FakeFilter {
     &mut *(f as *mut FakeFilter)
@@ -199,6 +200,9 @@ unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_scheduler_comm
     e: u64,
 ) {
     (*(s as *mut FakeScheduler)).events.lock().unwrap().push(e);
+    if e == crate::clock::TICK_EVENT {
+        TICKS_SEEN.lock().unwrap().push(e);
+    }
 }
 #[no_mangle]
 unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_scheduler_delete(s: *mut c_void) {
@@ -536,4 +540,25 @@ fn every_connection_is_counted_and_every_scheduler_given_back() {
         schedulers.iter().all(|s| s.load(Ordering::SeqCst) == 0),
         "a scheduler was not deleted"
     );
+}
+
+#[test]
+fn the_clock_ticks_the_worker_through_a_live_connection() {
+    let m = Module::new(r#"{"tick_ms": 5}"#).unwrap();
+    let c = m.connect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let sched = loop {
+        // The scheduler the module made for this connection carries the ticks.
+        let ticks = TICKS_SEEN.lock().unwrap().len();
+        if ticks > 0 {
+            break ticks;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tick committed in 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(sched > 0);
+    c.destroy();
 }

@@ -1400,6 +1400,60 @@ def latency_ping_and_get():
     return "written to latency.txt"
 
 
+IDLE_CONNS = 1000
+
+
+def envoy_rss_kib(name):
+    """Envoy's resident set (VmRSS) in KiB: NAME is its process name in the run directory."""
+    pid = open(os.path.join(CFG["RUN_DIR"], name + ".cpid")).read().strip()
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read())[1])
+
+
+def idle_connections(p, n):
+    """n connections to port p, each with one GET answered, then left open and idle. One
+    after the other: what a connection holds only while busy is reused by the next, so the
+    growth is what idle connections keep."""
+    enc = hpack.Encoder()
+    hello = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(T_SETTINGS, 0, 0)
+             + h2_frame(1, 0x5, 1, enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"),
+                                                 (":authority", "127.0.0.1")])))
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", p), timeout=10)
+        socks.append(s)
+        s.sendall(hello)
+        got = b""
+        while b"h2mux" not in got.lower():  # the demo greeting's DATA
+            chunk = s.recv(65536)
+            check(chunk, "a connection closed before its answer")
+            got += chunk
+    return socks
+
+
+@scenario("demo", needs=["filter"])
+def idle_connections_envoy_rss():
+    """Envoy's memory per idle connection (one GET answered, then quiet), with h2mux and with
+    tcp_proxy alone (the demo pass's baseline Envoy), measured the same way side by side."""
+    out = {}
+    for name, p in (("envoy", port("H2C_PORT")), ("envoy-plain", PLAIN["H2C_PORT"])):
+        before = envoy_rss_kib(name)
+        socks = idle_connections(p, IDLE_CONNS)
+        try:
+            time.sleep(0.5)  # h2mux's idle scan (every 100 ms) gives back queue memory
+            out[name] = (envoy_rss_kib(name) - before) * 1024 / IDLE_CONNS
+        finally:
+            for s in socks:
+                s.close()
+    added = out["envoy"] - out["envoy-plain"]
+    # Loose on purpose (RSS moves by pages and allocator caches): a leak of a buffer per
+    # connection (16 KiB) fails it; the figures are reported for the record.
+    check(added < 12 * 1024, f"h2mux adds {added:.0f} B of Envoy RSS per idle connection")
+    return (f"{IDLE_CONNS} idle connections: Envoy RSS {out['envoy']:.0f} B each with h2mux "
+            f"({os.path.basename(ARTIFACT)}), {out['envoy-plain']:.0f} B with tcp_proxy alone: "
+            f"{added:+.0f} B")
+
+
 @scenario("quota", needs=["filter"])
 def quota_far_below_demand():
     n, size = 50, 1 << 20
