@@ -562,3 +562,21 @@ fn the_clock_ticks_the_worker_through_a_live_connection() {
     assert!(sched > 0);
     c.destroy();
 }
+
+#[test]
+fn a_replaced_configuration_leaves_this_worker_at_its_next_hook() {
+    let old = Module::new("{}").unwrap();
+    old.connect().destroy();
+    assert_eq!(crate::worker::configs_here(), 1);
+    // A listener update: the new configuration comes first, the old one goes once its
+    // connections are gone.
+    let new = Module::new("{}").unwrap();
+    drop(old);
+    let c = new.connect();
+    assert_eq!(
+        crate::worker::configs_here(),
+        1,
+        "the old configuration's worker stayed"
+    );
+    c.destroy();
+}

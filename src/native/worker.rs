@@ -78,16 +78,23 @@ pub fn with<T>(config: &Arc<Config>, f: impl FnOnce(&mut Worker) -> T) -> Option
             h2mux::invariant::broken("a worker's table is free when a hook starts");
             return None;
         };
+        // Envoy destroys a configuration (a listener update) after its last filter, on
+        // whichever thread: this worker's share of it, its pool's buffers with it, goes at
+        // this thread's next hook.
+        if table.len() > 1 || !table.contains_key(&config.id) {
+            table.retain(|_, w| !(w.links.is_empty() && w.config.is_destroyed()));
+        }
         let worker = table
             .entry(config.id)
             .or_insert_with(|| Worker::new(config.clone()));
-        let out = f(worker);
-        // A configuration Envoy let go of leaves with its last connection.
-        if worker.links.is_empty() && config.is_destroyed() {
-            table.remove(&config.id);
-        }
-        Some(out)
+        Some(f(worker))
     })
+}
+
+/// Configurations with a worker on this thread.
+#[cfg(test)]
+pub fn configs_here() -> usize {
+    WORKERS.with(|w| w.borrow().len())
 }
 
 pub fn now() -> Instant {
