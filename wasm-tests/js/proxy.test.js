@@ -21,8 +21,9 @@ const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 /** The upstream: GET /get/N answers N's body, POST /upload its length and hash, /trailers
  * ends with trailers, /reset is reset, /hang and /slow wait. */
 function upstream() {
-  const seen = { cancelled: [] };
+  const seen = { cancelled: [], sessions: 0 };
   const server = http2.createServer();
+  server.on('session', (s) => { seen.sessions++; s.on('close', () => { seen.sessions--; }); });
   server.on('stream', (stream, headers) => {
     const p = headers[':path'];
     stream.on('error', () => {});
@@ -155,6 +156,25 @@ test('SIGTERM: GOAWAY, the stream under way finishes, exit 0', async () => {
   s.close();
   assert.equal(await p.exited, 0);
   assert.match(p.stderr(), /SIGTERM: draining 1 connection/);
+});
+
+test('a client that closes its socket without GOAWAY: both connections end', async () => {
+  const u = await upstream();
+  const p = await proxy(u.port);
+  try {
+    const s = http2.connect(`http://127.0.0.1:${p.port}`);
+    s.on('error', () => {});
+    const r = await request(s, { ':method': 'GET', ':path': '/get/3' });
+    assert.equal(r.head[':status'], 200);
+    assert.equal(u.seen.sessions, 1);
+    s.destroy(); // the socket closes: no GOAWAY
+    const deadline = Date.now() + 5000;
+    while (u.seen.sessions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(u.seen.sessions, 0, 'the upstream connection outlived the client');
+  } finally {
+    p.child.kill('SIGKILL');
+    u.server.close();
+  }
 });
 
 test('a bad configuration: one line, exit code 2', async () => {

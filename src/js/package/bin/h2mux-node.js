@@ -72,10 +72,13 @@ class Proxied {
     this.conns = conns;
     this.relay = new Relay(config, now());
     this.done = false;
+    this.clientEnded = false;
     this.upstream = net.connect({ ...upstreamAddr, allowHalfOpen: true, noDelay: true });
     client.setNoDelay(true);
     client.on('data', (d) => { this.relay.fromClient(d, false, now()); this.flush(); });
-    client.on('end', () => { this.relay.fromClient(new Uint8Array(0), true, now()); this.flush(); });
+    // Like tcp_proxy: the client's end goes on to the upstream (a half-close) once the relay
+    // has passed on every client byte; the upstream's close then ends the connection.
+    client.on('end', () => { this.clientEnded = true; this.relay.fromClient(new Uint8Array(0), true, now()); this.flush(); });
     this.upstream.on('data', (d) => { this.relay.fromUpstream(d, false, now()); this.flush(); });
     // Like tcp_proxy: the upstream's end is the connection's end, once the relay said its last.
     this.upstream.on('end', () => this.upstreamGone());
@@ -96,6 +99,7 @@ class Proxied {
     const down = this.relay.takeClientBytes();
     if (down && !this.client.destroyed) this.client.write(down);
     if (this.relay.shouldClose) { this.close(); return; }
+    if (this.clientEnded && this.relay.heldClientBytes === 0 && !this.upstream.writableEnded) this.upstream.end();
     const stopClient = this.upstream.writableNeedDrain || this.relay.heldClientBytes > HELD_LIMIT;
     if (stopClient) this.client.pause(); else this.client.resume();
     if (this.client.writableNeedDrain) this.upstream.pause(); else this.upstream.resume();
