@@ -177,6 +177,45 @@ test('a client that closes its socket without GOAWAY: both connections end', asy
   }
 });
 
+test('--metrics: Prometheus text, every connection added up', async () => {
+  const p = await proxy(up.port, ['--metrics', '127.0.0.1:0']);
+  const m = await new Promise((resolve) => {
+    const look = () => {
+      const found = /metrics on http:\/\/([^/]+)\/metrics/.exec(p.stderr());
+      if (found) resolve(found[1]); else setTimeout(look, 20);
+    };
+    look();
+  });
+  for (let i = 0; i < 2; i++) {
+    const s = http2.connect(`http://127.0.0.1:${p.port}`);
+    s.on('error', () => {});
+    await Promise.all([1, 2, 3].map((n) => request(s, { ':path': `/get/${n}` })));
+    // A graceful close: GOAWAY, then the socket ends (and h2mux-node ends both sides).
+    await Promise.race([new Promise((r) => s.close(r)),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('session.close() hung')), 5000))]);
+  }
+  const scrape = () => new Promise((resolve, reject) => {
+    require('node:http').get(`http://${m}/metrics`, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  const value = (text, name) => Number((new RegExp(`^${name} (\\d+)$`, 'm').exec(text) || [])[1]);
+  let text = '';
+  for (let i = 0; i < 50; i++) {
+    text = await scrape();
+    if (value(text, 'h2mux_connections_active') === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.match(text, /^# TYPE h2mux_streams_total counter$/m);
+  assert.equal(value(text, 'h2mux_connections_total'), 2);
+  assert.equal(value(text, 'h2mux_streams_total'), 6);
+  assert.equal(value(text, 'h2mux_responses_2xx'), 6);
+  assert.equal(value(text, 'h2mux_connections_active'), 0);
+  p.child.kill('SIGKILL');
+});
+
 test('a bad configuration: one line, exit code 2', async () => {
   const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--config', '{"no_such_key": 1}']);
   let err = '';

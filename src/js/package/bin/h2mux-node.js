@@ -7,9 +7,10 @@
 'use strict';
 
 const net = require('node:net');
+const http = require('node:http');
 const { Relay } = require('../node/h2mux.js');
 
-const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON]';
+const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]';
 // Client bytes the relay may hold before the client is read no more (Envoy's default
 // per-connection buffer limit).
 const HELD_LIMIT = 1 << 20;
@@ -40,6 +41,7 @@ function parseArgs(argv) {
       case '--listen': opts.listen = hostPort(flag, value()); break;
       case '--upstream': opts.upstream = hostPort(flag, value()); break;
       case '--config': opts.config = value(); break;
+      case '--metrics': opts.metrics = hostPort(flag, value()); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: fail(`unknown argument ${JSON.stringify(flag)}`);
     }
@@ -63,6 +65,26 @@ function checkConfig(text) {
   }
   const parsed = JSON.parse(text.trim() || '{}');
   return { tickMs: parsed.tick_ms || 10, shutdownMs: (parsed.shutdown_timeout_ms || 10000) + 1000 };
+}
+
+/** The counters of connections gone, added up (their gauges are back to 0 by then). */
+const totals = new Map();
+
+function addInto(sum, metrics) {
+  for (const [k, v] of Object.entries(metrics)) sum.set(k, (sum.get(k) || 0) + v);
+}
+
+const GAUGES = new Set(['h2mux_connections_active', 'h2mux_quota_bytes_in_use', 'h2mux_quota_waiters']);
+
+/** Prometheus text: the same names as the filter's, every connection's added up. */
+function prometheus(conns) {
+  const sum = new Map(totals);
+  for (const c of conns) addInto(sum, c.relay.metrics());
+  let out = '';
+  for (const name of [...sum.keys()].sort()) {
+    out += `# TYPE ${name} ${GAUGES.has(name) ? 'gauge' : 'counter'}\n${name} ${sum.get(name)}\n`;
+  }
+  return out;
 }
 
 /** One client connection, its upstream connection and the relay between them. */
@@ -141,7 +163,9 @@ class Proxied {
     if (this.done) return;
     this.done = true;
     this.relay.closed(now());
-    if (DEBUG) log(`connection done: ${JSON.stringify(this.relay.metrics())}`);
+    const metrics = this.relay.metrics();
+    addInto(totals, metrics);
+    if (DEBUG) log(`connection done: ${JSON.stringify(metrics)}`);
     this.relay.free();
     this.conns.delete(this);
     if (this.conns.onEmpty && this.conns.size === 0) this.conns.onEmpty();
@@ -161,6 +185,18 @@ function main() {
     const a = server.address();
     log(`listening on ${a.address}:${a.port}, upstream ${opts.upstream.host}:${opts.upstream.port}`);
   });
+  if (opts.metrics) {
+    const m = http.createServer((req, res) => {
+      if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheus(conns));
+    });
+    m.on('error', (e) => { log(`metrics ${opts.metrics.host}:${opts.metrics.port}: ${e.message}`); process.exit(1); });
+    m.listen(opts.metrics.port, opts.metrics.host, () => {
+      const a = m.address();
+      log(`metrics on http://${a.address}:${a.port}/metrics`);
+    });
+    m.unref();
+  }
   let draining = false;
   const drain = (signal) => {
     if (draining) return;
