@@ -1,23 +1,30 @@
 #!/usr/bin/env python3
-"""Envoy benchmarks: (a) tcp_proxy alone, (b) tcp_proxy + h2mux, (c) Envoy's HTTP connection
-manager (h2c both sides), each with --concurrency 1 in front of the same upstreams (nghttpd and
-the demo upstream), driven by h2load; then the core alone (corpus replay and relay bench
-natively, in wasmtime, and their instructions per request under callgrind, native and wasm).
+"""Envoy benchmarks: (a) tcp_proxy alone, (b) tcp_proxy + h2mux.wasm, (b') tcp_proxy + the native
+module dist/libh2mux.so (the same core and shell as an Envoy dynamic module,
+envoy-config/h2mux-native.yaml.in), (c) Envoy's HTTP connection manager (h2c both sides), each
+Envoy with --concurrency 1, and (d) HAProxy (Debian's haproxy 2.6, nbthread 1, h2c both sides,
+from bench/haproxy.cfg.in: another HTTP/2 multiplexer, for reference), all in front of the same
+upstreams (nghttpd and the demo upstream), driven by h2load; then the core alone (corpus replay
+and relay bench natively, in wasmtime, and their instructions per request under callgrind,
+native and wasm). For (d), "Envoy CPU" and "Envoy peak RSS" are HAProxy's, measured the same way.
+Without haproxy (or with BENCH_NO_HAPROXY=1) column d is left out with a note.
 
 The HTTP/1.1 workloads have set-ups of their own (H1_GROUPS), in front of nginx (Debian's
 nginx-light, run unprivileged in the foreground from a config in the run directory) where an
 HTTP/1.1 server is needed: HTTP/1.1 clients (h2load --h1) through (a) tcp_proxy to nginx's
-HTTP/1.1 listener, (b) h2mux (default configuration) and (c) Envoy's HTTP connection manager
-(codec_type AUTO), both to nghttpd over h2c; and HTTP/2 clients through (a) tcp_proxy to
-nginx's h2c listener, (b) h2mux with upstream_protocol "http/1.1" and (c) the connection manager
-with an HTTP/1.1 cluster, both to nginx's HTTP/1.1 listener.
+HTTP/1.1 listener, (b) h2mux.wasm and (b') h2mux.so (default configuration) and (c) Envoy's
+HTTP connection manager (codec_type AUTO), all to nghttpd over h2c; and HTTP/2 clients through
+(a) tcp_proxy to nginx's h2c listener, (b) h2mux.wasm and (b') h2mux.so with upstream_protocol
+"http/1.1" and (c) the connection manager with an HTTP/1.1 cluster, all to nginx's HTTP/1.1
+listener. HAProxy has no column there.
 
 `bench.py --ir-only` (make bench-ir) measures only the instructions per request, without Envoy:
 see ir_bench.
 
-Set-ups are interleaved (a, b, c, a, b, c, ...) and every (round, workload, set-up) gets a fresh
-Envoy, so its peak RSS (VmHWM) belongs to that workload alone. Figures are medians over rounds;
-ratios are medians of the per-round ratios (same round, same machine state).
+Set-ups are interleaved (a, b, b', c, d, a, b, ...) and every (round, workload, set-up) gets a
+fresh Envoy (or HAProxy), so its peak RSS (VmHWM) belongs to that workload alone. Figures are
+medians over rounds; the req/s and CPU-per-request ratios (b/a, b'/a, b/c, b'/c, b'/b, d/b) are
+medians of the per-round ratios (same round, same machine state).
 
 Environment:
   BENCH_ROUNDS=N      rounds (default 5; 2 with BENCH_QUICK=1)
@@ -30,8 +37,12 @@ Environment:
                       nginx's h2c listener instead of nghttpd (tcp_proxy reaches nginx anyway)
   BENCH_NO_CORE=1, BENCH_NO_PROFILE=1   skip the core benches, the perf profile of Envoy
   BENCH_FEATURES=a,b  cargo features of the bench binaries (when --ir-only builds them; recorded)
+  BENCH_NO_HAPROXY=1  leave out column d (HAProxy); it is left out anyway, with a note, when
+                      haproxy is missing or refuses its configuration
   ENVOY, WASM, DEMO_UPSTREAM   paths (defaults: .venv/bin/envoy, dist/h2mux.wasm,
                                wasm-tests/target/release/demo-upstream)
+  NATIVE_MODULE       the native module of column b' (default dist/libh2mux.so; make native)
+  HAPROXY             the haproxy binary of column d (default: haproxy on PATH, /usr/sbin/haproxy)
 Writes target/bench/results-<date>.md and .json and prints the table. Targets are reported as
 PASS/MISS, never asserted: the exit code is non-zero only when a measurement could not be made.
 """
@@ -63,6 +74,10 @@ ENVOY = os.environ.get("ENVOY", os.path.join(ROOT, ".venv", "bin", "envoy"))
 WASM = os.path.abspath(os.environ.get("WASM", os.path.join(ROOT, "dist", "h2mux.wasm")))
 DEMO = os.path.abspath(os.environ.get(
     "DEMO_UPSTREAM", os.path.join(ROOT, "wasm-tests", "target", "release", "demo-upstream")))
+NATIVE = os.path.abspath(os.environ.get("NATIVE_MODULE",
+                                        os.path.join(ROOT, "dist", "libh2mux.so")))
+HAPROXY = os.environ.get("HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
+HAPROXY_TEMPLATE = os.path.join(HERE, "haproxy.cfg.in")
 CORPUS_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-corpus-bench")
 CORPUS_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "h2mux-corpus-bench.wasm")
 RELAY_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-relay-bench")
@@ -81,12 +96,26 @@ if H1_H2_UPSTREAM not in ("nghttpd", "nginx"):
     sys.exit("bench: BENCH_H1_H2_UPSTREAM must be nghttpd or nginx")
 
 # key, label, template, listener port variable, upstream (None: the workload's), plugin
-# configuration (None: CONFIG_JSON from the environment, else the filter's defaults)
+# configuration (None: CONFIG_JSON from the environment, else the filter's defaults). The
+# template is an Envoy one (envoy-config/<template>.yaml.in), except HAPROXY_SETUP's.
+# Column b' has the key "n" (native): keys are also the suffixes of the JSON's figures.
+HAPROXY_SETUP = "haproxy"
 SETUPS = [
     ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", None, None),
     ("b", "h2mux", "h2mux", "H2C_PORT", None, None),
+    ("n", "h2mux.so", "h2mux-native", "H2C_PORT", None, None),
     ("c", "hcm", "hcm", "HCM_PORT", None, None),
+    ("d", "haproxy", HAPROXY_SETUP, "HAPROXY_PORT", None, None),
 ]
+# Column heads of the main table, and how a key is written in a ratio's head.
+HEADS = {"a": "a tcp_proxy", "b": "b h2mux", "n": "b' h2mux.so", "c": "c hcm", "d": "d haproxy"}
+LETTERS = {"n": "b'"}
+# The ratios reported (numerator, denominator), wherever both set-ups ran: each h2mux against
+# the bare proxy and the connection manager, the native module against the .wasm, and HAProxy
+# against the .wasm.
+RATIOS = [("b", "a"), ("n", "a"), ("b", "c"), ("n", "c"), ("n", "b"), ("d", "b")]
+# Set-ups this run leaves out (key -> why), filled by main() before any measurement.
+UNAVAILABLE = {}
 
 # Upstreams: nghttpd (h2c), the demo upstream (h2c), and one nginx with two listeners,
 # HTTP/1.1 (nginx-h1) and h2c with prior knowledge (nginx-h2c), serving the same files.
@@ -102,22 +131,30 @@ H1_GROUPS = {
     "h1client": ([
         ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", "nginx-h1", None),
         ("b", "h2mux", "h2mux", "H2C_PORT", H1_H2C, None),
+        ("n", "h2mux.so", "h2mux-native", "H2C_PORT", H1_H2C, None),
         ("c", "hcm AUTO", "bench-hcm-auto", "HCM_PORT", H1_H2C, None),
     ], "HTTP/1.1 clients (h2load --h1)",
         ["a tcp_proxy (to nginx, HTTP/1.1)", f"b h2mux (h2c to {H1_H2C})",
-         f"c hcm AUTO (h2c to {H1_H2C})"]),
+         f"b' h2mux.so (h2c to {H1_H2C})", f"c hcm AUTO (h2c to {H1_H2C})"]),
     "h1upstream": ([
         ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", "nginx-h2c", None),
         ("b", "h2mux h1up", "h2mux", "H2C_PORT", "nginx-h1", H1_UPSTREAM_CONFIG),
+        ("n", "h2mux.so h1up", "h2mux-native", "H2C_PORT", "nginx-h1", H1_UPSTREAM_CONFIG),
         ("c", "hcm h1 cluster", "bench-hcm-h1", "HCM_PORT", "nginx-h1", None),
     ], "HTTP/2 clients (h2load, h2c) to an HTTP/1.1 upstream (nginx)",
         ["a tcp_proxy (h2c to nginx)", "b h2mux upstream_protocol http/1.1",
-         "c hcm, HTTP/1.1 cluster"]),
+         "b' h2mux.so upstream_protocol http/1.1", "c hcm, HTTP/1.1 cluster"]),
 }
 
 
 def setups_of(workload):
-    return H1_GROUPS[workload[1]][0] if workload[1] in H1_GROUPS else SETUPS
+    """The set-ups a workload runs through, in interleaving order, less those left out."""
+    setups = H1_GROUPS[workload[1]][0] if workload[1] in H1_GROUPS else SETUPS
+    return [s for s in setups if s[0] not in UNAVAILABLE]
+
+
+def is_haproxy(setup):
+    return setup[2] == HAPROXY_SETUP
 
 ONE_MB = 1 << 20
 SMALL = b"x" * 99 + b"\n"  # a 100-byte body
@@ -161,6 +198,13 @@ TARGETS = [
     ("h2mux Envoy CPU per small GET <= 6 us", "get_small", "cpu_us_b", "<=", 6.0),
     ("single-stream p99 h2mux/tcp_proxy <= 1.5", "latency", "p99_pooled_ratio_ba", "<=", 1.5),
     ("  the same outside the machine's stall bursts", "latency", "p99_quiet_ratio_ba", "<=", 1.5),
+    # The native module has no V8 and no copies into linear memory: it should come close to
+    # the bare proxy.
+    ("small GETs h2mux.so/tcp_proxy req/s >= 0.9", "get_small", "ratio_na", ">=", 0.9),
+    ("h2mux.so Envoy CPU per small GET <= 1.3 x tcp_proxy's", "get_small", "cpu_ratio_na", "<=",
+     1.3),
+    ("single-stream p99 h2mux.so/tcp_proxy <= 1.5", "latency", "p99_pooled_ratio_na", "<=", 1.5),
+    ("  the same outside the machine's stall bursts", "latency", "p99_quiet_ratio_na", "<=", 1.5),
     ("core in wasmtime / native >= 0.6", "core", "wasm_native", ">=", 0.6),
     ("relay in wasmtime / native >= 0.6", "core", "relay_wasm_native", ">=", 0.6),
     ("dist/h2mux.wasm <= 300 KB (300,000 bytes)", "size", "wasm_kb", "<=", 300.0),
@@ -219,8 +263,10 @@ def setup_run_dir():
     ENV["RUN_DIR"] = run_dir
     # Ports live in ENV, not in the env file, so that each render can choose its own.
     for var in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT", "HCM_PORT", "NGHTTPD_PORT", "DEMO_PORT",
-                "NGINX_H1_PORT", "NGINX_H2C_PORT"):
+                "NGINX_H1_PORT", "NGINX_H2C_PORT", "HAPROXY_PORT"):
         ENV[var] = str(free_port())
+    ENV["NATIVE_MODULE"] = NATIVE
+    ENV["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = native_search_path(run_dir)
     runs = sorted(d for d in os.listdir(OUT) if d.startswith("run-"))
     for old in runs[:-5]:
         shutil.rmtree(os.path.join(OUT, old), ignore_errors=True)
@@ -236,6 +282,18 @@ def setup_run_dir():
         m = re.search(r"CERT_DIR=(.*)", f.read())
     ENV["CERT_DIR"] = shlex.split(m.group(1))[0]
     return run_dir, stamp
+
+
+def native_search_path(run_dir):
+    """The directory Envoy is to load the native module from. h2mux-native.yaml.in names the
+    module h2mux, so Envoy looks for libh2mux.so there: NATIVE's own directory when that is its
+    name, else a link of that name in the run directory (NATIVE_MODULE=/elsewhere/other.so)."""
+    if os.path.basename(NATIVE) == "libh2mux.so":
+        return os.path.dirname(NATIVE)
+    d = os.path.join(run_dir, "native")
+    os.makedirs(d, exist_ok=True)
+    os.symlink(NATIVE, os.path.join(d, "libh2mux.so"))
+    return d
 
 
 NGINX_CONF = """# Written by bench/bench.py: nginx as a benchmark upstream, in the foreground.
@@ -350,6 +408,69 @@ def stop_envoy():
     lib("stop", "envoy")
 
 
+def render_haproxy(upstream):
+    """bench/haproxy.cfg.in for UPSTREAM, written once into the run directory: its path."""
+    out = os.path.join(ENV["RUN_DIR"], f"haproxy-{upstream}.cfg")
+    if os.path.exists(out):
+        return out
+    with open(HAPROXY_TEMPLATE) as f:
+        text = f.read()
+    for var, value in (("LISTEN_PORT", ENV["HAPROXY_PORT"]),
+                       ("UPSTREAM_PORT", ENV[UPSTREAM_PORTS[upstream]])):
+        text = text.replace(f"@{var}@", value)
+    left = sorted(set(re.findall(r"@[A-Z0-9_]+@", text)))
+    if left:
+        raise BenchError(f"{HAPROXY_TEMPLATE}: no value for {' '.join(left)}")
+    with open(out, "w") as f:
+        f.write(text)
+    return out
+
+
+def haproxy_unavailable():
+    """Why column d cannot run (None when it can): HAProxy is a reference, so a missing or
+    unwilling haproxy leaves its column out instead of failing the run. The configuration is
+    checked (haproxy -c) here rather than discovered broken in every round."""
+    if os.environ.get("BENCH_NO_HAPROXY") == "1":
+        return "BENCH_NO_HAPROXY=1: column d (HAProxy) left out"
+    if not os.access(HAPROXY, os.X_OK):
+        return "haproxy not found (Debian: apt-get install haproxy): column d left out"
+    p = subprocess.run([HAPROXY, "-c", "-f", render_haproxy("nghttpd")], capture_output=True,
+                       text=True)
+    if p.returncode:
+        return f"haproxy refused {HAPROXY_TEMPLATE}: column d left out: " \
+               f"{(p.stderr or p.stdout).strip()[-300:]}"
+    return None
+
+
+def haproxy_version():
+    v = subprocess.run([HAPROXY, "-v"], capture_output=True, text=True).stdout
+    return v.splitlines()[0].strip() if v else None
+
+
+def start_haproxy(upstream):
+    """HAProxy in the foreground (-db: no daemon, no master process), so that the process
+    lib.sh starts (NAME.cpid, bash exec'ing into it) is the one whose CPU and RSS we read."""
+    cfg = render_haproxy(upstream)
+    env = dict(ENV, UPSTREAM_PORT=ENV["HAPROXY_PORT"],
+               UPSTREAM_CMD=f"exec {shlex.quote(HAPROXY)} -db -f {shlex.quote(cfg)}")
+    p = subprocess.run(["bash", LIB, "start_upstream", "haproxy"], env=env, capture_output=True,
+                       text=True)
+    if p.returncode:
+        tail = log_tail("haproxy")
+        lib("stop", "haproxy")
+        raise BenchError(f"HAProxy did not start: {p.stderr.strip()}\n{tail}")
+    return child_pid("haproxy")
+
+
+def start_server(setup, upstream):
+    """The proxy of SETUP in front of UPSTREAM: its pid."""
+    return start_haproxy(upstream) if is_haproxy(setup) else start_envoy(setup, upstream)
+
+
+def stop_server(setup):
+    lib("stop", "haproxy" if is_haproxy(setup) else "envoy")
+
+
 # ---------------------------------------------------------------- measurements
 
 def cpu_of(pid):
@@ -457,6 +578,26 @@ def wait_connections_closed(limit_s=5.0):
         time.sleep(0.05)
 
 
+def open_connections(port):
+    """Connections of the local listener PORT not yet closed (IPv4, /proc/net/tcp): every
+    state but LISTEN (0A) and TIME_WAIT (06)."""
+    n = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] not in ("0A", "06"):
+                n += 1
+    return n
+
+
+def wait_port_idle(port, limit_s=5.0):
+    """As wait_connections_closed, for a proxy without Envoy's admin (HAProxy)."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline and open_connections(port):
+        time.sleep(0.05)
+
+
 # Every latency sample, by (workload, set-up key), over all rounds; and those outside bursts.
 LATENCIES = {}
 QUIET = {}
@@ -467,7 +608,7 @@ def run_one(setup, workload, rnd):
     name, upstream, path, args, counts, _ = workload
     upstream = setup_upstream or upstream
     n = counts[1] if QUICK else counts[0]
-    pid = start_envoy(setup, upstream)
+    pid = start_server(setup, upstream)
     try:
         port = ENV[port_var]
         warm_path = "/" if upstream == "demo" else "/small.txt"
@@ -482,7 +623,10 @@ def run_one(setup, workload, rnd):
         h2load(port, warm_path, shape, SHAPE_WARMUP)
         # A thousand connections just closed must be gone before a thousand new ones come:
         # back to back, some new ones fail on this machine, through tcp_proxy too.
-        wait_connections_closed()
+        if is_haproxy(setup):
+            wait_port_idle(int(port))
+        else:
+            wait_connections_closed()
         log_file = os.path.join(ENV["RUN_DIR"], f"{name}-{key}-{rnd}.log") \
             if name == "latency" else None
         ns0, t0 = cpu_of(pid)
@@ -497,7 +641,7 @@ def run_one(setup, workload, rnd):
             LATENCIES.setdefault((name, key), []).extend(lat)
             QUIET.setdefault((name, key), []).extend(outside_bursts(log_file))
     finally:
-        stop_envoy()
+        stop_server(setup)
     return r
 
 
@@ -506,41 +650,45 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def round_ratios(xs, ys, metric):
+    """METRIC of X over Y within each round (both saw the same machine state), then their
+    median; rounds where either failed or lacks the figure are left out."""
+    rr = [x[metric] / y[metric] for x, y in zip(xs, ys)
+          if x and y and x.get(metric) and y.get(metric)]
+    return median(rr)
+
+
 def summarise(samples):
-    """samples[workload][setup key] = list of per-round dicts (None for a failed round)."""
+    """samples[workload][setup key] = list of per-round dicts (None for a failed round).
+    Figures are named <metric>_<key>; ratios <kind>ratio_<x><y> (x over y, RATIOS)."""
     summary = {}
     for name, per_setup in samples.items():
         s = {}
-        for key in ("a", "b", "c"):
-            rows = [r for r in per_setup.get(key, []) if r]
+        keys = list(per_setup)
+        for key in keys:
+            rows = [r for r in per_setup[key] if r]
             for metric in ("rps", "cpu_us", "cpu_us_ticks", "rss_mb", "p50_ms", "p99_ms"):
                 s[f"{metric}_{key}"] = median([r.get(metric) for r in rows])
             s[f"errors_{key}"] = sum(r["errors"] for r in rows)
-        # Ratios within a round, then their median: both sides saw the same machine state.
-        for other in ("a", "c"):
-            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
-            rr = [b["rps"] / o["rps"] for b, o in pairs if b and o and o["rps"]]
-            s[f"ratio_b{other}"] = median(rr)
-            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
-            pr = [b["p99_ms"] / o["p99_ms"] for b, o in pairs
-                  if b and o and b.get("p99_ms") and o.get("p99_ms")]
-            s[f"p99_ratio_b{other}"] = median(pr)
-            pairs = zip(per_setup.get("b", []), per_setup.get(other, []))
-            cr = [b["cpu_us"] / o["cpu_us"] for b, o in pairs if b and o and o.get("cpu_us")]
-            s[f"cpu_ratio_b{other}"] = median(cr)
-        # The machine has bursts that push 1-2% of requests of whichever set-up runs then
-        # to ~0.35 ms, right where p99 sits: one round's p99 is bimodal. Pooled over all
-        # rounds (interleaved, so every set-up saw the same machine), p99 is steadier.
-        for key in ("a", "b", "c"):
+            # The machine has bursts that push 1-2% of requests of whichever set-up runs then
+            # to ~0.35 ms, right where p99 sits: one round's p99 is bimodal. Pooled over all
+            # rounds (interleaved, so every set-up saw the same machine), p99 is steadier.
             lat = LATENCIES.get((name, key))
             s[f"p99_pooled_{key}"] = percentile(lat, 99) if lat else None
             quiet = QUIET.get((name, key))
             s[f"p99_quiet_{key}"] = percentile(quiet, 99) if quiet else None
-        for other in ("a", "c"):
+        for x, y in RATIOS:
+            if x not in per_setup or y not in per_setup:
+                continue
+            xs, ys = per_setup[x], per_setup[y]
+            s[f"ratio_{x}{y}"] = round_ratios(xs, ys, "rps")
+            s[f"cpu_ratio_{x}{y}"] = round_ratios(xs, ys, "cpu_us")
+            s[f"p99_ratio_{x}{y}"] = round_ratios(xs, ys, "p99_ms")
+            # Pooled samples have no rounds: these are ratios of the pooled percentiles.
             for kind in ("pooled", "quiet"):
-                b, o = s[f"p99_{kind}_b"], s[f"p99_{kind}_{other}"]
-                s[f"p99_{kind}_ratio_b{other}"] = b / o if b and o else None
-        s["rounds"] = min(len([r for r in per_setup.get(k, []) if r]) for k in ("a", "b", "c"))
+                xv, yv = s[f"p99_{kind}_{x}"], s[f"p99_{kind}_{y}"]
+                s[f"p99_{kind}_ratio_{x}{y}"] = xv / yv if xv and yv else None
+        s["rounds"] = min((len([r for r in per_setup[k] if r]) for k in keys), default=0)
         summary[name] = s
     return summary
 
@@ -948,33 +1096,60 @@ def fmt(x, nd=0):
     return f"{x:.{nd}f}"
 
 
-def table(summary, core, wasm_size):
-    rows = ["| workload | metric | a tcp_proxy | b h2mux | c hcm | b/a | b/c |",
-            "|---|---|---|---|---|---|---|"]
-    for name, group, _, _, _, what in WORKLOADS:
-        if name not in summary or group in H1_GROUPS:
-            continue
+def letter(key):
+    return LETTERS.get(key, key)
+
+
+def ratio_pairs(keys):
+    """The RATIOS both of whose set-ups are among KEYS."""
+    return [(x, y) for x, y in RATIOS if x in keys and y in keys]
+
+
+def setup_table(summary, names, keys, heads):
+    """Markdown rows of WORKLOADS NAMES with one column per set-up key (heads: their column
+    heads) and one per ratio of ratio_pairs(KEYS). req/s, CPU per request and the p99 of each
+    round are medians of the per-round ratios; p50, RSS and the pooled p99s, ratios of the
+    figures shown."""
+    pairs = ratio_pairs(keys)
+
+    def line(cells):
+        return "| " + " | ".join(cells) + " |"
+
+    rows = [line(["workload", "metric", *heads, *(f"{letter(x)}/{letter(y)}" for x, y in pairs)]),
+            "|---|---|" + "---|" * (len(keys) + len(pairs))]
+    for name in names:
         s = summary[name]
 
-        def row(metric, label, nd, ratios=None):
-            ba, bc = ratios if ratios else (None, None)
-            if ratios is None and s[f"{metric}_a"] and s[f"{metric}_b"] is not None:
-                ba = s[f"{metric}_b"] / s[f"{metric}_a"]
-                bc = s[f"{metric}_b"] / s[f"{metric}_c"] if s[f"{metric}_c"] else None
-            rows.append(f"| {name} | {label} | {fmt(s[f'{metric}_a'], nd)} | "
-                        f"{fmt(s[f'{metric}_b'], nd)} | {fmt(s[f'{metric}_c'], nd)} | "
-                        f"{fmt(ba, 2)} | {fmt(bc, 2)} |")
+        def row(metric, label, nd, ratio=None):
+            values = [s.get(f"{metric}_{k}") for k in keys]
+            if ratio:
+                ratios = [s.get(f"{ratio}_{x}{y}") for x, y in pairs]
+            else:
+                fig = dict(zip(keys, values))
+                ratios = [fig[x] / fig[y] if fig[x] is not None and fig[y] else None
+                          for x, y in pairs]
+            rows.append(line([name, label, *(fmt(v, nd) for v in values),
+                              *(fmt(r, 2) for r in ratios)]))
 
-        row("rps", "req/s", 0, (s["ratio_ba"], s["ratio_bc"]))
-        if name == "latency":
+        row("rps", "req/s", 0, "ratio")
+        if any(s.get(f"p50_ms_{k}") is not None for k in keys):
             row("p50_ms", "p50 ms", 3)
-            row("p99_ms", "p99 ms (median of rounds)", 3, (s["p99_ratio_ba"], s["p99_ratio_bc"]))
-            row("p99_pooled", "p99 ms (all rounds pooled)", 3,
-                (s["p99_pooled_ratio_ba"], s["p99_pooled_ratio_bc"]))
-            row("p99_quiet", "p99 ms (pooled, outside machine bursts)", 3,
-                (s["p99_quiet_ratio_ba"], s["p99_quiet_ratio_bc"]))
-        row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0)
+            row("p99_ms", "p99 ms (median of rounds)", 3, "p99_ratio")
+            row("p99_pooled", "p99 ms (all rounds pooled)", 3, "p99_pooled_ratio")
+            row("p99_quiet", "p99 ms (pooled, outside machine bursts)", 3, "p99_quiet_ratio")
+        row("cpu_us", "Envoy CPU us/req", 1 if "1m" not in name else 0, "cpu_ratio")
         row("rss_mb", "Envoy peak RSS MB", 1)
+    return rows
+
+
+def table(summary, core, wasm_size):
+    names = [w[0] for w in WORKLOADS if w[0] in summary and w[1] not in H1_GROUPS]
+    keys = [k for k, *_ in SETUPS if k not in UNAVAILABLE]
+    rows = setup_table(summary, names, keys, [HEADS[k] for k in keys])
+    if "d" in keys and names:
+        rows.append("")
+        rows.append("In column d, \"Envoy CPU\" and \"Envoy peak RSS\" are HAProxy's, measured "
+                    "the same way.")
     lines = ["\n".join(rows), ""] if len(rows) > 2 else []
     lines += h1_tables(summary)
     lines.append("| core (corpus replay) | requests/s |")
@@ -1004,32 +1179,15 @@ def table(summary, core, wasm_size):
 
 
 def h1_tables(summary):
-    """One table per group of HTTP/1.1 workloads, with that group's set-ups as columns. The
-    ratios are medians of the per-round ratios (req/s and CPU alike)."""
+    """One table per group of HTTP/1.1 workloads, with that group's set-ups as columns."""
     lines = []
-    for group, (_, title, heads) in H1_GROUPS.items():
+    for group, (setups, title, heads) in H1_GROUPS.items():
         names = [w[0] for w in WORKLOADS if w[1] == group and w[0] in summary]
         if not names:
             continue
-        rows = [f"{title}:", "",
-                f"| workload | metric | {' | '.join(heads)} | b/a | b/c |",
-                "|---|---|---|---|---|---|---|"]
-        for name in names:
-            s = summary[name]
-            for metric, label, nd, ratios in (
-                    ("rps", "req/s", 0, ("ratio_ba", "ratio_bc")),
-                    ("cpu_us", "Envoy CPU us/req", 1, ("cpu_ratio_ba", "cpu_ratio_bc")),
-                    ("rss_mb", "Envoy peak RSS MB", 1, None)):
-                if ratios:
-                    ba, bc = s[ratios[0]], s[ratios[1]]
-                else:
-                    a, b, c = (s[f"{metric}_{k}"] for k in "abc")
-                    ba = b / a if a and b else None
-                    bc = b / c if c and b else None
-                rows.append(f"| {name} | {label} | {fmt(s[f'{metric}_a'], nd)} | "
-                            f"{fmt(s[f'{metric}_b'], nd)} | {fmt(s[f'{metric}_c'], nd)} | "
-                            f"{fmt(ba, 2)} | {fmt(bc, 2)} |")
-        lines += rows + [""]
+        cols = [(k, h) for (k, *_), h in zip(setups, heads) if k not in UNAVAILABLE]
+        rows = setup_table(summary, names, [k for k, _ in cols], [h for _, h in cols])
+        lines += [f"{title}:", ""] + rows + [""]
     return lines
 
 
@@ -1071,7 +1229,8 @@ def check_tools():
                        ("curl", "Debian: curl"), ("openssl", "Debian: openssl")):
         if not shutil.which(tool):
             missing.append(f"{tool} ({hint})")
-    for path, hint in ((ENVOY, "make envoy"), (WASM, "make wasm"), (DEMO, "make upstream")):
+    for path, hint in ((ENVOY, "make envoy"), (WASM, "make wasm"), (NATIVE, "make native"),
+                       (DEMO, "make upstream")):
         if not os.access(path, os.R_OK):
             missing.append(f"{path} ({hint})")
     if missing:
@@ -1100,6 +1259,10 @@ def main():
     if os.environ.get("BENCH_WAIT_IDLE"):
         idle = wait_idle(float(os.environ["BENCH_WAIT_IDLE"]))
     run_dir, stamp = setup_run_dir()
+    why = haproxy_unavailable()
+    if why:
+        UNAVAILABLE["d"] = why
+        log(why)
     load_start = os.getloadavg()
     log(f"bench: {ROUNDS} rounds{' (quick)' if QUICK else ''}, run directory {run_dir}, "
         f"load average {load_start[0]:.2f}")
@@ -1112,7 +1275,7 @@ def main():
         if skipped:
             log(f"nginx not found (Debian: apt-get install nginx-light): skipping "
                 f"{', '.join(skipped)}")
-    samples = {w[0]: {k: [] for k, *_ in SETUPS} for w in workloads}
+    samples = {w[0]: {k: [] for k, *_ in setups_of(w)} for w in workloads}
     failures = []
     started = time.monotonic()
     start_upstreams(workloads)
@@ -1128,8 +1291,8 @@ def main():
                 samples[w[0]][setup[0]].append(r)
                 if r:
                     extra = f", p99 {r['p99_ms']:.3f} ms" if "p99_ms" in r else ""
-                    log(f"  round {rnd + 1}/{ROUNDS} {w[0]:15} {setup[1]:9} {r['rps']:10,.0f} req/s"
-                        f", {r['cpu_us']:8.1f} us CPU/req, {r['rss_mb']:6.1f} MB{extra}"
+                    log(f"  round {rnd + 1}/{ROUNDS} {w[0]:15} {setup[1]:14} "
+                        f"{r['rps']:10,.0f} req/s, {r['cpu_us']:8.1f} us CPU/req, {r['rss_mb']:6.1f} MB{extra}"
                         + (f", {r['errors']} errors" if r["errors"] else ""))
     envoy_secs = time.monotonic() - started
     profile = {}
@@ -1153,7 +1316,10 @@ def main():
     tgt = targets(summary, core, wasm_size)
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     head = (f"h2mux benchmarks, {date}; {os.cpu_count()} cores ({platform.machine()}), "
-            f"{ROUNDS} rounds{' (quick)' if QUICK else ''}; Envoy --concurrency 1; load average "
+            f"{ROUNDS} rounds{' (quick)' if QUICK else ''}; Envoy --concurrency 1"
+            + (", HAProxy nbthread 1" if any(is_haproxy(st) for w in workloads
+                                              for st in setups_of(w)) else "")
+            + "; load average "
             f"{load_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end"
             + ("" if idle is None else f"; idle wait {'reached' if idle else 'timed out'}"))
     md = [f"# {head}", "", table(summary, core, wasm_size), "", "| target | value | |",
@@ -1178,6 +1344,8 @@ def main():
     if skipped:
         md.append(f"\nNote: nginx not found (Debian: nginx-light): {', '.join(skipped)} "
                   "skipped")
+    for why in UNAVAILABLE.values():
+        md.append(f"\nNote: {why}")
     for note in core.get("notes", []) + profile.get("notes", []) + failures:
         md.append(f"\nNote: {note}")
     text = "\n".join(md) + "\n"
@@ -1188,6 +1356,10 @@ def main():
         json.dump({"date": date, "cores": os.cpu_count(), "rounds": ROUNDS, "quick": QUICK,
                    "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                    "envoy_seconds": envoy_secs, "wasm_size": wasm_size,
+                   "native_module": NATIVE, "native_size": os.path.getsize(NATIVE),
+                   "haproxy": None if "d" in UNAVAILABLE else haproxy_version(),
+                   "columns": {k: HEADS[k] for k, *_ in SETUPS if k not in UNAVAILABLE},
+                   "ratios": [f"{x}{y}" for x, y in RATIOS], "unavailable": UNAVAILABLE,
                    "features": os.environ.get("BENCH_FEATURES", ""),
                    "workloads": {w[0]: {"upstream": w[1], "path": w[2], "args": w[3],
                                         "what": w[5],
