@@ -28,11 +28,12 @@ pub struct Slot {
 
 impl Slot {
     /// Ticks go to `carrier` from now on (`None`: the worker has no connection, no ticks).
+    /// A tick committed to the old carrier and not delivered is lost with its scheduler
+    /// (Envoy drops the events of a deleted one): the next one is due at once.
     pub fn set_carrier(&self, carrier: Option<Scheduler>) {
-        *lock(&self.carrier) = carrier;
-        if carrier.is_none() {
-            self.pending.store(false, Ordering::Release);
-        }
+        let mut current = lock(&self.carrier);
+        *current = carrier;
+        self.pending.store(false, Ordering::Release);
     }
 
     /// The worker received a tick: the next one may be committed.

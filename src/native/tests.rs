@@ -34,11 +34,14 @@ struct FakeFilter {
     bogus_chunks: bool,
     /// Schedulers made for this connection and not deleted yet.
     schedulers: Arc<AtomicIsize>,
+    /// Ticks committed to this connection's scheduler (none is delivered by the fake).
+    ticks: Arc<AtomicIsize>,
 }
 
 struct FakeScheduler {
     events: Mutex<Vec<u64>>,
     owner: Arc<AtomicIsize>,
+    ticks: Arc<AtomicIsize>,
 }
 
 #[derive(Default)]
@@ -47,7 +50,6 @@ struct FakeConfig {
 }
 
 static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static TICKS_SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 unsafe fn filter<'a>(f: *mut c_void) -> &'a mut FakeFilter {
     &mut *(f as *mut FakeFilter)
@@ -192,6 +194,7 @@ unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_scheduler_new(
     Box::into_raw(Box::new(FakeScheduler {
         events: Mutex::new(Vec::new()),
         owner,
+        ticks: filter(f).ticks.clone(),
     })) as *mut c_void
 }
 #[no_mangle]
@@ -199,9 +202,10 @@ unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_scheduler_comm
     s: *mut c_void,
     e: u64,
 ) {
-    (*(s as *mut FakeScheduler)).events.lock().unwrap().push(e);
+    let s = &*(s as *mut FakeScheduler);
+    s.events.lock().unwrap().push(e);
     if e == crate::clock::TICK_EVENT {
-        TICKS_SEEN.lock().unwrap().push(e);
+        s.ticks.fetch_add(1, Ordering::SeqCst);
     }
 }
 #[no_mangle]
@@ -542,25 +546,42 @@ fn every_connection_is_counted_and_every_scheduler_given_back() {
     );
 }
 
+/// Waits until `n` has reached `at_least`, for at most 5 s.
+fn wait_for(n: &AtomicIsize, at_least: isize, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while n.load(Ordering::SeqCst) < at_least {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn the_clock_ticks_the_worker_through_a_live_connection() {
     let m = Module::new(r#"{"tick_ms": 5}"#).unwrap();
-    let c = m.connect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let sched = loop {
-        // The scheduler the module made for this connection carries the ticks.
-        let ticks = TICKS_SEEN.lock().unwrap().len();
-        if ticks > 0 {
-            break ticks;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no tick committed in 5 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    assert!(sched > 0);
-    c.destroy();
+    let mut first = m.connect();
+    let second = m.connect();
+    let first_ticks = first.fake.ticks.clone();
+    let second_ticks = second.fake.ticks.clone();
+    // The first connection carries the ticks. The fake never delivers them, so one stays
+    // outstanding and no second one is committed.
+    wait_for(&first_ticks, 1, "a tick for the first connection");
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    assert_eq!(
+        first_ticks.load(Ordering::SeqCst),
+        1,
+        "ticks piled up undelivered"
+    );
+    // Delivered: the next one follows.
+    first.scheduled(crate::clock::TICK_EVENT);
+    wait_for(&first_ticks, 2, "the tick after a delivered one");
+    // The carrier goes with a tick outstanding (Envoy drops it with its scheduler): the
+    // next live connection carries the ticks from now on.
+    first.destroy();
+    wait_for(&second_ticks, 1, "a tick for the second connection");
+    second.destroy();
 }
 
 #[test]
