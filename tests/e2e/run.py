@@ -2332,6 +2332,7 @@ def phase_remote():
 # module's helpers, whether this file runs as a script or is imported as "run".
 sys.modules.setdefault("run", sys.modules[__name__])
 import h1_upstream  # noqa: E402
+import attacks  # noqa: E402  (the "attacks" phase: HTTP/2 attacks replayed through Envoy)
 
 PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functions that stop)]
     "nghttpd": [
@@ -2350,6 +2351,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("grpc", phase_grpc, ["envoy-grpc"]),
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
         ("silent", phase_silent, ["envoy-silent", stop_silent]),
+        ("attacks", attacks.phase, [attacks.ENVOY_NAME]),
     ],
     "h1up": h1_upstream.PASS,
 }
