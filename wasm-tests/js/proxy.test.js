@@ -216,6 +216,68 @@ test('--metrics: Prometheus text, every connection added up', async () => {
   p.child.kill('SIGKILL');
 });
 
+test('clients that connect and close at once (health checks) leave h2mux-node serving', { timeout: 20000 }, async () => {
+  const net = require('node:net');
+  const u = await upstream();
+  const p = await proxy(u.port);
+  try {
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => {
+        // Half of them say the preface and an empty SETTINGS first, as a health check might.
+        const hello = i % 2 ? Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0', 'latin1') : '';
+        const c = net.connect(p.port, '127.0.0.1', () => c.end(hello));
+        c.resume(); // reads what comes (SETTINGS, GOAWAY) until h2mux-node closes
+        c.on('close', resolve);
+        c.on('error', resolve);
+      });
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the upstreams' SETTINGS arrive meanwhile
+    const s = http2.connect(`http://127.0.0.1:${p.port}`);
+    s.on('error', () => {});
+    const r = await request(s, { ':method': 'GET', ':path': '/get/5' });
+    assert.equal(r.head[':status'], 200);
+    s.destroy();
+    assert.equal(p.child.exitCode, null, `h2mux-node exited: ${p.stderr()}`);
+  } finally {
+    p.child.kill('SIGKILL');
+    u.server.close();
+  }
+});
+
+test('httpwg (HTTP/2 conformance) through h2mux-node: every test passes', async (t) => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const exe = [process.env.HTTPWG, path.join(os.homedir(), '.cargo/bin/httpwg')]
+    .find((p) => p && fs.existsSync(p));
+  if (!exe) { t.skip('httpwg not installed (make e2e-tools installs it)'); return; }
+  // An upstream that answers every request with a body longer than httpwg's small windows,
+  // as httpwg expects of a server.
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => {});
+    stream.respond({ ':status': 200 });
+    stream.end(body(1000, 7));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const p = await proxy(server.address().port);
+  try {
+    const out = await new Promise((resolve) => {
+      const c = spawn(exe, ['-a', `127.0.0.1:${p.port}`, '--frame-timeout', '2000'],
+        { env: { ...process.env, SEQUENTIAL: '1', NO_COLOR: '1' } });
+      let text = '';
+      c.stdout.on('data', (d) => { text += d; });
+      c.stderr.on('data', (d) => { text += d; });
+      c.on('exit', () => resolve(text.replace(/\x1b\[[0-9;]*m/g, '')));
+    });
+    const m = /Passed (\d+)\/(\d+) tests/.exec(out);
+    assert.ok(m, `no httpwg summary: ${(/Message:.*/.exec(out) || [out.slice(-1500)])[0]}`);
+    assert.equal(Number(m[1]), Number(m[2]), `httpwg: ${m[0]}; ${[...out.matchAll(/httpwg::(rfc\w+::\w+::\w+)/g)].map((x) => x[1]).join(', ')}`);
+  } finally {
+    p.child.kill('SIGKILL');
+    server.close();
+  }
+});
+
 test('a bad configuration: one line, exit code 2', async () => {
   const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--config', '{"no_such_key": 1}']);
   let err = '';

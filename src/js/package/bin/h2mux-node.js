@@ -97,11 +97,17 @@ class Proxied {
     this.clientEnded = false;
     this.upstream = net.connect({ ...upstreamAddr, allowHalfOpen: true, noDelay: true });
     client.setNoDelay(true);
-    client.on('data', (d) => { this.relay.fromClient(d, false, now()); this.flush(); });
+    // Events still queued when the connection is done (its relay freed) are dropped.
+    client.on('data', (d) => { if (!this.done) { this.relay.fromClient(d, false, now()); this.flush(); } });
     // Like tcp_proxy: the client's end goes on to the upstream (a half-close) once the relay
     // has passed on every client byte; the upstream's close then ends the connection.
-    client.on('end', () => { this.clientEnded = true; this.relay.fromClient(new Uint8Array(0), true, now()); this.flush(); });
-    this.upstream.on('data', (d) => { this.relay.fromUpstream(d, false, now()); this.flush(); });
+    client.on('end', () => {
+      if (this.done) return;
+      this.clientEnded = true;
+      this.relay.fromClient(new Uint8Array(0), true, now());
+      this.flush();
+    });
+    this.upstream.on('data', (d) => { if (!this.done) { this.relay.fromUpstream(d, false, now()); this.flush(); } });
     // Like tcp_proxy: the upstream's end is the connection's end, once the relay said its last.
     this.upstream.on('end', () => this.upstreamGone());
     this.upstream.on('error', (e) => { log(`upstream ${upstreamAddr.host}:${upstreamAddr.port}: ${e.message}`); this.upstreamGone(); });
@@ -117,7 +123,9 @@ class Proxied {
   flush() {
     if (this.done) return;
     const up = this.relay.takeUpstreamBytes();
-    if (up && !this.upstream.destroyed) this.upstream.write(up);
+    // After the client's end went on upstream, what the relay still has for the upstream
+    // (a reset, a window update) has no one to read it.
+    if (up && !this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.write(up);
     const down = this.relay.takeClientBytes();
     if (down && !this.client.destroyed) this.client.write(down);
     if (this.relay.shouldClose) { this.close(); return; }
