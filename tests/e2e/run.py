@@ -2166,6 +2166,30 @@ def grpc_through_h2mux():
     return out.splitlines()[-1]
 
 
+# The same gRPC checks through h2mux-node (the JS package's proxy, dist/js: `make js`), the
+# shell on Node with the capabilities of a host that writes both ways at any time. Once per
+# suite run (the .wasm pass): Envoy plays no part.
+
+H2MUX_NODE = os.path.join(ROOT, "dist", "js", "bin", "h2mux-node.js")
+
+
+@scenario("grpc", needs=["wasm"])
+def grpc_through_h2mux_node():
+    check(os.path.isfile(H2MUX_NODE), f"no {os.path.relpath(H2MUX_NODE, ROOT)} (make js)")
+    grpc_port, node_port = free_port(), free_port()
+    lib("spawn", "h2mux_node", "node", H2MUX_NODE, "--listen", f"127.0.0.1:{node_port}",
+        "--upstream", f"127.0.0.1:{grpc_port}")
+    try:
+        lib("wait_port", str(node_port), "h2mux_node", "10")
+        p = run([sys.executable, os.path.join(ROOT, "tests", "e2e", "grpc_check.py"),
+                 str(grpc_port), str(node_port)], timeout=120)
+        out = (p.stdout + p.stderr).decode(errors="replace").strip()
+        check(p.returncode == 0, out[-1500:])
+        return out.splitlines()[-1]
+    finally:
+        lib("stop", "h2mux_node")
+
+
 # Envoy's own HTTP connection manager (hcm.yaml), the benchmark baseline.
 
 @scenario("hcm")
