@@ -215,9 +215,10 @@ e2e_start_envoy() {
   local config=$1 name=${2:-envoy} admin=${3:-$ADMIN_PORT} workers=${4:-$ENVOY_CONCURRENCY} deadline
   [[ -x $ENVOY ]] || e2e_die "no Envoy at $ENVOY (run: make envoy)" || return 1
   # No hot restart: several Envoys may run on one machine without --base-id juggling.
+  # shellcheck disable=SC2086 # ENVOY_ARGS: extra arguments, split on spaces
   e2e_spawn "$name" "$ENVOY" -c "$config" --concurrency "$workers" \
     --disable-hot-restart --log-level "$ENVOY_LOG_LEVEL" \
-    ${ENVOY_COMPONENT_LOG_LEVEL:+--component-log-level "$ENVOY_COMPONENT_LOG_LEVEL"}
+    ${ENVOY_COMPONENT_LOG_LEVEL:+--component-log-level "$ENVOY_COMPONENT_LOG_LEVEL"} ${ENVOY_ARGS:-}
   deadline=$((SECONDS + ENVOY_READY_TIMEOUT))
   while ((SECONDS < deadline)); do
     [[ $(curl -s --max-time 1 "http://127.0.0.1:$admin/ready" 2>/dev/null) = LIVE ]] && return 0

@@ -2256,6 +2256,118 @@ def bad_plugin_config_refused():
     return "Envoy exited" if code == 1 else "listener not added"
 
 
+# A listener update in the middle of a load (issue 12's graceful drain). The listener comes
+# from a file (file-based LDS); rewriting it with another plugin configuration makes Envoy
+# build a new filter chain and drain the old one (--drain-time-s 2). Envoy gives a network
+# filter no drain signal (neither the wasm filter nor a dynamic module hears of it): the old
+# connections go on with the old configuration until their clients close them, and new ones
+# get the new. What must hold: not one request fails.
+
+LDS = {}  # the phase's Envoy: ports and the directory of its listener file
+
+
+def lds_filter(tick_ms):
+    config = json.dumps({"tick_ms": tick_ms})
+    if NATIVE:
+        return f"""    - name: envoy.filters.network.dynamic_modules
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.dynamic_modules.v3.DynamicModuleNetworkFilter
+        dynamic_module_config: {{name: h2mux}}
+        filter_name: h2mux
+        filter_config: {{"@type": type.googleapis.com/google.protobuf.StringValue, value: '{config}'}}
+"""
+    return f"""    - name: envoy.filters.network.wasm
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm
+        config:
+          name: h2mux
+          configuration: {{"@type": type.googleapis.com/google.protobuf.StringValue, value: '{config}'}}
+          vm_config: {{vm_id: h2mux, runtime: envoy.wasm.runtime.v8, code: {{local: {{filename: {WASM}}}}}}}
+"""
+
+
+def write_lds(tick_ms):
+    """The listener file, replaced in one rename (Envoy watches the directory)."""
+    text = f"""resources:
+- "@type": type.googleapis.com/envoy.config.listener.v3.Listener
+  name: h2c
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {LDS["H2C_PORT"]}}}}}
+  filter_chains:
+  - filters:
+{lds_filter(tick_ms)}    - name: envoy.filters.network.tcp_proxy
+      typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: h2mux, cluster: upstream}}
+"""
+    tmp = os.path.join(LDS["dir"], "lds.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(LDS["dir"], "lds.yaml"))
+
+
+def phase_lds():
+    d = os.path.join(CFG["RUN_DIR"], "lds")
+    os.makedirs(d, exist_ok=True)
+    LDS.update(ADMIN_PORT=free_port(), H2C_PORT=free_port(), dir=d)
+    write_lds(10)
+    path = os.path.join(CFG["RUN_DIR"], "h2mux-lds.yaml")
+    with open(path, "w") as f:
+        f.write(f"""admin: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {LDS["ADMIN_PORT"]}}}}}}}
+node: {{id: h2mux, cluster: h2mux}}
+dynamic_resources:
+  lds_config:
+    path_config_source: {{path: {d}/lds.yaml, watched_directory: {{path: {d}}}}}
+static_resources:
+  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 2s
+    circuit_breakers: {{thresholds: [{{max_connections: 1000000, max_pending_requests: 1000000, max_requests: 1000000}}]}}
+    load_assignment:
+      cluster_name: upstream
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {CFG["UPSTREAM_PORT"]}}}}}}}}}]}}]
+""")
+    ENV["ENVOY_ARGS"] = "--drain-time-s 2"
+    try:
+        code, _ = lib("start_envoy", path, "envoy-lds", str(LDS["ADMIN_PORT"]), ok=(0, 1, 2))
+    finally:
+        ENV.pop("ENVOY_ARGS", None)
+    if code != 0:
+        raise Fail(f"envoy-lds did not start:\n{log_tail('envoy-lds')}")
+
+
+def lds_stat(name):
+    url_ = f"http://127.0.0.1:{LDS['ADMIN_PORT']}/stats?filter=" + re.escape(name) + "$"
+    with urllib.request.urlopen(url_, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            k, _, v = line.partition(": ")
+            if k == name:
+                return int(v)
+    return None
+
+
+@scenario("lds", needs=["filter"])
+def listener_update_mid_load():
+    u = f"http://127.0.0.1:{LDS['H2C_PORT']}/"
+    code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, u])
+    check(code == 200, f"status {code} before the update")
+    load = subprocess.Popen(["h2load", "-D", "6", "-c", "4", "-m", "4", u],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(2)
+    write_lds(11)  # another plugin configuration: a new filter chain, the old one drained
+    out = load.communicate(timeout=60)[0].decode(errors="replace")
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored", out)
+    check(m, f"no summary from h2load: {out[-300:]}")
+    total, succeeded, failed, errored = int(m[1]), int(m[4]), int(m[5]), int(m[6])
+    modified = poll(lambda: lds_stat("listener_manager.listener_modified") or 0, lambda v: v >= 1,
+                    "listener_manager.listener_modified")
+    check(failed == 0 and errored == 0 and succeeded == total,
+          f"{succeeded} of {total} succeeded, {failed} failed, {errored} errored across the update")
+    # New connections after the update are served too (by the new filter chain).
+    code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, u])
+    check(code == 200, f"status {code} after the update")
+    return f"{succeeded} requests, 0 failed, across a listener update (listener_modified {modified})"
+
+
 # Every template renders to a configuration Envoy accepts (--mode validate loads a local module,
 # not a remote one).
 
@@ -2376,6 +2488,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
         ("silent", phase_silent, ["envoy-silent", stop_silent]),
         ("attacks", attacks.phase, [attacks.ENVOY_NAME]),
+        ("lds", phase_lds, ["envoy-lds"]),
     ],
     "h1up": h1_upstream.PASS,
 }
