@@ -21,11 +21,12 @@ const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 /** The upstream: GET /get/N answers N's body, POST /upload its length and hash, /trailers
  * ends with trailers, /reset is reset, /hang and /slow wait. */
 function upstream() {
-  const seen = { cancelled: [], sessions: 0 };
+  const seen = { cancelled: [], sessions: 0, schemes: [] };
   const server = http2.createServer();
   server.on('session', (s) => { seen.sessions++; s.on('close', () => { seen.sessions--; }); });
   server.on('stream', (stream, headers) => {
     const p = headers[':path'];
+    seen.schemes.push(headers[':scheme']);
     stream.on('error', () => {});
     stream.on('close', () => { if (stream.rstCode === NGHTTP2_CANCEL) seen.cancelled.push(p); });
     if (p.startsWith('/get/')) {
@@ -275,6 +276,44 @@ test('httpwg (HTTP/2 conformance) through h2mux-node: every test passes', async 
   } finally {
     p.child.kill('SIGKILL');
     server.close();
+  }
+});
+
+test('--tls-cert/--tls-key: HTTP/2 by ALPN h2, HTTP/1.1 by ALPN http/1.1 with :scheme https', async () => {
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const https = require('node:https');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h2mux-tls-'));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  require('node:child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const u = await upstream();
+  const p = await proxy(u.port, ['--tls-cert', cert, '--tls-key', key]);
+  try {
+    const s = http2.connect(`https://127.0.0.1:${p.port}`, { rejectUnauthorized: false });
+    s.on('error', () => {});
+    const r = await request(s, { ':method': 'GET', ':path': '/get/4' });
+    assert.equal(r.head[':status'], 200);
+    assert.equal(sha(r.body), sha(body(1000 + 4 * 97, 4)));
+    assert.equal(s.alpnProtocol, 'h2');
+    s.destroy();
+    const h1 = await new Promise((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: p.port, path: '/get/6', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+        const chunks = [];
+        const alpn = res.socket.alpnProtocol;
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), alpn }));
+      }).on('error', reject);
+    });
+    assert.equal(h1.status, 200);
+    assert.equal(h1.alpn, 'http/1.1');
+    assert.equal(sha(h1.body), sha(body(1000 + 6 * 97, 6)));
+    assert.deepEqual(u.seen.schemes, ['https', 'https']);
+  } finally {
+    p.child.kill('SIGKILL');
+    u.server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

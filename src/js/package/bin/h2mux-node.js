@@ -6,11 +6,14 @@
 // other peer, and client bytes the relay holds past a limit stop the reading of the client.
 'use strict';
 
+const fs = require('node:fs');
 const net = require('node:net');
 const http = require('node:http');
+const tls = require('node:tls');
 const { Relay } = require('../node/h2mux.js');
 
-const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]';
+const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]\n'
+  + '                  [--tls-cert FILE --tls-key FILE]';
 // Client bytes the relay may hold before the client is read no more (Envoy's default
 // per-connection buffer limit).
 const HELD_LIMIT = 1 << 20;
@@ -42,12 +45,15 @@ function parseArgs(argv) {
       case '--upstream': opts.upstream = hostPort(flag, value()); break;
       case '--config': opts.config = value(); break;
       case '--metrics': opts.metrics = hostPort(flag, value()); break;
+      case '--tls-cert': opts.tlsCert = value(); break;
+      case '--tls-key': opts.tlsKey = value(); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: fail(`unknown argument ${JSON.stringify(flag)}`);
     }
   }
   if (!opts.listen) fail('--listen is required');
   if (!opts.upstream) fail('--upstream is required');
+  if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) fail('--tls-cert and --tls-key go together');
   return opts;
 }
 
@@ -184,14 +190,29 @@ function main() {
   const opts = parseArgs(process.argv.slice(2));
   const { tickMs, shutdownMs } = checkConfig(opts.config);
   const conns = new Set();
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
-    new Proxied(client, opts.upstream, opts.config, conns);
-  });
+  const accept = (client) => new Proxied(client, opts.upstream, opts.config, conns);
+  let server;
+  if (opts.tlsCert) {
+    // TLS toward the client, offering h2 then http/1.1 (as the Envoy listener does): the
+    // relay tells the two apart from the first bytes, and HTTP/1.1 requests get :scheme https.
+    let key, cert;
+    try {
+      key = fs.readFileSync(opts.tlsKey);
+      cert = fs.readFileSync(opts.tlsCert);
+    } catch (e) {
+      fail(`TLS: ${e.message}`);
+    }
+    server = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true },
+      (client) => { client.setNoDelay(true); accept(client).relay.setClientTls(); });
+    server.on('tlsClientError', (e, s) => { if (DEBUG) log(`TLS handshake: ${e.message}`); s.destroy(); });
+  } else {
+    server = net.createServer({ allowHalfOpen: true, noDelay: true }, accept);
+  }
   setInterval(() => { const t = now(); for (const c of conns) c.tick(t); }, tickMs).unref();
   server.on('error', (e) => { log(`listen ${opts.listen.host}:${opts.listen.port}: ${e.message}`); process.exit(1); });
   server.listen(opts.listen.port, opts.listen.host, () => {
     const a = server.address();
-    log(`listening on ${a.address}:${a.port}, upstream ${opts.upstream.host}:${opts.upstream.port}`);
+    log(`listening on ${a.address}:${a.port}${opts.tlsCert ? ' (TLS)' : ''}, upstream ${opts.upstream.host}:${opts.upstream.port}`);
   });
   if (opts.metrics) {
     const m = http.createServer((req, res) => {
