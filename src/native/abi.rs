@@ -67,6 +67,12 @@ extern "C" {
     pub fn envoy_dynamic_module_callback_log_enabled(level: u32) -> bool;
     pub fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
 
+    pub fn envoy_dynamic_module_callback_network_filter_get_read_buffer_size(
+        f: FilterEnvoyPtr,
+    ) -> usize;
+    pub fn envoy_dynamic_module_callback_network_filter_get_write_buffer_size(
+        f: FilterEnvoyPtr,
+    ) -> usize;
     pub fn envoy_dynamic_module_callback_network_filter_get_read_buffer_chunks_size(
         f: FilterEnvoyPtr,
     ) -> usize;

@@ -25,13 +25,18 @@ impl Filter {
         self.0.as_ptr()
     }
 
-    /// The bytes of the read buffer (client bytes) passing through this hook.
-    pub fn read_buffer(self) -> Vec<u8> {
+    /// The bytes of the read buffer (client bytes) passing through this hook; `None` if
+    /// Envoy did not hand over all of them (the caller must not let the buffer go on: its
+    /// bytes would bypass h2mux).
+    pub fn read_buffer(self) -> Option<Vec<u8>> {
         // SAFETY: a live filter (type invariant); the chunk array has exactly the count
         // Envoy just reported and the buffer is not changed in between; the chunks are
         // copied before this returns, while Envoy's memory is valid.
         unsafe {
+            let size =
+                abi::envoy_dynamic_module_callback_network_filter_get_read_buffer_size(self.ptr());
             copy_chunks(
+                size,
                 abi::envoy_dynamic_module_callback_network_filter_get_read_buffer_chunks_size(
                     self.ptr(),
                 ),
@@ -45,11 +50,15 @@ impl Filter {
         }
     }
 
-    /// The bytes of the write buffer (upstream bytes for the client) passing through.
-    pub fn write_buffer(self) -> Vec<u8> {
+    /// The bytes of the write buffer (upstream bytes for the client) passing through;
+    /// `None` as for `read_buffer`.
+    pub fn write_buffer(self) -> Option<Vec<u8>> {
         // SAFETY: as for `read_buffer`.
         unsafe {
+            let size =
+                abi::envoy_dynamic_module_callback_network_filter_get_write_buffer_size(self.ptr());
             copy_chunks(
+                size,
                 abi::envoy_dynamic_module_callback_network_filter_get_write_buffer_chunks_size(
                     self.ptr(),
                 ),
@@ -190,11 +199,17 @@ impl Filter {
     }
 }
 
+/// Copies Envoy's buffer of `size` bytes in `count` chunks. `None` unless every byte came.
+///
 /// # Safety
 /// `fill` writes at most `count` chunks of Envoy memory valid until the hook returns.
-unsafe fn copy_chunks(count: usize, fill: impl FnOnce(*mut EnvoyBuffer) -> bool) -> Vec<u8> {
-    if count == 0 {
-        return Vec::new();
+unsafe fn copy_chunks(
+    size: usize,
+    count: usize,
+    fill: impl FnOnce(*mut EnvoyBuffer) -> bool,
+) -> Option<Vec<u8>> {
+    if size == 0 {
+        return Some(Vec::new());
     }
     let mut chunks = vec![
         EnvoyBuffer {
@@ -203,18 +218,17 @@ unsafe fn copy_chunks(count: usize, fill: impl FnOnce(*mut EnvoyBuffer) -> bool)
         };
         count
     ];
-    if !fill(chunks.as_mut_ptr()) {
-        return Vec::new();
+    if count == 0 || !fill(chunks.as_mut_ptr()) {
+        return None;
     }
-    let total = chunks.iter().map(|c| c.length).sum();
-    let mut out = Vec::with_capacity(total);
+    let mut out = Vec::with_capacity(size);
     for c in &chunks {
         if !c.ptr.is_null() && c.length > 0 {
             // SAFETY: Envoy's slice of `length` bytes, valid during this hook.
             out.extend_from_slice(unsafe { std::slice::from_raw_parts(c.ptr, c.length) });
         }
     }
-    out
+    (out.len() == size).then_some(out)
 }
 
 /// A scheduler Envoy made for one connection. `commit` may be called from any thread.

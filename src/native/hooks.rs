@@ -93,6 +93,18 @@ fn panicked(ctx: &FilterCtx, hook: &str) {
     ctx.filter.close();
 }
 
+/// Envoy did not hand over a whole buffer: its bytes must not go on unread by h2mux (they
+/// would reach the other peer unchecked), so the connection ends, counted.
+fn refuse_buffer(ctx: &FilterCtx, which: &str) -> u32 {
+    h2mux::invariant::broken("Envoy hands over every byte of a buffer");
+    log::error!(
+        "h2mux[{}]: the {which} buffer could not be read whole: closing",
+        ctx.id
+    );
+    ctx.filter.close();
+    abi::STOP_ITERATION
+}
+
 /// # Safety
 /// `ptr` is a filter module pointer this module returned from `filter_new`, not destroyed.
 unsafe fn ctx<'a>(ptr: FilterModulePtr) -> Option<&'a FilterCtx> {
@@ -241,7 +253,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_read(
         return abi::CONTINUE;
     };
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let data = ctx.filter.read_buffer();
+        let Some(data) = ctx.filter.read_buffer() else {
+            return refuse_buffer(ctx, "read");
+        };
         ctx.filter.drain_read(data.len());
         let plan = worker::with(&ctx.config, |w| {
             w.downstream(ctx.id, Bytes::from(data), end_stream)
@@ -278,7 +292,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_write(
         return abi::CONTINUE;
     };
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let data = ctx.filter.write_buffer();
+        let Some(data) = ctx.filter.write_buffer() else {
+            return refuse_buffer(ctx, "write");
+        };
         ctx.filter.drain_write(data.len());
         let plan = worker::with(&ctx.config, |w| {
             w.upstream(ctx.id, Bytes::from(data), end_stream)

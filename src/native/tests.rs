@@ -32,6 +32,8 @@ struct FakeFilter {
     state: Vec<(String, Vec<u8>)>,
     /// A host fault: reports more read chunks than memory can hold.
     bogus_chunks: bool,
+    /// A host fault: the chunks handed over miss the buffer's last byte.
+    short_chunks: bool,
     /// Schedulers made for this connection and not deleted yet.
     schedulers: Arc<AtomicIsize>,
     /// Ticks committed to this connection's scheduler (none is delivered by the fake).
@@ -81,6 +83,18 @@ unsafe extern "C" fn envoy_dynamic_module_callback_log(_level: u32, m: ModuleBuf
     LOG.lock().unwrap().push(line);
 }
 #[no_mangle]
+unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_get_read_buffer_size(
+    f: *mut c_void,
+) -> usize {
+    filter(f).read.len()
+}
+#[no_mangle]
+unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_get_write_buffer_size(
+    f: *mut c_void,
+) -> usize {
+    filter(f).write.len()
+}
+#[no_mangle]
 unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_get_read_buffer_chunks_size(
     f: *mut c_void,
 ) -> usize {
@@ -96,7 +110,9 @@ unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_get_read_buffe
     f: *mut c_void,
     out: *mut EnvoyBuffer,
 ) -> bool {
-    chunks_of(&filter(f).read, out)
+    let f = filter(f);
+    let n = f.read.len() - usize::from(f.short_chunks);
+    chunks_of(&f.read[..n], out)
 }
 #[no_mangle]
 unsafe extern "C" fn envoy_dynamic_module_callback_network_filter_get_write_buffer_chunks_size(
@@ -599,5 +615,19 @@ fn a_replaced_configuration_leaves_this_worker_at_its_next_hook() {
         1,
         "the old configuration's worker stayed"
     );
+    c.destroy();
+}
+
+#[test]
+fn a_buffer_not_handed_over_whole_never_goes_on_unread() {
+    let m = Module::new("{}").unwrap();
+    let mut c = m.connect();
+    c.fake.short_chunks = true;
+    let hello = client_hello();
+    assert_eq!(c.client_sends(&hello), abi::STOP_ITERATION);
+    assert_eq!(c.fake.read, hello, "the buffer was changed");
+    assert!(c.fake.closed, "the connection stays open");
+    assert!(c.fake.injected_up.is_empty() && c.fake.injected_down.is_empty());
+    assert_eq!(m.metric("h2mux_internal_errors_total"), 1);
     c.destroy();
 }
