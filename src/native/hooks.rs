@@ -261,7 +261,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_read(
             w.downstream(ctx.id, Bytes::from(data), end_stream)
         })
         .flatten();
-        let eos = plan.map(|p| carry_out(p, Site::Read)).unwrap_or(false);
+        // No plan: the connection is unknown to its worker or already closed; its bytes
+        // were taken, nothing goes on.
+        let Some(plan) = plan else {
+            ctx.filter.close();
+            return abi::STOP_ITERATION;
+        };
+        let eos = carry_out(plan, Site::Read);
         // The client's end of stream waits while bytes before it are kept here.
         if end_stream && !eos {
             abi::STOP_ITERATION
@@ -300,9 +306,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_write(
             w.upstream(ctx.id, Bytes::from(data), end_stream)
         })
         .flatten();
-        if let Some(p) = plan {
-            carry_out(p, Site::Write);
-        }
+        let Some(plan) = plan else {
+            ctx.filter.close();
+            return abi::STOP_ITERATION;
+        };
+        carry_out(plan, Site::Write);
         abi::CONTINUE
     }));
     r.unwrap_or_else(|_| {
