@@ -3,9 +3,9 @@
 //!
 //! - `Connection` (`connection.rs`): one HTTP/2 connection in either role, in the shape of
 //!   python-hyper h2's events API (`events.rs` turns the core's events into JS objects).
-//! - `Relay` (`relay.rs`): the shell for one client connection and its upstream, for a
-//!   host that can write both ways at any time (`Capabilities::unrestricted()`), taking the
-//!   filter's JSON configuration.
+//! - `RelayGroup` and `Relay` (`relay.rs`): the shell for many client connections (each with
+//!   its upstream) sharing one buffer quota, or for one, for a host that can write both ways
+//!   at any time (`Capabilities::unrestricted()`), taking the filter's JSON configuration.
 //! - `convert.rs`: values across the boundary and errors as JS `Error`s with their RFC code
 //!   and rule; `glue.rs`: the JS built-ins imported.
 //!
@@ -24,7 +24,7 @@ mod relay;
 use wasm_bindgen::prelude::*;
 
 pub use connection::Connection;
-pub use relay::Relay;
+pub use relay::{Relay, RelayGroup};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // h2mux-node: a TCP proxy on node:net with h2mux's relay in the middle. Each accepted
-// connection gets one upstream connection and one Relay; both directions are written as
+// connection gets one upstream connection; one RelayGroup relays them all (one buffer
+// quota, one tick, metrics added up, as an Envoy worker's VM); both directions are written as
 // soon as the relay has bytes for them (no doorbells: a Node host may write either way at
 // any time). Back-pressure: a peer whose socket buffer is full stops the reading of the
 // other peer, and client bytes the relay holds past a limit stop the reading of the client.
@@ -10,7 +11,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const http = require('node:http');
 const tls = require('node:tls');
-const { Relay } = require('../node/h2mux.js');
+const { RelayGroup } = require('../node/h2mux.js');
 
 const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]\n'
   + '                  [--tls-cert FILE --tls-key FILE]';
@@ -57,7 +58,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-// H2MUX_NODE_DEBUG=1: one line of counters per connection as it ends.
+// H2MUX_NODE_DEBUG=1: a line per connection as it ends.
 const DEBUG = Boolean(process.env.H2MUX_NODE_DEBUG);
 const log = (msg) => process.stderr.write(`h2mux-node: ${msg}\n`);
 const now = () => Math.floor(performance.now());
@@ -65,7 +66,7 @@ const now = () => Math.floor(performance.now());
 /** The configuration checked once, as the filter's on_configure does. */
 function checkConfig(text) {
   try {
-    new Relay(text, now()).free();
+    new RelayGroup(text).free();
   } catch (e) {
     fail(e.message);
   }
@@ -73,47 +74,40 @@ function checkConfig(text) {
   return { tickMs: parsed.tick_ms || 10, shutdownMs: (parsed.shutdown_timeout_ms || 10000) + 1000 };
 }
 
-/** The counters of connections gone, added up (their gauges are back to 0 by then). */
-const totals = new Map();
-
-function addInto(sum, metrics) {
-  for (const [k, v] of Object.entries(metrics)) sum.set(k, (sum.get(k) || 0) + v);
-}
-
 const GAUGES = new Set(['h2mux_connections_active', 'h2mux_quota_bytes_in_use', 'h2mux_quota_waiters']);
 
-/** Prometheus text: the same names as the filter's, every connection's added up. */
-function prometheus(conns) {
-  const sum = new Map(totals);
-  for (const c of conns) addInto(sum, c.relay.metrics());
+/** Prometheus text: the same names as the filter's, every connection's, gone ones included. */
+function prometheus(group) {
+  const metrics = group.metrics();
   let out = '';
-  for (const name of [...sum.keys()].sort()) {
-    out += `# TYPE ${name} ${GAUGES.has(name) ? 'gauge' : 'counter'}\n${name} ${sum.get(name)}\n`;
+  for (const name of Object.keys(metrics).sort()) {
+    out += `# TYPE ${name} ${GAUGES.has(name) ? 'gauge' : 'counter'}\n${name} ${metrics[name]}\n`;
   }
   return out;
 }
 
-/** One client connection, its upstream connection and the relay between them. */
+/** One client connection and its upstream connection, relayed as connection `id` of the group. */
 class Proxied {
-  constructor(client, upstreamAddr, config, conns) {
+  constructor(client, upstreamAddr, group, conns) {
     this.client = client;
     this.conns = conns;
-    this.relay = new Relay(config, now());
+    this.group = group;
+    this.id = group.open(now());
     this.done = false;
     this.clientEnded = false;
     this.upstream = net.connect({ ...upstreamAddr, allowHalfOpen: true, noDelay: true });
     client.setNoDelay(true);
-    // Events still queued when the connection is done (its relay freed) are dropped.
-    client.on('data', (d) => { if (!this.done) { this.relay.fromClient(d, false, now()); this.flush(); } });
+    // Events still queued when the connection is done (gone from the group) are dropped.
+    client.on('data', (d) => { if (!this.done) { this.group.fromClient(this.id, d, false, now()); this.flush(); } });
     // Like tcp_proxy: the client's end goes on to the upstream (a half-close) once the relay
     // has passed on every client byte; the upstream's close then ends the connection.
     client.on('end', () => {
       if (this.done) return;
       this.clientEnded = true;
-      this.relay.fromClient(new Uint8Array(0), true, now());
+      this.group.fromClient(this.id, new Uint8Array(0), true, now());
       this.flush();
     });
-    this.upstream.on('data', (d) => { if (!this.done) { this.relay.fromUpstream(d, false, now()); this.flush(); } });
+    this.upstream.on('data', (d) => { if (!this.done) { this.group.fromUpstream(this.id, d, false, now()); this.flush(); } });
     // Like tcp_proxy: the upstream's end is the connection's end, once the relay said its last.
     this.upstream.on('end', () => this.upstreamGone());
     this.upstream.on('error', (e) => { log(`upstream ${upstreamAddr.host}:${upstreamAddr.port}: ${e.message}`); this.upstreamGone(); });
@@ -122,38 +116,33 @@ class Proxied {
     this.upstream.on('close', () => this.upstreamGone());
     client.on('drain', () => this.flush());
     this.upstream.on('drain', () => this.flush());
-    conns.add(this);
+    conns.set(this.id, this);
   }
 
   /** Writes what the relay has for each peer and sets back-pressure. */
   flush() {
     if (this.done) return;
-    const up = this.relay.takeUpstreamBytes();
+    const up = this.group.takeUpstreamBytes(this.id);
     // After the client's end went on upstream, what the relay still has for the upstream
     // (a reset, a window update) has no one to read it.
     if (up && !this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.write(up);
-    const down = this.relay.takeClientBytes();
+    const down = this.group.takeClientBytes(this.id);
     if (down && !this.client.destroyed) this.client.write(down);
-    if (this.relay.shouldClose) { this.close(); return; }
-    if (this.clientEnded && this.relay.heldClientBytes === 0 && !this.upstream.writableEnded) this.upstream.end();
-    const stopClient = this.upstream.writableNeedDrain || this.relay.heldClientBytes > HELD_LIMIT;
+    if (this.group.shouldClose(this.id)) { this.close(); return; }
+    if (this.clientEnded && this.group.heldClientBytes(this.id) === 0 && !this.upstream.writableEnded) this.upstream.end();
+    const stopClient = this.upstream.writableNeedDrain || this.group.heldClientBytes(this.id) > HELD_LIMIT;
     if (stopClient) this.client.pause(); else this.client.resume();
     if (this.client.writableNeedDrain) this.upstream.pause(); else this.upstream.resume();
   }
 
-  tick(t) {
-    const due = this.relay.nextDeadline();
-    if (due !== undefined && due <= t) { this.relay.tick(t); this.flush(); }
-  }
-
   shutdown() {
-    this.relay.shutdown(now());
+    this.group.shutdown(this.id, now());
     this.flush();
   }
 
   upstreamGone() {
     if (this.done) return;
-    this.relay.fromUpstream(new Uint8Array(0), true, now());
+    this.group.fromUpstream(this.id, new Uint8Array(0), true, now());
     this.flush();
     this.close();
   }
@@ -176,12 +165,9 @@ class Proxied {
   finish() {
     if (this.done) return;
     this.done = true;
-    this.relay.closed(now());
-    const metrics = this.relay.metrics();
-    addInto(totals, metrics);
-    if (DEBUG) log(`connection done: ${JSON.stringify(metrics)}`);
-    this.relay.free();
-    this.conns.delete(this);
+    this.group.closed(this.id, now());
+    if (DEBUG) log(`connection ${this.id} done`);
+    this.conns.delete(this.id);
     if (this.conns.onEmpty && this.conns.size === 0) this.conns.onEmpty();
   }
 }
@@ -189,8 +175,9 @@ class Proxied {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const { tickMs, shutdownMs } = checkConfig(opts.config);
-  const conns = new Set();
-  const accept = (client) => new Proxied(client, opts.upstream, opts.config, conns);
+  const group = new RelayGroup(opts.config);
+  const conns = new Map(); // by the group's connection id
+  const accept = (client) => new Proxied(client, opts.upstream, group, conns);
   let server;
   if (opts.tlsCert) {
     // TLS toward the client, offering h2 then http/1.1 (as the Envoy listener does): the
@@ -203,12 +190,21 @@ function main() {
       fail(`TLS: ${e.message}`);
     }
     server = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'], allowHalfOpen: true },
-      (client) => { client.setNoDelay(true); accept(client).relay.setClientTls(); });
+      (client) => { client.setNoDelay(true); group.setClientTls(accept(client).id); });
     server.on('tlsClientError', (e, s) => { if (DEBUG) log(`TLS handshake: ${e.message}`); s.destroy(); });
   } else {
     server = net.createServer({ allowHalfOpen: true, noDelay: true }, accept);
   }
-  setInterval(() => { const t = now(); for (const c of conns) c.tick(t); }, tickMs).unref();
+  // One tick for every connection; only those it visited may have new bytes or a close.
+  setInterval(() => {
+    const t = now();
+    const due = group.nextDeadline();
+    if (due === undefined || due > t) return;
+    for (const id of group.tick(t)) {
+      const c = conns.get(id);
+      if (c) c.flush();
+    }
+  }, tickMs).unref();
   server.on('error', (e) => { log(`listen ${opts.listen.host}:${opts.listen.port}: ${e.message}`); process.exit(1); });
   server.listen(opts.listen.port, opts.listen.host, () => {
     const a = server.address();
@@ -217,7 +213,7 @@ function main() {
   if (opts.metrics) {
     const m = http.createServer((req, res) => {
       if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheus(conns));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(prometheus(group));
     });
     m.on('error', (e) => { log(`metrics ${opts.metrics.host}:${opts.metrics.port}: ${e.message}`); process.exit(1); });
     m.listen(opts.metrics.port, opts.metrics.host, () => {
@@ -233,7 +229,7 @@ function main() {
     log(`${signal}: draining ${conns.size} connection(s)`);
     server.close();
     conns.onEmpty = () => { log('drained'); process.exit(0); };
-    for (const c of conns) c.shutdown();
+    for (const c of [...conns.values()]) c.shutdown();
     if (conns.size === 0) conns.onEmpty();
     setTimeout(() => { log(`drain timeout: ${conns.size} connection(s) cut`); process.exit(0); }, shutdownMs).unref();
   };
