@@ -7,7 +7,10 @@ from bench/haproxy.cfg.in: another HTTP/2 multiplexer, for reference), all in fr
 upstreams (nghttpd and the demo upstream), driven by h2load; then the core alone (corpus replay
 and relay bench natively, in wasmtime, and their instructions per request under callgrind,
 native and wasm). For (d), "Envoy CPU" and "Envoy peak RSS" are HAProxy's, measured the same way.
-Without haproxy (or with BENCH_NO_HAPROXY=1) column d is left out with a note.
+Without haproxy (or with BENCH_NO_HAPROXY=1) column d is left out with a note. Column (e) is
+h2mux-node (dist/js/bin/h2mux-node.js: the same core and shell in Node through wasm-bindgen,
+one process, one RelayGroup), its CPU and RSS the node process's; without node or dist/js
+(make js), or with BENCH_NO_NODE=1, it is left out with a note.
 
 The HTTP/1.1 workloads have set-ups of their own (H1_GROUPS), in front of nginx (Debian's
 nginx-light, run unprivileged in the foreground from a config in the run directory) where an
@@ -43,6 +46,7 @@ Environment:
                                wasm-tests/target/release/demo-upstream)
   NATIVE_MODULE       the native module of column b' (default dist/libh2mux.so; make native)
   HAPROXY             the haproxy binary of column d (default: haproxy on PATH, /usr/sbin/haproxy)
+  NODE, BENCH_NO_NODE=1   the node binary of column e (default: node on PATH); leave e out
 Writes target/bench/results-<date>.md and .json and prints the table. Targets are reported as
 PASS/MISS, never asserted: the exit code is non-zero only when a measurement could not be made.
 """
@@ -78,6 +82,8 @@ NATIVE = os.path.abspath(os.environ.get("NATIVE_MODULE",
                                         os.path.join(ROOT, "dist", "libh2mux.so")))
 HAPROXY = os.environ.get("HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
 HAPROXY_TEMPLATE = os.path.join(HERE, "haproxy.cfg.in")
+NODE = os.environ.get("NODE") or "node"
+H2MUX_NODE = os.path.join(ROOT, "dist", "js", "bin", "h2mux-node.js")
 CORPUS_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-corpus-bench")
 CORPUS_WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "h2mux-corpus-bench.wasm")
 RELAY_NATIVE = os.path.join(ROOT, "target", "release", "h2mux-relay-bench")
@@ -100,20 +106,23 @@ if H1_H2_UPSTREAM not in ("nghttpd", "nginx"):
 # template is an Envoy one (envoy-config/<template>.yaml.in), except HAPROXY_SETUP's.
 # Column b' has the key "n" (native): keys are also the suffixes of the JSON's figures.
 HAPROXY_SETUP = "haproxy"
+NODE_SETUP = "h2mux-node"
 SETUPS = [
     ("a", "tcp_proxy", "plain-tcp", "H2C_PORT", None, None),
     ("b", "h2mux", "h2mux", "H2C_PORT", None, None),
     ("n", "h2mux.so", "h2mux-native", "H2C_PORT", None, None),
     ("c", "hcm", "hcm", "HCM_PORT", None, None),
     ("d", "haproxy", HAPROXY_SETUP, "HAPROXY_PORT", None, None),
+    ("e", "h2mux-node", NODE_SETUP, "NODE_PORT", None, None),
 ]
 # Column heads of the main table, and how a key is written in a ratio's head.
-HEADS = {"a": "a tcp_proxy", "b": "b h2mux", "n": "b' h2mux.so", "c": "c hcm", "d": "d haproxy"}
+HEADS = {"a": "a tcp_proxy", "b": "b h2mux", "n": "b' h2mux.so", "c": "c hcm", "d": "d haproxy",
+         "e": "e h2mux-node"}
 LETTERS = {"n": "b'"}
 # The ratios reported (numerator, denominator), wherever both set-ups ran: each h2mux against
 # the bare proxy and the connection manager, the native module against the .wasm, and HAProxy
 # against the .wasm.
-RATIOS = [("b", "a"), ("n", "a"), ("b", "c"), ("n", "c"), ("n", "b"), ("d", "b")]
+RATIOS = [("b", "a"), ("n", "a"), ("b", "c"), ("n", "c"), ("n", "b"), ("d", "b"), ("e", "b")]
 # Set-ups this run leaves out (key -> why), filled by main() before any measurement.
 UNAVAILABLE = {}
 
@@ -155,6 +164,14 @@ def setups_of(workload):
 
 def is_haproxy(setup):
     return setup[2] == HAPROXY_SETUP
+
+
+def is_node(setup):
+    return setup[2] == NODE_SETUP
+
+
+def is_envoy(setup):
+    return not (is_haproxy(setup) or is_node(setup))
 
 ONE_MB = 1 << 20
 SMALL = b"x" * 99 + b"\n"  # a 100-byte body
@@ -263,7 +280,7 @@ def setup_run_dir():
     ENV["RUN_DIR"] = run_dir
     # Ports live in ENV, not in the env file, so that each render can choose its own.
     for var in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT", "HCM_PORT", "NGHTTPD_PORT", "DEMO_PORT",
-                "NGINX_H1_PORT", "NGINX_H2C_PORT", "HAPROXY_PORT"):
+                "NGINX_H1_PORT", "NGINX_H2C_PORT", "HAPROXY_PORT", "NODE_PORT"):
         ENV[var] = str(free_port())
     ENV["NATIVE_MODULE"] = NATIVE
     ENV["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = native_search_path(run_dir)
@@ -462,13 +479,42 @@ def start_haproxy(upstream):
     return child_pid("haproxy")
 
 
+def node_unavailable():
+    """Why column e (h2mux-node, the JS package's proxy) cannot run, or None."""
+    if os.environ.get("BENCH_NO_NODE") == "1":
+        return "BENCH_NO_NODE=1: column e (h2mux-node) left out"
+    if not shutil.which(NODE):
+        return "node not found: column e (h2mux-node) left out"
+    if not os.path.isfile(H2MUX_NODE):
+        return f"no {os.path.relpath(H2MUX_NODE, ROOT)} (make js): column e left out"
+    return None
+
+
+def start_node(upstream):
+    """h2mux-node (one process, one RelayGroup: as one Envoy worker) in front of UPSTREAM."""
+    cmd = (f"exec {shlex.quote(NODE)} {shlex.quote(H2MUX_NODE)} --listen 127.0.0.1:{ENV['NODE_PORT']}"
+           f" --upstream 127.0.0.1:{ENV[UPSTREAM_PORTS[upstream]]}")
+    env = dict(ENV, UPSTREAM_PORT=ENV["NODE_PORT"], UPSTREAM_CMD=cmd)
+    p = subprocess.run(["bash", LIB, "start_upstream", "h2mux_node"], env=env,
+                       capture_output=True, text=True)
+    if p.returncode:
+        tail = log_tail("h2mux_node")
+        lib("stop", "h2mux_node")
+        raise BenchError(f"h2mux-node did not start: {p.stderr.strip()}\n{tail}")
+    return child_pid("h2mux_node")
+
+
 def start_server(setup, upstream):
     """The proxy of SETUP in front of UPSTREAM: its pid."""
-    return start_haproxy(upstream) if is_haproxy(setup) else start_envoy(setup, upstream)
+    if is_haproxy(setup):
+        return start_haproxy(upstream)
+    if is_node(setup):
+        return start_node(upstream)
+    return start_envoy(setup, upstream)
 
 
 def stop_server(setup):
-    lib("stop", "haproxy" if is_haproxy(setup) else "envoy")
+    lib("stop", "haproxy" if is_haproxy(setup) else "h2mux_node" if is_node(setup) else "envoy")
 
 
 # ---------------------------------------------------------------- measurements
@@ -623,7 +669,7 @@ def run_one(setup, workload, rnd):
         h2load(port, warm_path, shape, SHAPE_WARMUP)
         # A thousand connections just closed must be gone before a thousand new ones come:
         # back to back, some new ones fail on this machine, through tcp_proxy too.
-        if is_haproxy(setup):
+        if not is_envoy(setup):
             wait_port_idle(int(port))
         else:
             wait_connections_closed()
@@ -1262,6 +1308,10 @@ def main():
     why = haproxy_unavailable()
     if why:
         UNAVAILABLE["d"] = why
+        log(why)
+    why = node_unavailable()
+    if why:
+        UNAVAILABLE["e"] = why
         log(why)
     load_start = os.getloadavg()
     log(f"bench: {ROUNDS} rounds{' (quick)' if QUICK else ''}, run directory {run_dir}, "
