@@ -145,7 +145,7 @@ BENCH_BINS := --bin h2mux-corpus-bench --bin h2mux-relay-bench
 
 # Envoy set-ups side by side (tcp_proxy, h2mux, Envoy's HTTP/2) and the core natively, in
 # wasmtime and under callgrind: bench/bench.py. BENCH_QUICK=1, BENCH_ROUNDS=N, BENCH_WAIT_IDLE=S.
-bench: wasm native envoy upstream bench-tools
+bench: wasm native js envoy upstream bench-tools
 	$(CARGO) bench $(BENCH_CARGO_FEATURES) --bench core $(if $(filter 1,$(BENCH_QUICK)),-- --quick)
 	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
 	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
