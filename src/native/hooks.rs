@@ -236,8 +236,55 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_new_connection(
     abi::CONTINUE
 }
 
-/// Client bytes: everything in the read buffer is taken (the shell keeps what the relay
-/// cannot take yet); the read buffer goes on to tcp_proxy carrying the upstream-bound bytes.
+/// The buffer passing through a read (`Site::Read`) or write (`Site::Write`) hook: all of
+/// it is taken (the shell keeps what the relay cannot take yet) and replaced by the bytes
+/// for that buffer's peer; the other peer's bytes are injected.
+fn on_data(ctx: &FilterCtx, site: Site, end_stream: bool) -> u32 {
+    let read = site == Site::Read;
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let data = if read {
+            ctx.filter.read_buffer()
+        } else {
+            ctx.filter.write_buffer()
+        };
+        let Some(data) = data else {
+            return refuse_buffer(ctx, if read { "read" } else { "write" });
+        };
+        if read {
+            ctx.filter.drain_read(data.len());
+        } else {
+            ctx.filter.drain_write(data.len());
+        }
+        let plan = worker::with(&ctx.config, |w| {
+            let data = Bytes::from(data);
+            if read {
+                w.downstream(ctx.id, data, end_stream)
+            } else {
+                w.upstream(ctx.id, data, end_stream)
+            }
+        })
+        .flatten();
+        // No plan: the connection is unknown to its worker or already closed; its bytes
+        // were taken, nothing goes on.
+        let Some(plan) = plan else {
+            ctx.filter.close();
+            return abi::STOP_ITERATION;
+        };
+        let eos = carry_out(plan, site);
+        // The client's end of stream waits while bytes before it are kept here.
+        if read && end_stream && !eos {
+            abi::STOP_ITERATION
+        } else {
+            abi::CONTINUE
+        }
+    }));
+    r.unwrap_or_else(|_| {
+        panicked(ctx, if read { "read" } else { "write" });
+        abi::STOP_ITERATION
+    })
+}
+
+/// Client bytes, on their way to tcp_proxy (the upstream).
 ///
 /// # Safety
 /// Pointers as Envoy passes them: a live filter of ours.
@@ -249,40 +296,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_read(
     end_stream: bool,
 ) -> u32 {
     // SAFETY: a filter of ours, not destroyed.
-    let Some(ctx) = (unsafe { ctx(ptr) }) else {
-        return abi::CONTINUE;
-    };
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        let Some(data) = ctx.filter.read_buffer() else {
-            return refuse_buffer(ctx, "read");
-        };
-        ctx.filter.drain_read(data.len());
-        let plan = worker::with(&ctx.config, |w| {
-            w.downstream(ctx.id, Bytes::from(data), end_stream)
-        })
-        .flatten();
-        // No plan: the connection is unknown to its worker or already closed; its bytes
-        // were taken, nothing goes on.
-        let Some(plan) = plan else {
-            ctx.filter.close();
-            return abi::STOP_ITERATION;
-        };
-        let eos = carry_out(plan, Site::Read);
-        // The client's end of stream waits while bytes before it are kept here.
-        if end_stream && !eos {
-            abi::STOP_ITERATION
-        } else {
-            abi::CONTINUE
-        }
-    }));
-    r.unwrap_or_else(|_| {
-        panicked(ctx, "read");
-        abi::STOP_ITERATION
-    })
+    match unsafe { ctx(ptr) } {
+        Some(ctx) => on_data(ctx, Site::Read, end_stream),
+        None => abi::CONTINUE,
+    }
 }
 
-/// Upstream bytes on their way to the client: all taken, the write buffer goes on
-/// carrying the client-bound bytes.
+/// Upstream bytes, on their way to the client.
 ///
 /// # Safety
 /// Pointers as Envoy passes them: a live filter of ours.
@@ -294,29 +314,10 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_network_filter_write(
     end_stream: bool,
 ) -> u32 {
     // SAFETY: a filter of ours, not destroyed.
-    let Some(ctx) = (unsafe { ctx(ptr) }) else {
-        return abi::CONTINUE;
-    };
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        let Some(data) = ctx.filter.write_buffer() else {
-            return refuse_buffer(ctx, "write");
-        };
-        ctx.filter.drain_write(data.len());
-        let plan = worker::with(&ctx.config, |w| {
-            w.upstream(ctx.id, Bytes::from(data), end_stream)
-        })
-        .flatten();
-        let Some(plan) = plan else {
-            ctx.filter.close();
-            return abi::STOP_ITERATION;
-        };
-        carry_out(plan, Site::Write);
-        abi::CONTINUE
-    }));
-    r.unwrap_or_else(|_| {
-        panicked(ctx, "write");
-        abi::STOP_ITERATION
-    })
+    match unsafe { ctx(ptr) } {
+        Some(ctx) => on_data(ctx, Site::Write, end_stream),
+        None => abi::CONTINUE,
+    }
 }
 
 /// # Safety
