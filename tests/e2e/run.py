@@ -552,7 +552,15 @@ def prom_value(text, name):
 @scenario("demo", needs=["filter"])
 def response_classes_and_durations():
     names = [f"h2mux_responses_{c}xx" for c in (2, 3, 4, 5)]
+    # Streams of earlier scenarios may still be counted (their connections closing, the
+    # workers publishing on their next tick): start from counters that have stopped moving.
     before = {n: wasm_stat(n) for n in names}
+    for _ in range(50):
+        time.sleep(0.2)
+        now_ = {n: wasm_stat(n) for n in names}
+        if now_ == before:
+            break
+        before = now_
     prom = admin("/stats/prometheus")
     count0 = prom_value(prom, "h2mux_request_duration_ms_count") or 0
     sum0 = prom_value(prom, "h2mux_request_duration_ms_sum") or 0
