@@ -196,7 +196,7 @@ impl Connection {
                     self.stream_error_id(id, Violation::OverMaxConcurrentStreams);
                     return;
                 }
-                let mut s = Stream::new(id, self.cfg.initial_window_size);
+                let mut s = Stream::new(id, self.initial_window());
                 s.recv_body = BodyLength::new(msg.content_length, false);
                 if end_stream {
                     if let Err(e) = s.recv_body.on_end() {

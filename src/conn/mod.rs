@@ -299,9 +299,6 @@ struct Cold {
     goaway_pending: VecDeque<(StreamId, ErrorCode, &'static str)>,
     recent: GoneRing,
     notes: Vec<Note>,
-    /// A few bytes of output an idle connection could not deliver yet (`park_output`),
-    /// kept here instead of in a pool buffer; they go first at the next `flush`.
-    parked: Vec<u8>,
     /// Our receive windows were opened wide (`open_recv_windows`): the SETTINGS and the
     /// connection WINDOW_UPDATE (this increment) that say so are still to be written.
     windows_opened: Option<u32>,
@@ -312,7 +309,6 @@ impl Cold {
         self.goaway_pending.is_empty()
             && self.recent.is_empty()
             && self.notes.is_empty()
-            && self.parked.is_empty()
             && self.windows_opened.is_none()
     }
 }
@@ -383,7 +379,15 @@ pub struct Connection {
     /// one starts by evicting them (`Encoder::after_reset`).
     encoder_reset: bool,
     hwrite: Option<mux::HeaderWrite>,
+    /// Bytes made for output outside the tx buffer: the header block `hwrite` is writing,
+    /// or, when `parked`, the output an idle connection could not deliver yet
+    /// (`park_output`), which goes first at the next `flush`. Never both: a connection
+    /// writing a header block is not idle.
     scratch: Vec<u8>,
+    parked: bool,
+    /// Our receive windows were opened wide (`open_recv_windows`): the stream and
+    /// connection windows are `MAX_WINDOW`, whatever the configuration says.
+    wide_windows: bool,
     preface_sent: bool,
     ping_pending: Option<[u8; 8]>,
     pending_resets: ResetQueue,
@@ -446,6 +450,8 @@ impl Connection {
             encoder_reset: false,
             hwrite: None,
             scratch: Vec::new(),
+            parked: false,
+            wide_windows: false,
             preface_sent: false,
             ping_pending: None,
             pending_resets: ResetQueue::default(),
@@ -600,7 +606,9 @@ impl Connection {
             d.trim();
         }
         self.events = VecDeque::new();
-        self.scratch = Vec::new();
+        if !self.parked {
+            self.scratch = Vec::new();
+        }
         self.hblock = Vec::new();
         self.pending_resets.clear();
         if let Some(c) = self.cold.as_mut() {
@@ -624,16 +632,20 @@ impl Connection {
     /// Returns whether it did.
     pub fn park_output(&mut self, pool: &mut BufferPool) -> bool {
         let len = self.output().len();
+        // Parked bytes go out first at the next flush, so none are parked while the tx
+        // buffer holds output.
         if len == 0
             || len > MAX_PARKED
+            || self.parked
             || !self.streams.is_empty()
             || self.hwrite.is_some()
             || self.cont.is_some()
         {
             return false;
         }
-        let bytes = self.output().to_vec();
-        self.cold().parked.extend_from_slice(&bytes);
+        // A fresh allocation of the exact size: scratch may hold a large block's capacity.
+        self.scratch = self.output().to_vec();
+        self.parked = true;
         if let Some(tx) = self.tx.as_mut() {
             tx.clear();
         }
@@ -646,7 +658,25 @@ impl Connection {
     }
 
     pub(crate) fn has_parked(&self) -> bool {
-        self.cold.as_ref().is_some_and(|c| !c.parked.is_empty())
+        self.parked
+    }
+
+    /// The receive window of a new stream we advertise.
+    pub(crate) fn initial_window(&self) -> u32 {
+        if self.wide_windows {
+            crate::frame::MAX_WINDOW
+        } else {
+            self.cfg.initial_window_size
+        }
+    }
+
+    /// The connection's receive window we keep open.
+    pub(crate) fn connection_window(&self) -> u32 {
+        if self.wide_windows {
+            crate::frame::MAX_WINDOW
+        } else {
+            self.cfg.connection_window
+        }
     }
 
     /// Whether events wait for [`Connection::poll_event`].
@@ -763,14 +793,14 @@ impl Connection {
         if self.lifecycle.is_failed() || !self.streams.is_empty() {
             return;
         }
-        let conn_inc = max.saturating_sub(self.cfg.connection_window.min(max));
-        if self.cfg.initial_window_size == max && conn_inc == 0 {
+        let conn_inc = max.saturating_sub(self.connection_window().min(max));
+        if self.initial_window() == max && conn_inc == 0 {
             return;
         }
-        let mut cfg = (*self.cfg).clone();
-        cfg.initial_window_size = max;
-        cfg.connection_window = max;
-        self.cfg = Arc::new(cfg);
+        // A flag, not a copy of the configuration: every HTTP/1.1 client's connection
+        // opens its upstream windows, and a copy each would cost an idle connection more
+        // than the rest of its upstream side.
+        self.wide_windows = true;
         self.now = now;
         self.conn_recv_window.grow(conn_inc);
         // Our preface not yet written says it all itself; afterwards, frames say it.

@@ -35,12 +35,9 @@ impl Connection {
         if !self.take_tx(pool) {
             return;
         }
-        if self.has_parked() {
-            let parked = self
-                .cold
-                .as_mut()
-                .map(|c| std::mem::take(&mut c.parked))
-                .unwrap_or_default();
+        if self.parked {
+            self.parked = false;
+            let parked = std::mem::take(&mut self.scratch);
             if let Some(tx) = self.tx.as_mut() {
                 tx.writer().extend_from_slice(&parked);
             }
@@ -148,14 +145,15 @@ impl Connection {
             entries.push((setting::ENABLE_PUSH, 0));
         }
         entries.push((setting::MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams));
-        if cfg.initial_window_size != frame::DEFAULT_WINDOW {
-            entries.push((setting::INITIAL_WINDOW_SIZE, cfg.initial_window_size));
+        let initial_window = self.initial_window();
+        if initial_window != frame::DEFAULT_WINDOW {
+            entries.push((setting::INITIAL_WINDOW_SIZE, initial_window));
         }
         if cfg.max_frame_size != frame::DEFAULT_MAX_FRAME_SIZE {
             entries.push((setting::MAX_FRAME_SIZE, cfg.max_frame_size));
         }
         entries.push((setting::MAX_HEADER_LIST_SIZE, cfg.max_header_list_size));
-        let extra = i64::from(cfg.connection_window) - i64::from(frame::DEFAULT_WINDOW);
+        let extra = i64::from(self.connection_window()) - i64::from(frame::DEFAULT_WINDOW);
         let side = self.side;
         let Some(tx) = self.tx.as_mut() else { return };
         let w = tx.writer();
@@ -199,12 +197,10 @@ impl Connection {
             if self.room() < 2 * HEADER_LEN + 6 + 4 {
                 return progressed;
             }
+            let initial_window = self.initial_window();
             if let Some(tx) = self.tx.as_mut() {
                 let w = tx.writer();
-                frame::write_settings(
-                    w,
-                    &[(setting::INITIAL_WINDOW_SIZE, self.cfg.initial_window_size)],
-                );
+                frame::write_settings(w, &[(setting::INITIAL_WINDOW_SIZE, initial_window)]);
                 if inc > 0 {
                     frame::write_window_update(w, StreamId::ZERO, inc);
                 }
@@ -270,7 +266,7 @@ impl Connection {
 
     /// Connection credit is announced once half the window is owed.
     fn conn_update_threshold(&self) -> u32 {
-        (self.cfg.connection_window / 2).max(1)
+        (self.connection_window() / 2).max(1)
     }
 
     fn conn_update_due(&self) -> bool {

@@ -38,7 +38,7 @@ impl Connection {
                 .next()
                 .ok_or(SendError::NoMoreStreams)?
         };
-        let mut s = Stream::new(id, self.cfg.initial_window_size);
+        let mut s = Stream::new(id, self.initial_window());
         s.on_wire = false;
         s.head_request = message.method() == Some(b"HEAD".as_slice());
         if s.apply(Input::Send { end: end_stream }).is_err() {
@@ -188,7 +188,7 @@ impl Connection {
             self.broken("credit released at most once per byte received");
             return;
         }
-        let half = self.cfg.initial_window_size / 2;
+        let half = self.initial_window() / 2;
         let Some(key) = self.streams.find(stream) else {
             return;
         };

@@ -223,6 +223,58 @@ fn idle_output_gives_its_pool_buffer_back_and_goes_first_later() {
     assert_eq!(s.conn.buffers_held(), 0);
 }
 
+/// Parked bytes share the buffer a header block is encoded into: they survive the idle trim
+/// (which frees that buffer otherwise) and go out, whole and first, before the next request's
+/// header block, which then decodes at the peer.
+#[test]
+fn parked_bytes_survive_the_trim_and_go_before_the_next_header_block() {
+    let mut p = Pair::new(Config::default(), Config::default());
+    let id = p.client.open_stream(req("/first"), true).unwrap();
+    p.run();
+    p.server
+        .send_headers(id, Message::response(200), true)
+        .unwrap();
+    p.run();
+    p.client.detach(id);
+    p.server.detach(id);
+    p.client_events.clear();
+    p.server_events.clear();
+    // The server's SETTINGS arrive; the client's ACK is made but not taken by its host.
+    let mut settings = Vec::new();
+    crate::frame::write_settings(
+        &mut settings,
+        &[(crate::frame::setting::MAX_CONCURRENT_STREAMS, 7)],
+    );
+    assert!(p.client.recv(&mut p.pool, &Bytes::from(settings), p.now) > 0);
+    p.client.flush(&mut p.pool, p.now);
+    let waiting = p.client.output().to_vec();
+    assert!(!waiting.is_empty());
+    assert!(p.client.park_output(&mut p.pool));
+    while p.client.poll_event().is_some() {}
+    assert!(
+        p.client.trim(),
+        "an idle connection with parked bytes trims"
+    );
+    assert!(p.client.has_output(), "the parked bytes are still owed");
+    let id = p.client.open_stream(req("/second"), true).unwrap();
+    let mut out = Vec::new();
+    p.client
+        .drain_output(&mut p.pool, &mut out, usize::MAX, p.now);
+    assert!(out.starts_with(&waiting), "parked bytes first, unchanged");
+    assert_eq!(
+        crate::testkit::frame_kinds(&out[waiting.len()..]),
+        vec![FrameType::Headers]
+    );
+    assert!(p.server.recv(&mut p.pool, &Bytes::from(out), p.now) > 0);
+    let path = std::iter::from_fn(|| p.server.poll_event()).find_map(|e| match e {
+        Event::Headers {
+            stream, message, ..
+        } if stream == id => message.path().map(<[u8]>::to_vec),
+        _ => None,
+    });
+    assert_eq!(path, Some(b"/second".to_vec()));
+}
+
 /// An idle connection's `trim` drops its HPACK encoder (the largest part of an idle
 /// connection after its first requests). The next block must first empty the peer's copy of
 /// the old table (size update to 0, then back), or the peer would read our new indices
