@@ -251,10 +251,17 @@ def lib(step, *args, ok=(0,)):
     return p.returncode, p.stdout.strip()
 
 
+_PICKED = set()  # ports handed out: picked but maybe not yet bound, never handed out twice
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PICKED:
+            _PICKED.add(port)
+            return port
 
 
 def log_tail(name, n=15):

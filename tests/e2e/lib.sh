@@ -49,8 +49,18 @@ e2e_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# A port nothing listens on, other than those named after it (ports picked but not yet bound:
+# the kernel may hand the same free port out twice in a row).
 e2e_free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c '
+import socket, sys
+avoid = set(sys.argv[1:])
+for _ in range(100):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if str(p) not in avoid:
+        print(p); break
+else:
+    sys.exit("no free port")' "$@"
 }
 
 # Says which process listens on PORT, if ss can tell (it cannot for other users' processes).
@@ -71,21 +81,26 @@ e2e_port_holder() {
 e2e_ports() {
   local spec var port
   local -A fixed=([ADMIN_PORT]=9901 [H2C_PORT]=10000 [TLS_PORT]=10443 [HCM_PORT]=10002)
-  local vars=("$@")
+  local vars=("$@") picked=()
   ((${#vars[@]})) || vars=(ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT)
+  # Ports set in the environment count as taken: a picked port must differ from all of them.
+  for var in ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT UPSTREAM_PORT WASM_PORT; do
+    [[ -n ${!var:-} ]] && picked+=("${!var}")
+  done
   for var in "${vars[@]}" UPSTREAM_PORT WASM_PORT; do
     port=${!var:-${fixed[$var]:-}}
     if [[ -z $port ]]; then
-      port=$(e2e_free_port)
+      port=$(e2e_free_port "${picked[@]}")
     elif ! e2e_port_free "$port"; then
       if [[ ${E2E_AUTO_PORTS:-0} = 1 ]]; then
-        port=$(e2e_free_port)
+        port=$(e2e_free_port "${picked[@]}")
       else
         echo "e2e: port $port ($var) is in use by $(e2e_port_holder "$port")" >&2
         e2e_die "stop that process, or set $var=<port>, or E2E_AUTO_PORTS=1 to pick free ports"
         return 1
       fi
     fi
+    picked+=("$port")
     e2e_set "$var" "$port"
   done
 }

@@ -2397,10 +2397,17 @@ def validate_configs():
 PLAIN = {}  # the plain tcp_proxy Envoy of the demo pass: its ports
 
 
+_PICKED = set()  # ports handed out: picked but maybe not yet bound, never handed out twice
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _PICKED:
+            _PICKED.add(port)
+            return port
 
 
 def phase_main():
