@@ -294,11 +294,14 @@ fn hpack_state_carries_across_blocks_and_size_updates() {
     assert_eq!(r.failure.map(|f| f.frame), Some(Some(3)));
 }
 
+/// What a case writes after the preface, and the rule it must break.
+type Case = (&'static str, Box<dyn Fn(&mut RawClient)>, Violation);
+
 #[test]
 fn connection_errors_stop_the_walk() {
     use crate::frame::FrameError as F;
     use crate::hpack::HpackError as H;
-    let cases: Vec<(&str, Box<dyn Fn(&mut RawClient)>, Violation)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "SETTINGS of 5 bytes",
             Box::new(|c| c.raw(FrameType::Settings, 0, 0, &[0; 5])),
