@@ -206,6 +206,8 @@ fn payload(o: &JsValue, p: &Payload) -> String {
             glue::set(o, "settings", array(list));
             if *ack {
                 "ACK".into()
+            } else if entries.is_empty() {
+                "no entries".into()
             } else {
                 entries
                     .iter()
@@ -269,7 +271,10 @@ fn frame_js(i: usize, f: &Frame) -> JsValue {
     );
     glue::set(&o, "streamId", h.stream.value());
     glue::set(&o, "length", h.len);
-    let summary = payload(&o, &f.payload);
+    let mut summary = payload(&o, &f.payload);
+    if let (FrameType::Unknown(t), Payload::Skipped) = (h.kind, &f.payload) {
+        summary = format!("type 0x{t:02x}: ignored (RFC 9113 §4.1)");
+    }
     glue::set(&o, "summary", summary);
     glue::set(&o, "block", f.block.map_or(JsValue::NULL, num));
     glue::set(

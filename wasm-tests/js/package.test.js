@@ -24,7 +24,7 @@ test('the tarball installs and loads as h2mux, CommonJS and ESM', () => {
       assert.ok(fs.existsSync(path.join(installed, f)), `${f} in the package`);
     }
     const dts = fs.readFileSync(path.join(installed, 'node/h2mux.d.ts'), 'utf8');
-    for (const t of ['export type H2Event', 'HeadersEvent', 'ConnectionTerminatedEvent', 'pollEvent(): H2Event | null', 'constructor(options: ConnectionOptions', 'export interface Inspection', 'export function inspect(bytes: Uint8Array, options?: InspectOptions | null): Inspection']) {
+    for (const t of ['export type H2Event', 'HeadersEvent', 'ConnectionTerminatedEvent', 'pollEvent(): H2Event | null', 'constructor(options: ConnectionOptions', 'export interface Inspection', 'export function inspect(bytes: Uint8Array | number[], options?: InspectOptions | null): Inspection']) {
       assert.ok(dts.includes(t), `the .d.ts declares ${t}`);
     }
     const cjs = `const { Connection, Relay } = require('h2mux');
