@@ -43,8 +43,8 @@ function upstream() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-function proxy(upPort, dir) {
-  const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--capture', dir]);
+function proxy(upPort, dir, extra = []) {
+  const child = spawn(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upPort}`, '--capture', dir, ...extra]);
   let err = '';
   return new Promise((resolve, reject) => {
     child.stderr.on('data', (d) => {
@@ -169,6 +169,38 @@ test('the other three directions decode too', () => {
   }
   // Told without being asked: no preface, and the first block has :status.
   assert.equal(inspect(fs.readFileSync(files['upstream-to-h2mux'])).direction, 'server');
+});
+
+test('capture is bounded per file and in all, and says when it stops', async () => {
+  const small = fs.mkdtempSync(path.join(os.tmpdir(), 'h2mux-capture-small-'));
+  const up = await upstream();
+  const px = await proxy(up.address().port, small, ['--capture-max', '100', '--capture-total', '1k']);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const session = http2.connect(`http://127.0.0.1:${px.port}`);
+      session.on('error', () => {});
+      assert.equal((await request(session, { ':path': '/hello' })).body, 'hello, inspector');
+      await new Promise((r) => session.close(r));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const sizes = fs.readdirSync(small).map((f) => fs.statSync(path.join(small, f)).size);
+    assert.ok(sizes.length >= 10, `files of three connections (${sizes.length})`);
+    assert.ok(sizes.every((n) => n <= 100), `every file within --capture-max: ${sizes}`);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 1024, 'exactly --capture-total in all');
+    assert.match(px.stderr(), /capture: 1024 bytes written in all \(--capture-total\): capture stopped/);
+    // A file cut at --capture-max still decodes up to where it ends.
+    const first = fs.readdirSync(small).find((f) => f.endsWith('.client-to-h2mux.bin'));
+    const r = inspect(fs.readFileSync(path.join(small, first)));
+    assert.equal(r.error, null);
+    assert.equal(r.end, 'incomplete');
+  } finally {
+    px.child.kill('SIGKILL');
+    up.close();
+    fs.rmSync(small, { recursive: true, force: true });
+  }
+  const bad = spawnSync(process.execPath, [BIN, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--capture', small, '--capture-max', 'lots']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr.toString(), /--capture-max: expected a byte count/);
 });
 
 /** The client's capture followed by one bad frame, and something after it. */
