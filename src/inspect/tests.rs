@@ -541,8 +541,10 @@ fn stream_errors_reset_one_stream_and_the_walk_goes_on() {
     c.raw(FrameType::Data, flags::END_STREAM, 5, b"abc");
     c.get(7, false);
     c.raw(FrameType::WindowUpdate, 0, 7, &[0; 4]);
-    // PRIORITY of the wrong length: the one frame error that costs only its stream.
+    // PRIORITY of the wrong length: the one frame error that costs only its stream; a
+    // request may still open that stream.
     c.raw(FrameType::Priority, 0, 9, &[0, 0, 0, 1]);
+    c.get(9, true);
     c.raw(FrameType::Ping, 0, 0, b"reached!");
     let r = walk(&c.take());
     assert_eq!(r.end, End::Complete, "{:?}", r.failure);
@@ -578,10 +580,14 @@ fn stream_errors_reset_one_stream_and_the_walk_goes_on() {
             (3, StreamState::ResetByReceiver),
             (5, StreamState::ResetByReceiver),
             (7, StreamState::ResetByReceiver),
-            (9, StreamState::ResetByReceiver),
+            (9, StreamState::Ended),
         ]
     );
-    assert!(matches!(r.frames[10].payload, Payload::Ping { data, .. } if &data == b"reached!"));
+    assert_eq!(
+        r.blocks.last().map(|b| (b.stream.value(), b.error)),
+        Some((9, None))
+    );
+    assert!(matches!(r.frames[11].payload, Payload::Ping { data, .. } if &data == b"reached!"));
 }
 
 #[test]

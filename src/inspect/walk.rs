@@ -325,6 +325,11 @@ impl<'o> Walk<'o> {
         if let Some(f) = self.report.frames.get_mut(index) {
             f.stream_error = Some(v);
         }
+        if self.idle(id) {
+            // A stream not opened yet (a PRIORITY of the wrong length): the connection
+            // remembers no state for it, and a request may still open it.
+            return;
+        }
         let t = self.track(id, Phase::Body, false);
         t.state = StreamState::ResetByReceiver;
     }
