@@ -13,7 +13,10 @@ const $ = (id) => document.getElementById(id);
 export function parseHex(text) {
   const lines = text.split(/\r?\n/);
   let digits = '';
+  let hexdump = false;
   for (let line of lines) {
+    // hexdump -C ends with the length as an offset alone.
+    if (hexdump && /^\s*[0-9a-fA-F]{7,8}\s*$/.test(line)) continue;
     line = line.replace(/\|[^|]*\|\s*$/, ''); // hexdump -C's ASCII column
     const xxd = /^\s*[0-9a-fA-F]{4,}:\s?(.*)$/.exec(line);
     if (xxd) {
@@ -21,7 +24,7 @@ export function parseHex(text) {
       line = xxd[1].split(/\s{2,}/)[0];
     } else {
       const hd = /^([0-9a-fA-F]{7,8})\s{2}(.*)$/.exec(line); // hexdump -C's offset
-      if (hd) line = hd[2];
+      if (hd) { line = hd[2]; hexdump = true; }
     }
     line = line.replace(/0x|\\x/gi, '').replace(/[\s,;:]/g, '');
     if (/[^0-9a-fA-F]/.test(line)) {
