@@ -80,7 +80,8 @@ native:
 
 # ---- The JS package -----------------------------------------------------------
 # The core and the shell through wasm-bindgen (feature `js`, without the filter), for Node,
-# Deno and browsers: dist/js/ (node/ CommonJS, web/ ES module, bin/h2mux-node) and
+# Deno and browsers: dist/js/ (node/ CommonJS, web/ ES module, bin/h2mux-node, inspector/
+# the HTTP/2 inspector page on web/) and
 # dist/h2mux-<version>.tgz. The CLI must be the crate's exact version. No wasm-opt: Debian's
 # corrupts wasm-bindgen output.
 WASM_BINDGEN_VERSION := 0.2.130
@@ -98,14 +99,15 @@ js: setup wasm-bindgen-cli e2e-tools
 	wasm-bindgen --target nodejs --out-dir dist/js/node $(JS_WASM)
 	wasm-bindgen --target web --out-dir dist/js/web $(JS_WASM)
 	echo '{"type": "module"}' > dist/js/web/package.json
-	cp -r src/js/package/bin src/js/package/README.md dist/js/
+	cp -r src/js/package/bin src/js/package/inspector src/js/package/README.md dist/js/
 	node -e 'const p = require("./src/js/package/package.json"); p.version = "$(VERSION)"; require("fs").writeFileSync("dist/js/package.json", JSON.stringify(p, null, 2) + "\n")'
 	node wasm-tests/js/check-wasm.js js dist/js/node/h2mux_bg.wasm
 	rm -f dist/h2mux-*.tgz && cd dist && npm pack --silent ./js
 	@echo "dist/js: $$(stat -c %s dist/js/node/h2mux_bg.wasm) bytes of wasm; dist/h2mux-$(VERSION).tgz"
 
 # The package by itself (events API in memory), installed from its tarball, and h2mux-node
-# between Node's own HTTP/2 client and server; the filter module carries no JS glue.
+# between Node's own HTTP/2 client and server; the filter module carries no JS glue. The
+# inspector page runs in Debian's chromium, which `js` installs with the other apt tools.
 test-js: js wasm
 	node wasm-tests/js/check-wasm.js filter dist/h2mux.wasm
 	node --test wasm-tests/js/

@@ -23,6 +23,9 @@ pub mod flow;
 pub mod frame;
 pub mod h1;
 pub mod hpack;
+/// The HTTP/2 inspector's decoding walk (the JS package's `inspect` and its page).
+#[cfg(any(test, feature = "js", feature = "testkit"))]
+pub mod inspect;
 pub mod invariant;
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod js;

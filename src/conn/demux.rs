@@ -718,8 +718,8 @@ impl Connection {
 }
 
 /// An HTTP/1.x request line starts with a method token and a space ("PRI " is the HTTP/2
-/// preface itself and never gets here).
-fn looks_like_http1_request(input: &[u8]) -> bool {
+/// preface itself and never gets here). The inspector asks the same of its input.
+pub(crate) fn looks_like_http1_request(input: &[u8]) -> bool {
     let token = input
         .iter()
         .take(16)

@@ -51,6 +51,8 @@ use crate::side::Side;
 use crate::stream::{Store, StreamId};
 use crate::time::Instant;
 
+#[cfg(any(test, feature = "js", feature = "testkit"))]
+pub(crate) use demux::looks_like_http1_request;
 pub use demux::RxBlocked;
 pub use lifecycle::Lifecycle;
 pub use settings::PeerSettings;

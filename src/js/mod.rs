@@ -6,6 +6,8 @@
 //! - `RelayGroup` and `Relay` (`relay.rs`): the shell for many client connections (each with
 //!   its upstream) sharing one buffer quota, or for one, for a host that can write both ways
 //!   at any time (`Capabilities::unrestricted()`), taking the filter's JSON configuration.
+//! - `inspect()` (`inspect.rs`): the HTTP/2 inspector's walk (`crate::inspect`) as a plain
+//!   object, for the inspector page and for tests of captured bytes.
 //! - `convert.rs`: values across the boundary and errors as JS `Error`s with their RFC code
 //!   and rule; `glue.rs`: the JS built-ins imported.
 //!
@@ -19,11 +21,13 @@ mod connection;
 mod convert;
 mod events;
 mod glue;
+mod inspect;
 mod relay;
 
 use wasm_bindgen::prelude::*;
 
 pub use connection::Connection;
+pub use inspect::inspect;
 pub use relay::{Relay, RelayGroup};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -176,6 +180,123 @@ export interface H2muxError extends Error {
   errorCode?: number;
   key?: string;
 }
+
+/** Options of `inspect`. */
+export interface InspectOptions {
+  /** Whose bytes: a client's (checked as h2mux checks a client's), a server's (as h2mux
+   * checks an upstream's), or `"auto"` (default): the client preface, else the first
+   * header block (`:method` or not), tells. */
+  direction?: "auto" | "client" | "server";
+  /** The bytes begin at the connection's start, so the first frame must be SETTINGS
+   * (default true). The client preface is optional either way. */
+  fromStart?: boolean;
+  /** Frames reported (default 10000); the walk stops there (`end: "frame_limit"`). */
+  maxFrames?: number;
+  /** Input bytes decoded (default 16 MiB); the rest is not looked at (`end: "byte_limit"`). */
+  maxBytes?: number;
+  /** Decoded names and values and GOAWAY debug data kept, in bytes (default 4 MiB); past
+   * it blocks are still decoded and checked, their `headers` empty and `fieldsCut` set. */
+  maxKeptBytes?: number;
+  /** The receiver's settings and limits (`max_frame_size`, `header_table_size`,
+   * `max_header_list_size`, `max_header_block`, `max_continuation_frames`,
+   * `max_header_fields`, `max_settings_entries`), with the filter's defaults. */
+  limits?: Limits;
+}
+
+/** A rule broken, with the RFC 9113 code it is answered with. */
+export interface InspectedViolation {
+  code: ErrorCodeName;
+  errorCode: number;
+  /** The rule (`frame_bad_length`, `hpack_bad_index`, ...), as in the filter's metrics. */
+  rule: string;
+  reason: string;
+}
+
+/** One frame as found in the input. Fields past `summary` are set by type. */
+export interface InspectedFrame {
+  index: number;
+  /** Where its 9-byte header starts in the input. */
+  offset: number;
+  /** `DATA`, `HEADERS`, ..., `UNKNOWN`. */
+  type: string;
+  typeCode: number;
+  flags: number;
+  /** The flags its type defines, by name (`END_STREAM`, `ACK`...); other bits in hex. */
+  flagNames: string[];
+  streamId: number;
+  /** Payload length from the header. */
+  length: number;
+  /** The payload in one line. */
+  summary: string;
+  /** The header block this frame completed (END_HEADERS): an index into `blocks`. */
+  block: number | null;
+  /** A stream error: h2mux resets this stream (RST_STREAM with `code`) and reads on. */
+  streamError: InspectedViolation | null;
+  /** DATA: content bytes, padding excluded. */
+  dataLength?: number;
+  /** DATA, HEADERS: the Pad Length field. */
+  padLength?: number;
+  /** HEADERS, CONTINUATION: bytes of header block in this frame. */
+  fragmentLength?: number;
+  /** HEADERS with PRIORITY, PRIORITY. */
+  priority?: { dependency: number; exclusive: boolean; weight: number };
+  /** SETTINGS. */
+  settings?: { id: number; name: string; value: number }[];
+  /** WINDOW_UPDATE. */
+  increment?: number;
+  /** RST_STREAM, GOAWAY. */
+  code?: ErrorCodeName;
+  errorCode?: number;
+  /** PING: the 8 bytes in hex. */
+  pingData?: string;
+  /** GOAWAY. */
+  lastStreamId?: number;
+  debugData?: string;
+  debugLength?: number;
+  /** The input ends inside this frame: payload bytes present. */
+  partial?: number;
+}
+
+/** A header block (HEADERS and its CONTINUATIONs) decoded with the HPACK state of every
+ * block before it. */
+export interface InspectedBlock {
+  index: number;
+  streamId: number;
+  /** Its frames, as indices into `frames`. */
+  frames: number[];
+  endStream: boolean;
+  /** What it was checked as; null when decoded only to keep HPACK in sync. */
+  kind: "request" | "response" | "trailers" | null;
+  headers: HeaderList;
+  /** Names of the never-indexed fields. */
+  sensitive: string[];
+  fieldsCut: boolean;
+  /** The HPACK dynamic table after this block. */
+  tableSize: number;
+  tableEntries: number;
+  /** The stream error the block is answered with. */
+  error: InspectedViolation | null;
+}
+
+/** What `inspect` found. */
+export interface Inspection {
+  direction: "client" | "server" | "unknown";
+  /** The bytes began with the client preface. */
+  preface: boolean;
+  /** Input bytes given, and decoded. */
+  length: number;
+  decoded: number;
+  /** `incomplete`: the input ends inside a frame (at `incompleteAt`); `failed`: see `error`. */
+  end: "complete" | "incomplete" | "failed" | "frame_limit" | "byte_limit";
+  incompleteAt: number | null;
+  frames: InspectedFrame[];
+  blocks: InspectedBlock[];
+  /** Each stream's frames in order, by ascending id. */
+  streams: { streamId: number; state: "idle" | "open" | "ended" | "reset_by_sender" | "reset_by_receiver"; frames: number[] }[];
+  /** The connection error that stopped the walk, where h2mux would stop: a GOAWAY with
+   * `code`. `frame` is null when the bytes failed before any frame (the preface). */
+  error: (InspectedViolation & { offset: number; frame: number | null }) | null;
+}
 "#;
 
 #[wasm_bindgen]
@@ -189,6 +310,12 @@ extern "C" {
     /// `HeaderList` of the .d.ts.
     #[wasm_bindgen(typescript_type = "HeaderList")]
     pub type HeaderList;
+    /// `InspectOptions` of the .d.ts.
+    #[wasm_bindgen(typescript_type = "InspectOptions")]
+    pub type InspectOptions;
+    /// `Inspection` of the .d.ts.
+    #[wasm_bindgen(typescript_type = "Inspection")]
+    pub type Inspection;
     /// An event, or null.
     #[wasm_bindgen(typescript_type = "H2Event | null")]
     pub type MaybeEvent;

@@ -20,11 +20,11 @@ test('the tarball installs and loads as h2mux, CommonJS and ESM', () => {
     fs.writeFileSync(path.join(dir, 'package.json'), '{"name": "scratch", "private": true}');
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--silent', tgz], { cwd: dir, stdio: 'pipe' });
     const installed = path.join(dir, 'node_modules/h2mux');
-    for (const f of ['package.json', 'README.md', 'node/h2mux.js', 'node/h2mux.d.ts', 'node/h2mux_bg.wasm', 'web/h2mux.js', 'web/h2mux_bg.wasm', 'bin/h2mux-node.js']) {
+    for (const f of ['package.json', 'README.md', 'node/h2mux.js', 'node/h2mux.d.ts', 'node/h2mux_bg.wasm', 'web/h2mux.js', 'web/h2mux_bg.wasm', 'bin/h2mux-node.js', 'bin/capture.js', 'inspector/index.html', 'inspector/inspector.js', 'inspector/inspector.css']) {
       assert.ok(fs.existsSync(path.join(installed, f)), `${f} in the package`);
     }
     const dts = fs.readFileSync(path.join(installed, 'node/h2mux.d.ts'), 'utf8');
-    for (const t of ['export type H2Event', 'HeadersEvent', 'ConnectionTerminatedEvent', 'pollEvent(): H2Event | null', 'constructor(options: ConnectionOptions']) {
+    for (const t of ['export type H2Event', 'HeadersEvent', 'ConnectionTerminatedEvent', 'pollEvent(): H2Event | null', 'constructor(options: ConnectionOptions', 'export interface Inspection', 'export function inspect(bytes: Uint8Array | number[], options?: InspectOptions | null): Inspection']) {
       assert.ok(dts.includes(t), `the .d.ts declares ${t}`);
     }
     const cjs = `const { Connection, Relay } = require('h2mux');

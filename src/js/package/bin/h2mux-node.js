@@ -12,9 +12,10 @@ const net = require('node:net');
 const http = require('node:http');
 const tls = require('node:tls');
 const { RelayGroup } = require('../node/h2mux.js');
+const { Capture, parseSize } = require('./capture.js');
 
 const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]\n'
-  + '                  [--tls-cert FILE --tls-key FILE]';
+  + '                  [--tls-cert FILE --tls-key FILE] [--capture DIR [--capture-max BYTES] [--capture-total BYTES]]';
 // Client bytes the relay may hold before the client is read no more (Envoy's default
 // per-connection buffer limit).
 const HELD_LIMIT = 1 << 20;
@@ -34,7 +35,8 @@ function hostPort(flag, text) {
 }
 
 function parseArgs(argv) {
-  const opts = { config: '{}' };
+  const opts = { config: '{}', captureMax: 16 << 20, captureTotal: 1 << 30 };
+  const size = (flag, text) => parseSize(text) || fail(`${flag}: expected a byte count (e.g. 16m), got ${JSON.stringify(text)}`);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -48,6 +50,9 @@ function parseArgs(argv) {
       case '--metrics': opts.metrics = hostPort(flag, value()); break;
       case '--tls-cert': opts.tlsCert = value(); break;
       case '--tls-key': opts.tlsKey = value(); break;
+      case '--capture': opts.capture = value(); break;
+      case '--capture-max': opts.captureMax = size(flag, value()); break;
+      case '--capture-total': opts.captureTotal = size(flag, value()); break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: fail(`unknown argument ${JSON.stringify(flag)}`);
     }
@@ -88,17 +93,19 @@ function prometheus(group) {
 
 /** One client connection and its upstream connection, relayed as connection `id` of the group. */
 class Proxied {
-  constructor(client, upstreamAddr, group, conns) {
+  constructor(client, upstreamAddr, group, conns, capture) {
     this.client = client;
     this.conns = conns;
     this.group = group;
     this.id = group.open(now());
+    // --capture: each direction's bytes on each side, as written and as read.
+    this.capture = capture ? capture.connection(this.id) : null;
     this.done = false;
     this.clientEnded = false;
     this.upstream = net.connect({ ...upstreamAddr, allowHalfOpen: true, noDelay: true });
     client.setNoDelay(true);
     // Events still queued when the connection is done (gone from the group) are dropped.
-    client.on('data', (d) => { if (!this.done) { this.group.fromClient(this.id, d, false, now()); this.flush(); } });
+    client.on('data', (d) => { if (!this.done) { this.capture?.write('client-to-h2mux', d); this.group.fromClient(this.id, d, false, now()); this.flush(); } });
     // Like tcp_proxy: the client's end goes on to the upstream (a half-close) once the relay
     // has passed on every client byte; the upstream's close then ends the connection.
     client.on('end', () => {
@@ -107,7 +114,7 @@ class Proxied {
       this.group.fromClient(this.id, new Uint8Array(0), true, now());
       this.flush();
     });
-    this.upstream.on('data', (d) => { if (!this.done) { this.group.fromUpstream(this.id, d, false, now()); this.flush(); } });
+    this.upstream.on('data', (d) => { if (!this.done) { this.capture?.write('upstream-to-h2mux', d); this.group.fromUpstream(this.id, d, false, now()); this.flush(); } });
     // Like tcp_proxy: the upstream's end is the connection's end, once the relay said its last.
     this.upstream.on('end', () => this.upstreamGone());
     this.upstream.on('error', (e) => { log(`upstream ${upstreamAddr.host}:${upstreamAddr.port}: ${e.message}`); this.upstreamGone(); });
@@ -125,9 +132,15 @@ class Proxied {
     const up = this.group.takeUpstreamBytes(this.id);
     // After the client's end went on upstream, what the relay still has for the upstream
     // (a reset, a window update) has no one to read it.
-    if (up && !this.upstream.destroyed && !this.upstream.writableEnded) this.upstream.write(up);
+    if (up && !this.upstream.destroyed && !this.upstream.writableEnded) {
+      this.capture?.write('h2mux-to-upstream', up);
+      this.upstream.write(up);
+    }
     const down = this.group.takeClientBytes(this.id);
-    if (down && !this.client.destroyed) this.client.write(down);
+    if (down && !this.client.destroyed) {
+      this.capture?.write('h2mux-to-client', down);
+      this.client.write(down);
+    }
     if (this.group.shouldClose(this.id)) { this.close(); return; }
     if (this.clientEnded && this.group.heldClientBytes(this.id) === 0 && !this.upstream.writableEnded) this.upstream.end();
     const stopClient = this.upstream.writableNeedDrain || this.group.heldClientBytes(this.id) > HELD_LIMIT;
@@ -165,6 +178,7 @@ class Proxied {
   finish() {
     if (this.done) return;
     this.done = true;
+    this.capture?.close();
     this.group.closed(this.id, now());
     if (DEBUG) log(`connection ${this.id} done`);
     this.conns.delete(this.id);
@@ -177,7 +191,16 @@ function main() {
   const { tickMs, shutdownMs } = checkConfig(opts.config);
   const group = new RelayGroup(opts.config);
   const conns = new Map(); // by the group's connection id
-  const accept = (client) => new Proxied(client, opts.upstream, group, conns);
+  let capture = null;
+  if (opts.capture) {
+    try {
+      capture = new Capture(opts.capture, opts.captureMax, opts.captureTotal, log);
+    } catch (e) {
+      fail(`--capture: ${e.message}`);
+    }
+    log(`capturing each connection's bytes into ${opts.capture} (at most ${opts.captureMax} per file, ${opts.captureTotal} in all)`);
+  }
+  const accept = (client) => new Proxied(client, opts.upstream, group, conns, capture);
   let server;
   if (opts.tlsCert) {
     // TLS toward the client, offering h2 then http/1.1 (as the Envoy listener does): the
