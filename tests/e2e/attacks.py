@@ -34,9 +34,9 @@ import urllib.request
 
 import hpack
 
-from run import (CFG, H2MUX, H2MUX_NODE, H2_PREFACE, SCENARIOS, STAT_NS, F_ACK, F_END_HEADERS, F_END_STREAM, F_PRIORITY,
-                 T_CONTINUATION, T_DATA, T_GOAWAY, T_HEADERS, T_NAMES, T_PING, T_RST_STREAM, T_SETTINGS,
-                 T_WINDOW_UPDATE, H2Client, Fail, check, code_name, free_port, h2_frame, h2_frames,
+from run import (CFG, H2MUX, H2MUX_NODE, H2_PREFACE, SCENARIOS, STAT_NS, F_ACK, F_END_HEADERS,
+                 F_END_STREAM, F_PRIORITY, T_CONTINUATION, T_DATA, T_GOAWAY, T_HEADERS, T_NAMES,
+                 T_PING, T_RST_STREAM, T_SETTINGS, T_WINDOW_UPDATE, H2Client, Fail, check, code_name, free_port, h2_frame, h2_frames,
                  lib, need_envoy, pattern, scenario)
 
 T_PRIORITY = 2
@@ -111,9 +111,9 @@ def to_threshold(kind):
 # ---------------------------------------------------------------- Envoy and its counters
 
 def admin(path):
+    """Envoy's admin PATH; h2mux-node's /metrics whatever PATH."""
     if TARGET["node"]:
-        path = "/metrics"
-        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['METRICS_PORT']}{path}", timeout=5) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['METRICS_PORT']}/metrics", timeout=5) as r:
             return r.read().decode()
     with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['ADMIN_PORT']}{path}", timeout=5) as r:
         return r.read().decode()
