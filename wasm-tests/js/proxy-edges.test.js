@@ -191,11 +191,11 @@ test('a slow reader of 16 MiB: byte-exact, and h2mux-node holds a bounded amount
     req.on('end', () => { ended = true; if (wake) wake(); });
     req.on('readable', () => { if (wake) wake(); });
     // Paused mode: only what read() takes leaves Node's buffer, so the client's windows
-    // open at the pace of this loop: up to 256 KiB every 20 ms, far slower than the
-    // upstream, which has all 16 MiB ready at once.
+    // (64 KiB for the stream) open at the pace of this loop, a read every 5 ms or more:
+    // far slower than the upstream, which has all 16 MiB ready at once.
     let next = 1 << 20;
     while (!ended) {
-      await sleep(20);
+      await sleep(5);
       for (let n = 0; n < 256 * 1024;) {
         const d = req.read();
         if (!d) break;
