@@ -24,6 +24,10 @@ listener. HAProxy has no column there.
 `bench.py --ir-only` (make bench-ir) measures only the instructions per request, without Envoy:
 see ir_bench.
 
+`bench.py --node-only` (make bench-node, the last step of make bench) measures h2mux-node against
+a plain Node TCP pipe and a node:http2 proxy (bench/node-proxies.js), small GETs in front of
+nghttpd, without Envoy: see main_node.
+
 Set-ups are interleaved (a, b, b', c, d, a, b, ...) and every (round, workload, set-up) gets a
 fresh Envoy (or HAProxy), so its peak RSS (VmHWM) belongs to that workload alone. Figures are
 medians over rounds; the req/s and CPU-per-request ratios (b/a, b'/a, b/c, b'/c, b'/b, d/b) are
