@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGETS := wasm32-wasip1 wasm32-unknown-unknown
 FUZZ_SECONDS ?= 300
 
-.PHONY: native test-native-module all setup test test-native test-wasm-build lint run bench bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci js test-js wasm-bindgen-cli
+.PHONY: native test-native-module all setup test test-native test-wasm-build lint run bench bench-node bench-ir bench-tools fuzz clean wasm upstream test-upstream oci test-oci js test-js wasm-bindgen-cli
 
 all: test
 
@@ -152,6 +152,12 @@ bench: wasm native js envoy upstream bench-tools
 	$(CARGO) build --release $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
 	$(CARGO) build --release --target wasm32-wasip1 $(BENCH_CARGO_FEATURES) $(BENCH_BINS)
 	BENCH_FEATURES="$(BENCH_FEATURES)" $(VENV)/bin/python bench/bench.py
+	python3 bench/bench.py --node-only
+
+# h2mux-node against a plain Node TCP pipe and a node:http2 proxy (bench/node-proxies.js),
+# small GETs in front of nghttpd: bench.py --node-only (BENCH_QUICK=1, BENCH_ROUNDS=N).
+bench-node: js
+	python3 bench/bench.py --node-only
 
 # Instructions per request under callgrind of the relay bench and the corpus replay, natively
 # and as wasm (Cranelift, precompiled): no Envoy, repeatable to a few instructions.

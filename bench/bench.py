@@ -24,6 +24,10 @@ listener. HAProxy has no column there.
 `bench.py --ir-only` (make bench-ir) measures only the instructions per request, without Envoy:
 see ir_bench.
 
+`bench.py --node-only` (make bench-node, the last step of make bench) measures h2mux-node against
+a plain Node TCP pipe and a node:http2 proxy (bench/node-proxies.js), small GETs in front of
+nghttpd, without Envoy: see main_node.
+
 Set-ups are interleaved (a, b, b', c, d, a, b, ...) and every (round, workload, set-up) gets a
 fresh Envoy (or HAProxy), so its peak RSS (VmHWM) belongs to that workload alone. Figures are
 medians over rounds; the req/s and CPU-per-request ratios (b/a, b'/a, b/c, b'/c, b'/b, d/b) are
@@ -1552,6 +1556,153 @@ def main_ir(args):
     return 0 if res.get("relay_ir_per_request") and res.get("relay_ir_per_request_wasm") else 1
 
 
+# ---------------------------------------------------------------- the Node hosts (--node-only)
+
+NODE_PROXIES = os.path.join(HERE, "node-proxies.js")
+# key, label, the proxy's command (listen, upstream): h2mux-node and the two Node proxies it
+# is measured against (bench/node-proxies.js), interleaved in that order.
+NODE_SETUPS = [
+    ("e", "h2mux-node", lambda l, u: [NODE, H2MUX_NODE, "--listen", l, "--upstream", u]),
+    ("f", "node pipe", lambda l, u: [NODE, NODE_PROXIES, "pipe", l, u]),
+    ("g", "node:http2 proxy", lambda l, u: [NODE, NODE_PROXIES, "http2", l, u]),
+]
+NODE_RATIOS = [("e", "g"), ("e", "f")]
+NODE_SECONDS = (4, 2)  # each measurement's length (full, quick): h2load -D, the rates differ 10x
+NODE_WARMUP = (20000, 3000)  # small GETs before it, on each fresh process: V8 tiers up the code
+NODE_TARGETS = [
+    ("h2mux-node / node:http2 proxy req/s >= 2", "ratio_eg", ">=", 2.0),
+    ("h2mux-node / node pipe req/s >= 0.5", "ratio_ef", ">=", 0.5),
+]
+
+
+def start_node_proxy(setup):
+    key, label, cmd = setup
+    argv = cmd(f"127.0.0.1:{ENV['NODE_PORT']}", f"127.0.0.1:{ENV['NGHTTPD_PORT']}")
+    env = dict(ENV, UPSTREAM_PORT=ENV["NODE_PORT"], UPSTREAM_CMD="exec " + shlex.join(argv))
+    p = subprocess.run(["bash", LIB, "start_upstream", "node_proxy"], env=env,
+                       capture_output=True, text=True)
+    if p.returncode:
+        tail = log_tail("node_proxy")
+        lib("stop", "node_proxy")
+        raise BenchError(f"{label} did not start: {p.stderr.strip()}\n{tail}")
+    return child_pid("node_proxy")
+
+
+def h2load_for(port, path, args, seconds):
+    """h2load for SECONDS (-D): {rps, requests (2xx), errors}."""
+    cmd = ["h2load", "-D", str(seconds), *args, f"http://127.0.0.1:{port}{path}"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, env=ENV)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"h2load timed out: {' '.join(cmd)}")
+    out = p.stdout
+    fin = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
+    req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if not (fin and req and codes):
+        raise BenchError(f"h2load output not understood ({p.returncode}): {' '.join(cmd)}\n{out[-800:]}")
+    ok = min(int(req.group(4)), int(codes.group(1)))
+    return {"rps": float(fin.group(3)), "requests": ok, "errors": int(req.group(3)) - ok,
+            "cmd": " ".join(cmd)}
+
+
+def run_node_one(setup):
+    seconds = NODE_SECONDS[1] if QUICK else NODE_SECONDS[0]
+    pid = start_node_proxy(setup)
+    try:
+        port = ENV["NODE_PORT"]
+        h2load(port, "/small.txt", ["-c", "10", "-m", "10"], NODE_WARMUP[1] if QUICK else NODE_WARMUP[0])
+        wait_port_idle(int(port))
+        ns0, t0 = cpu_of(pid)
+        r = h2load_for(port, "/small.txt", ["-c", "10", "-m", "10"], seconds)
+        ns1, t1 = cpu_of(pid)
+        r["cpu_us"] = (ns1 - ns0) / 1e3 / max(r["requests"], 1)
+        r["cpu_us_ticks"] = (t1 - t0) * 1e6 / os.sysconf("SC_CLK_TCK") / max(r["requests"], 1)
+        r["rss_mb"] = peak_rss_mb(pid)
+    finally:
+        lib("stop", "node_proxy")
+    return r
+
+
+def main_node():
+    """h2mux-node against a plain Node TCP pipe and a node:http2 proxy (bench/node-proxies.js),
+    all in front of nghttpd, small GETs (h2load -c 10 -m 10), interleaved, a fresh process each
+    time; CPU is the proxy process's (schedstat over the run). Ratios are medians of the
+    per-round ratios."""
+    for tool in ("h2load", "nghttpd", NODE):
+        if not shutil.which(tool):
+            raise BenchError(f"{tool} not found")
+    if not os.path.isfile(H2MUX_NODE):
+        raise BenchError(f"no {os.path.relpath(H2MUX_NODE, ROOT)} (make js)")
+    run_dir, stamp = setup_run_dir()
+    env = dict(ENV, UPSTREAM_PORT=ENV["NGHTTPD_PORT"],
+               UPSTREAM_CMD='exec nghttpd --no-tls -a 127.0.0.1 -d "$BENCH_WWW" "$UPSTREAM_PORT"')
+    p = subprocess.run(["bash", LIB, "start_upstream", "nghttpd"], env=env, capture_output=True, text=True)
+    if p.returncode:
+        raise BenchError(f"nghttpd did not start: {p.stderr.strip()}")
+    load0 = os.getloadavg()[0]
+    log(f"bench --node-only: {ROUNDS} rounds{' (quick)' if QUICK else ''}, run directory {run_dir}, "
+        f"load average {load0:.2f}")
+    samples = {k: [] for k, *_ in NODE_SETUPS}
+    failures = []
+    for rnd in range(ROUNDS):
+        for setup in NODE_SETUPS:
+            try:
+                r = run_node_one(setup)
+            except BenchError as e:
+                failures.append(f"round {rnd} {setup[1]}: {e}")
+                log(f"  FAILED {failures[-1]}")
+                r = None
+            samples[setup[0]].append(r)
+            if r:
+                log(f"  round {rnd + 1}/{ROUNDS} {setup[1]:17} {r['rps']:10,.0f} req/s, "
+                    f"{r['cpu_us']:8.1f} us CPU/req, {r['rss_mb']:6.1f} MB"
+                    + (f", {r['errors']} errors" if r["errors"] else ""))
+    res = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "stamp": stamp,
+           "revision": source_revision(), "node": tool_version([NODE, "--version"]),
+           "rounds": ROUNDS, "seconds": NODE_SECONDS[1] if QUICK else NODE_SECONDS[0],
+           "load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
+           "samples": samples, "failures": failures}
+    for key, *_ in NODE_SETUPS:
+        rows = [r for r in samples[key] if r]
+        for metric in ("rps", "cpu_us", "rss_mb"):
+            res[f"{metric}_{key}"] = median([r.get(metric) for r in rows])
+        res[f"errors_{key}"] = sum(r["errors"] for r in rows)
+    for x, y in NODE_RATIOS:
+        res[f"ratio_{x}{y}"] = round_ratios(samples[x], samples[y], "rps")
+        res[f"cpu_ratio_{x}{y}"] = round_ratios(samples[x], samples[y], "cpu_us")
+    heads = [label for _, label, _ in NODE_SETUPS]
+    ratio_heads = [f"{x}/{y}" for x, y in NODE_RATIOS]
+    text = ("| metric | " + " | ".join(f"{k} {h}" for (k, *_), h in zip(NODE_SETUPS, heads))
+            + " | " + " | ".join(ratio_heads) + " |\n|---|" + "---|" * (len(heads) + len(ratio_heads)) + "\n")
+    text += ("| req/s | " + " | ".join(fmt(res[f"rps_{k}"]) for k, *_ in NODE_SETUPS) + " | "
+             + " | ".join(fmt(res[f"ratio_{x}{y}"], 2) for x, y in NODE_RATIOS) + " |\n")
+    text += ("| CPU us/request | " + " | ".join(fmt(res[f"cpu_us_{k}"], 1) for k, *_ in NODE_SETUPS)
+             + " | " + " | ".join(fmt(res[f"cpu_ratio_{x}{y}"], 2) for x, y in NODE_RATIOS) + " |\n")
+    text += ("| peak RSS MB | " + " | ".join(fmt(res[f"rss_mb_{k}"], 1) for k, *_ in NODE_SETUPS)
+             + " |" + " |" * len(NODE_RATIOS) + "\n")
+    verdicts = []
+    for label, metric, op, bound in NODE_TARGETS:
+        v = res.get(metric)
+        ok = v is not None and (v >= bound if op == ">=" else v <= bound)
+        verdicts.append(f"{'PASS' if ok else 'MISS'} {label}: {fmt(v, 2)}")
+    res["targets"] = verdicts
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, f"node-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    with open(path[:-5] + ".md", "w") as f:
+        f.write(text)
+    log(f"\n{res['revision']}, node {res['node']}, {res['rounds']} rounds of {res['seconds']} s of small GETs "
+        f"(h2load -c 10 -m 10 -D {res['seconds']}, nghttpd upstream), load average {res['load_start']} -> {res['load_end']}\n\n"
+        + text + "\n" + "\n".join(verdicts))
+    for fl in failures:
+        log(f"failed: {fl}")
+    log(f"written: {path} (and .md)")
+    return 1 if failures and not any(samples["e"]) else 0
+
+
 def on_term(signum, _frame):
     sys.exit(128 + signum)
 
@@ -1569,9 +1720,12 @@ if __name__ == "__main__":
                         help="with --ir-only: also wall-clock requests/s, native and wasmtime")
     parser.add_argument("--compare", metavar="JSON",
                         help="with --ir-only: an earlier ir-*.json to show the change against")
+    parser.add_argument("--node-only", action="store_true",
+                        help="only h2mux-node against a Node TCP pipe and a node:http2 proxy "
+                             "(small GETs); JSON to target/bench/node-<date>.json")
     cli = parser.parse_args()
     try:
-        code = main_ir(cli) if cli.ir_only else main()
+        code = main_ir(cli) if cli.ir_only else main_node() if cli.node_only else main()
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         code = 1

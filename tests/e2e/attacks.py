@@ -14,6 +14,12 @@ counts streams by the upstream's protocol, also those reset before their HEADERS
 At the end Envoy must still run (its process alive, /ready LIVE), h2mux must count no
 internal error, and both connections must be gone from h2mux_connections_active.
 
+The "attacks-node" phase replays the same attacks, with the same expectations, through
+h2mux-node (dist/js/bin/h2mux-node.js, `make js`) in front of the same demo upstream: one
+process and one RelayGroup (one quota, as one Envoy worker), its counters from its --metrics
+listener, its health its process and its RSS. Its scenarios are named node_attack_*; they run
+once per suite run (the .wasm pass).
+
 Alone: E2E_AUTO_PORTS=1 [E2E_ARTIFACT=native] .venv/bin/python tests/e2e/run.py -k attack_
 """
 
@@ -28,10 +34,10 @@ import urllib.request
 
 import hpack
 
-from run import (CFG, H2MUX, H2_PREFACE, STAT_NS, F_ACK, F_END_HEADERS, F_END_STREAM, F_PRIORITY,
-                 T_CONTINUATION, T_DATA, T_GOAWAY, T_HEADERS, T_NAMES, T_PING, T_RST_STREAM, T_SETTINGS,
-                 T_WINDOW_UPDATE, H2Client, Fail, check, code_name, free_port, h2_frame, h2_frames,
-                 need_envoy, pattern, scenario)
+from run import (CFG, H2MUX, H2MUX_NODE, H2_PREFACE, SCENARIOS, STAT_NS, F_ACK, F_END_HEADERS,
+                 F_END_STREAM, F_PRIORITY, T_CONTINUATION, T_DATA, T_GOAWAY, T_HEADERS, T_NAMES,
+                 T_PING, T_RST_STREAM, T_SETTINGS, T_WINDOW_UPDATE, H2Client, Fail, check, code_name, free_port, h2_frame, h2_frames,
+                 lib, need_envoy, pattern, scenario)
 
 T_PRIORITY = 2
 S_INITIAL_WINDOW_SIZE = 4
@@ -58,18 +64,35 @@ CONFIG = {
 # GOAWAY(NO_ERROR), at glitch_threshold GOAWAY(ENHANCE_YOUR_CALM) and closes.
 POINTS = {"early_reset": 10, "own_reset": 10, "empty_frame": 5, "tiny_continuation": 10,
           "control_frame": 1, "tiny_window_update": 1}
-WORKERS = int(os.environ.get("ENVOY_CONCURRENCY", "2"))  # lib.sh's default; one VM (and quota) each
+ENVOY_WORKERS = int(os.environ.get("ENVOY_CONCURRENCY", "2"))  # lib.sh's default; one VM (and quota) each
 PATIENCE = 5.0  # seconds an attacker waits for h2mux's answer or its close
 LEGIT_TIMEOUT = 5  # seconds the legitimate client waits for one response
 PROBE = b"probe!!!"  # the attacker's PING payload: the connection still answers
 DOORBELL = b"h2mux-db"  # the PING h2mux rings toward a client (.wasm only, ARCHITECTURE.md)
 ENVOY_NAME = "envoy-attacks"
-PORTS = {}  # this phase's Envoy: ADMIN_PORT, H2C_PORT, TLS_PORT
+NODE_NAME = "h2mux_node_attacks"
+PORTS = {}  # this phase's proxy: H2C_PORT; Envoy's ADMIN_PORT and TLS_PORT, h2mux-node's METRICS_PORT
+TARGET = {"name": ENVOY_NAME, "node": False, "workers": ENVOY_WORKERS}  # the proxy attacked
 
 
 def phase():
+    TARGET.update(name=ENVOY_NAME, node=False, workers=ENVOY_WORKERS)
+    PORTS.clear()
     PORTS.update({k: str(free_port()) for k in ("ADMIN_PORT", "H2C_PORT", "TLS_PORT")})
     need_envoy(H2MUX, ENVOY_NAME, "h2mux-attacks.yaml", {**PORTS, "CONFIG_JSON": json.dumps(CONFIG)})
+
+
+def phase_node():
+    """h2mux-node with CONFIG in front of the demo upstream: one RelayGroup, one quota."""
+    check(os.path.isfile(H2MUX_NODE), f"no {H2MUX_NODE} (make js)")
+    TARGET.update(name=NODE_NAME, node=True, workers=1)
+    PORTS.clear()
+    PORTS.update({k: str(free_port()) for k in ("H2C_PORT", "METRICS_PORT")})
+    lib("spawn", NODE_NAME, "node", H2MUX_NODE, "--listen", f"127.0.0.1:{PORTS['H2C_PORT']}",
+        "--upstream", f"127.0.0.1:{CFG['UPSTREAM_PORT']}", "--config", json.dumps(CONFIG),
+        "--metrics", f"127.0.0.1:{PORTS['METRICS_PORT']}")
+    lib("wait_port", PORTS["H2C_PORT"], NODE_NAME, "10")
+    lib("wait_port", PORTS["METRICS_PORT"], NODE_NAME, "10")
 
 
 def budget(kind, seconds):
@@ -88,6 +111,10 @@ def to_threshold(kind):
 # ---------------------------------------------------------------- Envoy and its counters
 
 def admin(path):
+    """Envoy's admin PATH; h2mux-node's /metrics whatever PATH."""
+    if TARGET["node"]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['METRICS_PORT']}/metrics", timeout=5) as r:
+            return r.read().decode()
     with urllib.request.urlopen(f"http://127.0.0.1:{PORTS['ADMIN_PORT']}{path}", timeout=5) as r:
         return r.read().decode()
 
@@ -97,6 +124,12 @@ def metrics():
     stat namespace; histograms left out). Per-code and per-rule counters are defined on first
     use by the .wasm, at start by the native module: a missing one is 0."""
     out = {}
+    if TARGET["node"]:  # Prometheus text: "name value" lines
+        for line in admin("/metrics").splitlines():
+            k, _, v = line.partition(" ")
+            if k.startswith("h2mux_") and v.isdigit():
+                out[k] = int(v)
+        return out
     for line in admin(f"/stats?filter=^{STAT_NS}\\.h2mux_").splitlines():
         k, _, v = line.partition(": ")
         if v.lstrip("-").isdigit():
@@ -105,27 +138,33 @@ def metrics():
 
 
 def envoy_alive():
-    rc = os.path.join(CFG["RUN_DIR"], ENVOY_NAME + ".rc")  # lib.sh writes it when the process ends
+    """The proxy attacked still runs (Envoy: and says LIVE)."""
+    name = TARGET["name"]
+    rc = os.path.join(CFG["RUN_DIR"], name + ".rc")  # lib.sh writes it when the process ends
     if os.path.exists(rc):
-        raise Fail(f"{ENVOY_NAME} exited with code {open(rc).read().strip()}")
-    pid = int(open(os.path.join(CFG["RUN_DIR"], ENVOY_NAME + ".cpid")).read())
+        raise Fail(f"{name} exited with code {open(rc).read().strip()}")
+    pid = int(open(os.path.join(CFG["RUN_DIR"], name + ".cpid")).read())
     try:
         state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
     except OSError:
-        raise Fail(f"{ENVOY_NAME} (pid {pid}) is gone")
-    check(state != "Z", f"{ENVOY_NAME} (pid {pid}) is a zombie")
+        raise Fail(f"{name} (pid {pid}) is gone")
+    check(state != "Z", f"{name} (pid {pid}) is a zombie")
+    if TARGET["node"]:
+        return
     ready = admin("/ready").strip()
     check(ready == "LIVE", f"{ENVOY_NAME} /ready says {ready!r}")
 
 
 def envoy_cx():
     """Envoy's own count of open connections, both sides (for failure messages)."""
+    if TARGET["node"]:
+        return "(h2mux-node: no such count)"
     return ", ".join(l for l in admin("/stats?filter=(downstream|upstream)_cx_active$").splitlines()
                      if not l.endswith(": 0"))
 
 
 def envoy_rss_kib():
-    pid = int(open(os.path.join(CFG["RUN_DIR"], ENVOY_NAME + ".cpid")).read())
+    pid = int(open(os.path.join(CFG["RUN_DIR"], TARGET["name"] + ".cpid")).read())
     with open(f"/proc/{pid}/status") as f:
         return int(next(l.split()[1] for l in f if l.startswith("VmRSS:")))
 
@@ -772,7 +811,7 @@ def attack_internal_buffering():
     # h2mux's own limits (README, "Plugin configuration"): its quota per VM, and at most
     # max_held_upstream_bytes (default 1 MiB) held while the relay cannot take them; frame
     # headers and the legitimate client's last round make the two counters differ a little.
-    held_max = CONFIG["quota_bytes"] * WORKERS + (1 << 20) + 64 * 1024
+    held_max = CONFIG["quota_bytes"] * TARGET["workers"] + (1 << 20) + 64 * 1024
     # What can sit between h2mux and the attacker's unread socket: Envoy's write buffer (its
     # per_connection_buffer_limit_bytes, BUFFER_LIMIT, 1 MiB by default: above it tcp_proxy
     # stops reading the upstream; twice that for a read in flight) and the two kernel
@@ -789,8 +828,8 @@ def attack_internal_buffering():
           f"{sent_max + CONFIG['quota_bytes']} expected")
     for when in ("m", "end"):
         q = seen[when].get("h2mux_quota_bytes_in_use", 0)
-        check(q <= CONFIG["quota_bytes"] * WORKERS,
-              f"h2mux_quota_bytes_in_use {q} above {WORKERS} x quota_bytes {CONFIG['quota_bytes']}")
+        check(q <= CONFIG["quota_bytes"] * TARGET["workers"],
+              f"h2mux_quota_bytes_in_use {q} above {TARGET['workers']} x quota_bytes {CONFIG['quota_bytes']}")
     rss_max = held_max + sent_max + (32 << 20)  # and 32 MiB for Envoy's own allocations
     check(seen["rss"] * 1024 <= rss_max, f"Envoy's RSS grew by {seen['rss']} KiB during the attack, "
           f"at most {rss_max >> 10} KiB expected")
@@ -804,7 +843,7 @@ def attack_internal_buffering():
     return o.report(f"{o.upstream_saw()} downloads of {BUFFERING_BYTES} B upstream; of {total} B "
                     f"asked, h2mux took {moved['h2mux_bytes_from_upstream']} B from the upstream and "
                     f"wrote {moved['h2mux_bytes_to_client']} B to the attacker, then stopped; quota in "
-                    f"use {seen['m'].get('h2mux_quota_bytes_in_use', 0)} B; Envoy RSS +{seen['rss']} KiB; "
+                    f"use {seen['m'].get('h2mux_quota_bytes_in_use', 0)} B; {'h2mux-node' if TARGET['node'] else 'Envoy'} RSS +{seen['rss']} KiB; "
                     f"of {seen['pings']} B of PINGs h2mux read {seen['pings_read']} B"
                     + (", and ended the connection (too many glitches)" if seen["calmed"] else ""))
 
@@ -1081,3 +1120,9 @@ def attack_flow_control_violation():
           f"counters: {o.d}")
     check_nothing_upstream(o)
     return o.report()
+
+
+# The same attacks through h2mux-node ("attacks-node" phase), once per suite run.
+for _name, _phase, _needs, _fn in list(SCENARIOS):
+    if _phase == "attacks":
+        SCENARIOS.append(("node_" + _name, "attacks-node", ("wasm",), _fn))

@@ -2506,6 +2506,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("scripted", phase_scripted, ["envoy-scripted", stop_scripted]),
         ("silent", phase_silent, ["envoy-silent", stop_silent]),
         ("attacks", attacks.phase, [attacks.ENVOY_NAME]),
+        ("attacks-node", attacks.phase_node, [attacks.NODE_NAME]),
         ("lds", phase_lds, ["envoy-lds"]),
     ],
     "h1up": h1_upstream.PASS,
