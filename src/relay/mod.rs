@@ -144,6 +144,9 @@ pub struct RelayStats {
     pub doorbells: u32,
     /// Requests answered 503 after waiting `queue_timeout_ms` for the upstream.
     pub queue_timeouts: u32,
+    /// Requests answered 421: their authority routes to another cluster than the
+    /// connection's (`route`).
+    pub misdirected: u32,
     /// Broken invariants of the relay's own bookkeeping (each one ended the relay).
     pub internal_errors: u32,
 }
@@ -186,6 +189,9 @@ pub struct Relay {
     client_doorbell: bool,
     /// The host's id of this connection, for log lines.
     tag: WaiterId,
+    /// The connection's cluster and the route table, when routing by authority: every
+    /// request is checked against it.
+    routing: Option<Box<Routing>>,
     stats: RelayStats,
     now: Instant,
 }
@@ -239,6 +245,7 @@ impl Relay {
             cold: None,
             client_doorbell: false,
             tag: waiter,
+            routing: None,
             stats: RelayStats::default(),
             now,
         }
@@ -262,6 +269,12 @@ impl Relay {
     /// The client's connection is TLS (the host tells, before the first bytes).
     pub fn set_client_tls(&mut self) {
         self.client_tls = true;
+    }
+
+    /// The connection's route, chosen by the host before it connected upstream: from now on
+    /// a request whose authority routes elsewhere is answered 421 (see `route`).
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.routing = Some(Box::new(routing));
     }
 
     /// Records per-code notes on both connections (for metrics).
@@ -678,6 +691,23 @@ impl Relay {
         }
     }
 
+    /// A request for an authority the connection's cluster does not serve: 421 on its
+    /// stream (RFC 9110 §15.5.20), which a client that coalesced connections retries on
+    /// another; the rest of its body is dropped, its credit given back.
+    fn misdirected(&mut self, front: StreamId) {
+        log::debug!(
+            "h2mux[{}]: client stream {front}: authority routed elsewhere: 421",
+            self.tag
+        );
+        self.stats.misdirected = self.stats.misdirected.saturating_add(1);
+        let _ = self.front.send_headers(front, Message::response(421), true);
+        self.front.reset_after_end(front, ErrorCode::NoError);
+        // No upstream stream: the pair ends when the client side does.
+        let mut p = Pair::new(front, StreamId::ZERO, self.now);
+        p.head_sent(Some(421), false, self.now);
+        self.pairs.push(p);
+    }
+
     /// The earliest deadline of either connection: when `tick` next has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         [
@@ -799,6 +829,12 @@ impl Relay {
                     if stream_log::sampled(self.tag, stream.value(), al.sample) {
                         let l = StreamLog::new(&message, al.max_path, self.front.is_h1());
                         self.cold().logs.push((stream, Box::new(l)));
+                    }
+                }
+                if let Some(r) = &self.routing {
+                    if !r.admits(message.authority()) {
+                        self.misdirected(stream);
+                        return;
                     }
                 }
                 self.open_upstream(stream, message, end_stream)
@@ -1444,8 +1480,10 @@ fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 }
 
 mod peer;
+pub mod route;
 mod stream_log;
 pub use peer::Peer;
+use route::Routing;
 pub use stream_log::{ResetBy, StreamLog};
 
 #[cfg(test)]
