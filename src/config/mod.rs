@@ -91,6 +91,18 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 impl PluginConfig {
+    /// For a host that cannot route by authority (it has no say in which upstream a
+    /// connection goes to): a configuration with `routes` is refused, naming the key.
+    pub fn refuse_routes(self, host: &str) -> Result<PluginConfig, ConfigError> {
+        if self.routes.is_some() {
+            return Err(err(
+                "routes",
+                format!("routing by authority is not supported by {host}; the proxy-wasm filter (h2mux.wasm) has it"),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Parses the plugin configuration. Empty text means all defaults.
     pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
         if text.trim().is_empty() {

@@ -89,6 +89,11 @@ impl Conn {
         &self.relay
     }
 
+    /// The connection's route (`relay::route`).
+    pub(crate) fn set_routing(&mut self, routing: crate::relay::route::Routing) {
+        self.relay.set_routing(routing);
+    }
+
     /// The client's connection is TLS.
     pub(crate) fn set_client_tls(&mut self) {
         self.relay.set_client_tls();
@@ -640,6 +645,10 @@ impl Conn {
             since(rs.bad_gateway.into(), r.bad_gateway),
         );
         m.gather(Metric::GlitchPoints, since(glitches, r.glitches));
+        m.gather(
+            Metric::MisdirectedTotal,
+            since(rs.misdirected.into(), r.misdirected),
+        );
 
         *r = Reported {
             from_client: fs.bytes_in as u32,
@@ -650,6 +659,7 @@ impl Conn {
             glitches: glitches as u32,
             doorbells: rs.doorbells,
             bad_gateway: rs.bad_gateway,
+            misdirected: rs.misdirected,
         };
         if self.ending == EndingReport::Pending {
             if let Some(ending) = self.relay.ending() {
