@@ -6,6 +6,7 @@
 //! that names the key: Envoy then refuses the configuration.
 
 pub mod json;
+mod routes;
 
 use std::sync::Arc;
 
@@ -178,7 +179,7 @@ impl PluginConfig {
         match routes {
             Some(r) => {
                 let wait = route_wait.unwrap_or(DEFAULT_WAIT_MS);
-                pc.routes = Some(Arc::new(Routes::from_config(r, default_cluster, wait)?));
+                pc.routes = Some(Arc::new(routes::parse(r, default_cluster, wait)?));
             }
             None if default_cluster.is_some() => {
                 return Err(err("default_cluster", "applies only with `routes`"));

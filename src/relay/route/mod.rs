@@ -15,9 +15,6 @@ pub mod sniff;
 
 use std::sync::Arc;
 
-use crate::config::json::Value;
-use crate::config::ConfigError;
-
 /// Routes a configuration may list: the table is searched on every request.
 pub const MAX_ROUTES: usize = 10_000;
 
@@ -52,10 +49,22 @@ pub struct Routes {
     pub wait_ms: u64,
 }
 
-fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_string(),
-        message: message.into(),
+/// A route the table cannot take: its entry (`None`: the default cluster), the field, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RouteError {
+    /// The entry's place in the list, or `None` for the default cluster.
+    pub entry: Option<usize>,
+    /// `"authority"` or `"cluster"`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn bad(entry: Option<usize>, field: &'static str, message: String) -> RouteError {
+    RouteError {
+        entry,
+        field,
+        message,
     }
 }
 
@@ -63,24 +72,16 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 pub const DEFAULT_WAIT_MS: u64 = 200;
 
 impl Routes {
-    /// The table from the configuration's `routes` array and `default_cluster`; errors
-    /// name the key (`routes[2].cluster`).
-    pub fn from_config(
-        routes: &Value,
-        default: Option<&Value>,
+    /// The table of `(authority, cluster)` routes, in the configuration's order, and the
+    /// default cluster (`None`: the host's own). An authority is a host name or IP literal
+    /// (a port is allowed and ignored) routed once; a cluster name is 1 to 256 bytes.
+    pub fn new(
+        entries: &[(&str, &str)],
+        default: Option<&str>,
         wait_ms: u64,
-    ) -> Result<Routes, ConfigError> {
-        let Value::Array(list) = routes else {
-            return Err(err(
-                "routes",
-                format!("must be an array, not {}", routes.type_name()),
-            ));
-        };
-        if list.is_empty() {
-            return Err(err("routes", "must list at least one route"));
-        }
-        if list.len() > MAX_ROUTES {
-            return Err(err("routes", format!("at most {MAX_ROUTES} routes")));
+    ) -> Result<Routes, RouteError> {
+        if entries.len() > MAX_ROUTES {
+            return Err(bad(None, "", format!("at most {MAX_ROUTES} routes")));
         }
         let mut clusters: Vec<String> = Vec::new();
         let mut index = |name: &str| -> u16 {
@@ -93,46 +94,26 @@ impl Routes {
                 }
             }
         };
-        let mut table: Vec<(Box<[u8]>, u16, usize)> = Vec::with_capacity(list.len());
-        for (i, entry) in list.iter().enumerate() {
-            let at = format!("routes[{i}]");
-            let Value::Object(fields) = entry else {
-                return Err(err(
-                    &at,
-                    format!(
-                        "must be an object with `authority` and `cluster`, not {}",
-                        entry.type_name()
-                    ),
-                ));
-            };
-            let (mut authority, mut cluster) = (None, None);
-            for (k, v) in fields {
-                let key = format!("{at}.{k}");
-                match k.as_str() {
-                    "authority" => authority = Some(authority_key(&key, v)?),
-                    "cluster" => cluster = Some(cluster_name(&key, v)?),
-                    _ => return Err(err(&key, "unknown key")),
-                }
-            }
-            let Some(authority) = authority else {
-                return Err(err(&format!("{at}.authority"), "missing"));
-            };
-            let Some(cluster) = cluster else {
-                return Err(err(&format!("{at}.cluster"), "missing"));
-            };
-            table.push((authority, index(cluster), i));
+        let mut table: Vec<(Box<[u8]>, u16, usize)> = Vec::with_capacity(entries.len());
+        for (i, (authority, cluster)) in entries.iter().enumerate() {
+            let key = authority_key(authority).map_err(|m| bad(Some(i), "authority", m))?;
+            let c = cluster_name(cluster).map_err(|m| bad(Some(i), "cluster", m))?;
+            table.push((key, index(c), i));
         }
         let default = match default {
             None => Target(None),
-            Some(v) => Target(Some(index(cluster_name("default_cluster", v)?))),
+            Some(c) => Target(Some(index(
+                cluster_name(c).map_err(|m| bad(None, "cluster", m))?,
+            ))),
         };
         table.sort_by(|a, b| a.0.cmp(&b.0));
         for w in table.windows(2) {
             if let [(a, _, first), (b, _, dup)] = w {
                 if a == b {
                     let (first, dup) = ((*first).min(*dup), (*first).max(*dup));
-                    return Err(err(
-                        &format!("routes[{dup}].authority"),
+                    return Err(bad(
+                        Some(dup),
+                        "authority",
                         format!(
                             "{} is routed already by routes[{first}] (names match without case or port)",
                             String::from_utf8_lossy(a)
@@ -259,28 +240,23 @@ pub fn host_of(authority: &[u8]) -> &[u8] {
 
 /// A route's `authority`: a host name or IP literal (a port is allowed and ignored),
 /// normalised to its lowercase host.
-fn authority_key(key: &str, v: &Value) -> Result<Box<[u8]>, ConfigError> {
-    let Value::String(s) = v else {
-        return Err(err(key, format!("must be a string, not {}", v.type_name())));
-    };
+fn authority_key(s: &str) -> Result<Box<[u8]>, String> {
     let host = host_of(s.as_bytes());
     let ok_byte = |b: &u8| b.is_ascii_alphanumeric() || b"-._~[]:".contains(b);
     if host.is_empty() || !host.iter().all(ok_byte) || s.contains('@') {
-        return Err(err(
-            key,
-            format!("{s:?} is not a host name or IP literal (with an optional port)"),
+        return Err(format!(
+            "{s:?} is not a host name or IP literal (with an optional port)"
         ));
     }
     Ok(host.to_ascii_lowercase().into_boxed_slice())
 }
 
-/// A cluster name: a non-empty string.
-fn cluster_name<'a>(key: &str, v: &'a Value) -> Result<&'a str, ConfigError> {
-    match v {
-        Value::String(s) if !s.is_empty() && s.len() <= 256 => Ok(s),
-        Value::String(_) => Err(err(key, "must be a cluster name of 1 to 256 bytes")),
-        _ => Err(err(key, format!("must be a string, not {}", v.type_name()))),
+/// A cluster name: 1 to 256 bytes.
+fn cluster_name(s: &str) -> Result<&str, String> {
+    if s.is_empty() || s.len() > 256 {
+        return Err("must be a cluster name of 1 to 256 bytes".into());
     }
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use super::sniff::{first_head, FirstHead};
 use super::*;
 use crate::buffer::BufferPool;
-use crate::config::{json, PluginConfig};
+use crate::config::PluginConfig;
 use crate::conn::{Connection, Event};
 use crate::limits::Config;
 use crate::message::Message;
@@ -11,11 +11,8 @@ use crate::side::Side;
 use crate::testkit::Chain;
 use crate::time::Instant;
 
-fn routes(text: &str) -> Result<Routes, ConfigError> {
-    let v = json::parse(text).unwrap();
-    let Value::Object(fields) = v else { panic!() };
-    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v);
-    Routes::from_config(get("routes").unwrap(), get("default_cluster"), 200)
+fn routes(text: &str) -> Result<Arc<Routes>, crate::config::ConfigError> {
+    Ok(PluginConfig::parse(text)?.routes.unwrap())
 }
 
 const AB: &str = r#"{"routes": [{"authority": "a.example", "cluster": "a"},
@@ -78,7 +75,7 @@ fn sni_picks_when_present_and_the_first_authority_otherwise() {
 
 #[test]
 fn the_421_decision_follows_the_connections_cluster() {
-    let r = Arc::new(routes(AB).unwrap());
+    let r = routes(AB).unwrap();
     let a = Routing::new(r.clone(), r.lookup(Some(b"a.example")));
     assert!(a.admits(Some(b"a.example")));
     assert!(a.admits(Some(b"A2.example:10000")));
@@ -243,7 +240,7 @@ fn headers_at(h2: &[u8]) -> usize {
 /// another cluster is answered 421 on its own stream.
 #[test]
 fn a_request_routed_elsewhere_gets_421_on_its_stream_only() {
-    let r = Arc::new(routes(AB).unwrap());
+    let r = routes(AB).unwrap();
     let mut c = Chain::new(Config::default());
     c.relay
         .set_routing(Routing::new(r.clone(), r.lookup(Some(b"a.example"))));
