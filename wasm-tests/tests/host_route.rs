@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "common/h2raw.rs"]
-#[allow(dead_code)]
 mod h2raw;
 
 use h2raw::{headers, hp_int, hp_str, settings, PREFACE};
