@@ -144,9 +144,6 @@ pub struct RelayStats {
     pub doorbells: u32,
     /// Requests answered 503 after waiting `queue_timeout_ms` for the upstream.
     pub queue_timeouts: u32,
-    /// Requests answered 421: their authority routes to another cluster than the
-    /// connection's (`route`).
-    pub misdirected: u32,
     /// Broken invariants of the relay's own bookkeeping (each one ended the relay).
     pub internal_errors: u32,
 }
@@ -160,7 +157,8 @@ pub enum Ending {
     Upstream(ErrorCode, &'static str),
 }
 
-/// What a relay needs only when the upstream makes requests wait, or once it is ending:
+/// What a relay needs only when the upstream makes requests wait, once it is ending, or
+/// when it is routed by authority:
 /// an idle relay pays a pointer, and `trim` drops it when empty.
 #[derive(Default)]
 struct Cold {
@@ -170,6 +168,11 @@ struct Cold {
     ended: Vec<StreamEnd>,
     /// Access-log records of live sampled streams, by client stream.
     logs: Vec<(StreamId, Box<StreamLog>)>,
+    /// The connection's cluster and the route table, when routing by authority: every
+    /// request is checked against it. Here, so that a relay without routes pays nothing.
+    routing: Option<Routing>,
+    /// Requests answered 421 since the host last took the count (`take_misdirected`).
+    misdirected: u32,
 }
 
 /// A client connection and an upstream connection, and every stream paired between them
@@ -189,9 +192,6 @@ pub struct Relay {
     client_doorbell: bool,
     /// The host's id of this connection, for log lines.
     tag: WaiterId,
-    /// The connection's cluster and the route table, when routing by authority: every
-    /// request is checked against it.
-    routing: Option<Box<Routing>>,
     stats: RelayStats,
     now: Instant,
 }
@@ -245,7 +245,6 @@ impl Relay {
             cold: None,
             client_doorbell: false,
             tag: waiter,
-            routing: None,
             stats: RelayStats::default(),
             now,
         }
@@ -274,7 +273,14 @@ impl Relay {
     /// The connection's route, chosen by the host before it connected upstream: from now on
     /// a request whose authority routes elsewhere is answered 421 (see `route`).
     pub fn set_routing(&mut self, routing: Routing) {
-        self.routing = Some(Box::new(routing));
+        self.cold().routing = Some(routing);
+    }
+
+    /// Requests answered 421 (routed elsewhere) since the last call.
+    pub fn take_misdirected(&mut self) -> u32 {
+        self.cold
+            .as_mut()
+            .map_or(0, |c| std::mem::take(&mut c.misdirected))
     }
 
     /// Records per-code notes on both connections (for metrics).
@@ -334,7 +340,8 @@ impl Relay {
         {
             self.pairs = Vec::new();
             let ended = self.cold.as_ref().is_some_and(|c| !c.ended.is_empty());
-            if self.ending().is_none() && !ended {
+            let routed = self.cold.as_ref().is_some_and(|c| c.routing.is_some());
+            if self.ending().is_none() && !ended && !routed {
                 self.cold = None;
             } else if let Some(c) = self.cold.as_mut() {
                 c.waiting = VecDeque::new();
@@ -699,7 +706,8 @@ impl Relay {
             "h2mux[{}]: client stream {front}: authority routed elsewhere: 421",
             self.tag
         );
-        self.stats.misdirected = self.stats.misdirected.saturating_add(1);
+        let c = self.cold();
+        c.misdirected = c.misdirected.saturating_add(1);
         let _ = self.front.send_headers(front, Message::response(421), true);
         self.front.reset_after_end(front, ErrorCode::NoError);
         // No upstream stream: the pair ends when the client side does.
@@ -831,7 +839,7 @@ impl Relay {
                         self.cold().logs.push((stream, Box::new(l)));
                     }
                 }
-                if let Some(r) = &self.routing {
+                if let Some(r) = self.cold.as_ref().and_then(|c| c.routing.as_ref()) {
                     if !r.admits(message.authority()) {
                         self.misdirected(stream);
                         return;

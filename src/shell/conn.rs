@@ -608,6 +608,8 @@ impl Conn {
                 m.sample(Metric::TimeToFirstByteMs, t);
             }
         }
+        let misdirected = self.relay.take_misdirected();
+        m.gather(Metric::MisdirectedTotal, i64::from(misdirected));
         let r = &mut self.reported;
         let fs = self.relay.front().stats();
         let bs = self.relay.back().stats();
@@ -645,10 +647,6 @@ impl Conn {
             since(rs.bad_gateway.into(), r.bad_gateway),
         );
         m.gather(Metric::GlitchPoints, since(glitches, r.glitches));
-        m.gather(
-            Metric::MisdirectedTotal,
-            since(rs.misdirected.into(), r.misdirected),
-        );
 
         *r = Reported {
             from_client: fs.bytes_in as u32,
@@ -659,7 +657,6 @@ impl Conn {
             glitches: glitches as u32,
             doorbells: rs.doorbells,
             bad_gateway: rs.bad_gateway,
-            misdirected: rs.misdirected,
         };
         if self.ending == EndingReport::Pending {
             if let Some(ending) = self.relay.ending() {

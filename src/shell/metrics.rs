@@ -342,7 +342,6 @@ pub(crate) struct Reported {
     pub glitches: u32,
     pub doorbells: u32,
     pub bad_gateway: u32,
-    pub misdirected: u32,
 }
 
 /// Whether the relay's ending was counted and logged: once per connection.
