@@ -279,3 +279,42 @@ fn a_request_routed_elsewhere_gets_421_on_its_stream_only() {
     let _ = same;
     c.release();
 }
+
+/// The first head is read from peer bytes: real clients' bytes damaged at random, and
+/// random bytes, never panic, and whatever is read stays within the limits.
+#[test]
+fn damaged_first_bytes_never_panic() {
+    let cfg = PluginConfig::default().frontend;
+    let mut rng = crate::testkit::Rng::new(12);
+    let h2 = h2_client_bytes(b"a.example");
+    let h1 = b"GET / HTTP/1.1\r\nHost: a.example\r\nx: y\r\n\r\n".to_vec();
+    let mut requests = 0;
+    for i in 0..20_000 {
+        let mut b = match i % 3 {
+            0 => h2.clone(),
+            1 => h1.clone(),
+            _ => {
+                let n = rng.below(200);
+                rng.bytes(n)
+            }
+        };
+        let damage = rng.below(4);
+        for _ in 0..damage {
+            if !b.is_empty() {
+                let at = rng.below(b.len());
+                b[at] = rng.byte();
+            }
+        }
+        let cut = if rng.one_in(2) {
+            b.len()
+        } else {
+            rng.below(b.len() + 1)
+        };
+        let end = rng.one_in(2);
+        if let FirstHead::Request(Some(a)) = first_head(&b[..cut], end, &cfg) {
+            assert!(a.len() <= cfg.max_header_list_size as usize);
+            requests += 1;
+        }
+    }
+    assert!(requests > 100, "{requests}");
+}
