@@ -39,7 +39,11 @@ impl<R: Rules> Shell<R> {
         if !self.route_pending(id) {
             return None;
         }
-        let routes = self.cfg.routes.clone()?;
+        let Some(routes) = self.cfg.routes.clone() else {
+            // Configured away while the connection waited: tcp_proxy's own cluster.
+            self.route_waits.remove(&id);
+            return Some(RouteStep::Go(None));
+        };
         let (target, by) = match sni.filter(|s| !s.is_empty()) {
             Some(name) => routes.pick(Some(name), None),
             None => match first_head(bytes, end, &self.front_cfg) {
@@ -65,7 +69,11 @@ impl<R: Rules> Shell<R> {
         if !self.route_pending(id) {
             return None;
         }
-        let routes = self.cfg.routes.clone()?;
+        let Some(routes) = self.cfg.routes.clone() else {
+            // Configured away while the connection waited: tcp_proxy's own cluster.
+            self.route_waits.remove(&id);
+            return Some(RouteStep::Go(None));
+        };
         let (target, by) = routes.after_wait();
         Some(self.choose(id, &routes, target, by))
     }
@@ -199,6 +207,22 @@ mod tests {
         s.open(5, Instant(30));
         s.connection_closed(5, Instant(31));
         assert!(!s.route_pending(5) && s.routes_due(Instant(1000)).is_empty());
+    }
+
+    #[test]
+    fn a_connection_waiting_when_routes_are_configured_away_goes_on() {
+        let mut s = shell();
+        s.open(1, Instant(0));
+        s.open(2, Instant(0));
+        s.reconfigure(PluginConfig::default());
+        assert_eq!(
+            s.route(1, b"", false, None, Instant(1)),
+            Some(RouteStep::Go(None))
+        );
+        assert_eq!(s.routes_due(Instant(1000)), vec![2]);
+        assert_eq!(s.route_after_wait(2), Some(RouteStep::Go(None)));
+        assert!(!s.route_pending(1) && !s.route_pending(2));
+        assert!(s.routes_due(Instant(1000)).is_empty());
     }
 
     #[test]
