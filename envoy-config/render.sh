@@ -13,7 +13,7 @@ if [[ -d $out ]]; then
 fi
 
 : "${ADMIN_PORT:=9901}" "${H2C_PORT:=10000}" "${TLS_PORT:=10443}" "${HCM_PORT:=10002}"
-: "${UPSTREAM_PORT:=8080}" "${WASM_PORT:=8000}" "${BUFFER_LIMIT:=1048576}"
+: "${UPSTREAM_PORT:=8080}" "${UPSTREAM_B_PORT:=8081}" "${WASM_PORT:=8000}" "${BUFFER_LIMIT:=1048576}"
 : "${WASM:=$root/dist/h2mux.wasm}" "${CERT_DIR:=$(dirname "$out")/certs}" "${CONFIG_JSON:={\}}"
 : "${TCP_ACCESS_LOG:=$(dirname "$out")/tcp-access.log}"
 # Envoy resolves relative file names against its own working directory: make them absolute.
@@ -33,7 +33,7 @@ json=${json//\'/\'\'}
 sed_rhs() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 
 args=()
-for var in ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT UPSTREAM_PORT WASM_PORT BUFFER_LIMIT \
+for var in ADMIN_PORT H2C_PORT TLS_PORT HCM_PORT UPSTREAM_PORT UPSTREAM_B_PORT WASM_PORT BUFFER_LIMIT \
            WASM CERT_DIR WASM_SHA256 TCP_ACCESS_LOG; do
   args+=(-e "s|@${var}@|$(sed_rhs "${!var:-}")|g")
 done

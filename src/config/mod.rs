@@ -6,10 +6,14 @@
 //! that names the key: Envoy then refuses the configuration.
 
 pub mod json;
+mod routes;
+
+use std::sync::Arc;
 
 use json::Value;
 
 use crate::limits::Config;
+use crate::relay::route::{Routes, DEFAULT_WAIT_MS};
 
 /// Everything the filter needs, with defaults for what the JSON leaves out.
 #[derive(Clone, Debug)]
@@ -33,6 +37,8 @@ pub struct PluginConfig {
     pub frontend: Config,
     /// Limits of the connection to the upstream: top-level keys, then the `backend` object.
     pub backend: Config,
+    /// Routing by authority (`routes`, `default_cluster`, `route_wait_ms`): off when absent.
+    pub routes: Option<Arc<Routes>>,
 }
 
 impl Default for PluginConfig {
@@ -52,6 +58,7 @@ impl Default for PluginConfig {
                 ..Config::default()
             },
             backend: Config::default(),
+            routes: None,
         }
     }
 }
@@ -85,6 +92,18 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 }
 
 impl PluginConfig {
+    /// For a host that cannot route by authority (it has no say in which upstream a
+    /// connection goes to): a configuration with `routes` is refused, naming the key.
+    pub fn refuse_routes(self, host: &str) -> Result<PluginConfig, ConfigError> {
+        if self.routes.is_some() {
+            return Err(err(
+                "routes",
+                format!("routing by authority is not supported by {host}; the proxy-wasm filter (h2mux.wasm) has it"),
+            ));
+        }
+        Ok(self)
+    }
+
     /// Parses the plugin configuration. Empty text means all defaults.
     pub fn parse(text: &str) -> Result<PluginConfig, ConfigError> {
         if text.trim().is_empty() {
@@ -106,6 +125,7 @@ impl PluginConfig {
         };
         let mut front_over = None;
         let mut back_over = None;
+        let (mut routes, mut default_cluster, mut route_wait) = (None, None, None);
         for (key, v) in &fields {
             match key.as_str() {
                 "buffer_size" => pc.buffer_size = uint(key, v, 1024, 16 << 20)? as usize,
@@ -142,6 +162,9 @@ impl PluginConfig {
                     pc.frontend.http1 = *b;
                 }
                 "access_log" => pc.frontend.access_log = access_log(key, v)?,
+                "routes" => routes = Some(v),
+                "default_cluster" => default_cluster = Some(v),
+                "route_wait_ms" => route_wait = Some(uint(key, v, 1, 60_000)?),
                 "frontend" => front_over = Some(v),
                 "backend" => back_over = Some(v),
                 _ => {
@@ -152,6 +175,19 @@ impl PluginConfig {
                     set_limit(&mut pc.backend, key, v)?;
                 }
             }
+        }
+        match routes {
+            Some(r) => {
+                let wait = route_wait.unwrap_or(DEFAULT_WAIT_MS);
+                pc.routes = Some(Arc::new(routes::parse(r, default_cluster, wait)?));
+            }
+            None if default_cluster.is_some() => {
+                return Err(err("default_cluster", "applies only with `routes`"));
+            }
+            None if route_wait.is_some() => {
+                return Err(err("route_wait_ms", "applies only with `routes`"));
+            }
+            None => {}
         }
         if pc.backend.http1 {
             // An HTTP/1.1 upstream is silent until it answers, and a proxy-wasm filter can

@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MetricType, Status};
 
+use crate::shell::envoy_filter_state_args;
 use crate::time::Instant;
 
 pub fn now() -> Instant {
@@ -39,6 +40,21 @@ pub fn client_tls() -> bool {
         hostcalls::get_property(vec!["connection", "tls_version"]),
         Ok(Some(v)) if !v.is_empty()
     )
+}
+
+/// The server name the client's TLS handshake asked for (SNI), if any.
+pub fn requested_server_name() -> Option<Vec<u8>> {
+    match hostcalls::get_property(vec!["connection", "requested_server_name"]) {
+        Ok(Some(v)) if !v.is_empty() => Some(v),
+        _ => None,
+    }
+}
+
+/// Sends the connection to `cluster`: tcp_proxy reads the filter state
+/// `envoy.tcp_proxy.cluster` when it connects, which it does once the filter chain goes on.
+pub fn set_upstream_cluster(cluster: &str) -> Result<(), Status> {
+    let args = envoy_filter_state_args("envoy.tcp_proxy.cluster", cluster);
+    hostcalls::call_foreign_function("set_envoy_filter_state", Some(&args)).map(|_| ())
 }
 
 /// Envoy's rule: start 0 and size N drains N bytes, then prepends `data`.

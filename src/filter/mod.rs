@@ -19,7 +19,7 @@ use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::config::PluginConfig;
-use crate::shell::{ConnId, EnvoyRules, Ops, Shell};
+use crate::shell::{ConnId, EnvoyRules, Ops, RouteStep, Shell};
 
 use metrics::MetricIds;
 
@@ -68,6 +68,22 @@ fn write_downstream(id: ConnId, len: usize, ops: &Ops) -> bool {
         }
     }
     false
+}
+
+/// Carries out a route decision: the cluster as tcp_proxy's filter state (none: tcp_proxy's
+/// own `cluster`). Returns false while the connection must stay held.
+fn go_to(id: ConnId, step: Option<RouteStep>) -> bool {
+    match step {
+        Some(RouteStep::Wait) => false,
+        Some(RouteStep::Go(Some(cluster))) => {
+            if let Err(s) = host::set_upstream_cluster(&cluster) {
+                // tcp_proxy then connects to its own cluster; requests for others get 421.
+                log::warn!("h2mux[{id}]: setting the upstream cluster {cluster:?} failed: {s:?}");
+            }
+            true
+        }
+        Some(RouteStep::Go(None)) | None => true,
+    }
 }
 
 /// One line per callback at debug level (`"log_level": "debug"`): what came in and what
@@ -150,6 +166,29 @@ impl RootContext for Root {
         let Some(vm) = &self.vm else { return };
         let now = host::now();
         let mut vm = vm.borrow_mut();
+        // Held connections whose wait for a request head is over go to the default cluster,
+        // with what they sent so far.
+        for id in vm.shell.routes_due(now) {
+            let reachable = host::set_effective_context(id).is_ok();
+            let step = vm.shell.route_after_wait(id);
+            if !reachable {
+                continue;
+            }
+            go_to(id, step);
+            let mut len = 0;
+            let held = read_held(&mut len);
+            let holds = !held.is_empty() && {
+                let ops = vm.shell.downstream(id, held, false, now);
+                debug_ops(id, "route wait over, held", len, false, &ops);
+                write_downstream(id, len, &ops)
+            };
+            // Without bytes the shell holds, the chain goes on: tcp_proxy connects now.
+            if !holds {
+                if let Err(s) = host::resume_downstream() {
+                    log::warn!("h2mux[{id}]: resuming the downstream failed: {:?}", s);
+                }
+            }
+        }
         let mut tick = vm.shell.tick(now);
         while let Some(id) = tick.next_conn() {
             if host::set_effective_context(id).is_err() {
@@ -215,16 +254,36 @@ impl Context for Filter {
 }
 
 impl StreamContext for Filter {
+    // With routes, tcp_proxy must not connect before the cluster is chosen: the chain
+    // stops here until a request head (or the wait's end) lets it go on.
+    fn on_new_connection(&mut self) -> Action {
+        if self.vm.borrow().shell.route_pending(self.id) {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
     fn on_downstream_data(&mut self, size: usize, eos: bool) -> Action {
         let now = host::now();
         let mut vm = self.vm.borrow_mut();
+        let mut sni = None;
         if !self.tls_known {
             self.tls_known = true;
             if host::client_tls() {
                 vm.shell.set_client_tls(self.id);
+                sni = host::requested_server_name();
             }
         }
         let input = Bytes::from(host::get(BufferType::DownstreamData, size));
+        if vm.shell.route_pending(self.id) {
+            // Envoy keeps what a paused callback left and hands it back with what follows.
+            let step = vm.shell.route(self.id, &input, eos, sni.as_deref(), now);
+            if !go_to(self.id, step) {
+                vm.publish();
+                return Action::Pause;
+            }
+        }
         let len = input.len();
         let ops = vm.shell.downstream(self.id, input, eos, now);
         debug_ops(self.id, "downstream", len, eos, &ops);

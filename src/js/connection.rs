@@ -54,7 +54,9 @@ impl Connection {
             return Err(argument("options: must be an object"));
         };
         let side = role(&mut fields)?;
-        let cfg = PluginConfig::from_value(Value::Object(fields)).map_err(|e| config_error(&e))?;
+        let cfg = PluginConfig::from_value(Value::Object(fields))
+            .and_then(|c| c.refuse_routes("a Connection"))
+            .map_err(|e| config_error(&e))?;
         let mut limits = match side {
             Side::Frontend => cfg.frontend.clone(),
             Side::Backend => cfg.backend.clone(),

@@ -39,6 +39,7 @@ fn parse_config(config: &RelayConfig) -> Result<PluginConfig, JsValue> {
         Some(text) => PluginConfig::parse(&text),
         None => PluginConfig::from_value(json_of(config, "config")?),
     }
+    .and_then(|c| c.refuse_routes("the JS Relay"))
     .map_err(|e| config_error(&e))
 }
 

@@ -30,7 +30,9 @@ impl Config {
     /// Parses `json` and defines the metrics (main thread, inside
     /// `on_network_filter_config_new`). The error names the bad key.
     pub fn new(handle: ConfigHandle, json: &str) -> Result<Config, String> {
-        let plugin = PluginConfig::parse(json).map_err(|e| e.to_string())?;
+        let plugin = PluginConfig::parse(json)
+            .and_then(|c| c.refuse_routes("the native module"))
+            .map_err(|e| e.to_string())?;
         let fixed = Metric::ALL
             .iter()
             .map(|m| {

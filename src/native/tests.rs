@@ -438,6 +438,18 @@ fn a_bad_configuration_is_refused_naming_its_key() {
 }
 
 #[test]
+fn routes_are_refused_naming_the_key() {
+    let cfg = r#"{"routes": [{"authority": "a.example", "cluster": "a"}]}"#;
+    assert!(Module::new(cfg).is_none());
+    let log = LOG.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("key `routes`") && l.contains("native module")),
+        "no log line names the key: {log:?}"
+    );
+}
+
+#[test]
 fn every_metric_name_is_defined_when_the_configuration_is_made() {
     let m = Module::new("{}").unwrap();
     for name in [

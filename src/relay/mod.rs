@@ -157,7 +157,8 @@ pub enum Ending {
     Upstream(ErrorCode, &'static str),
 }
 
-/// What a relay needs only when the upstream makes requests wait, or once it is ending:
+/// What a relay needs only when the upstream makes requests wait, once it is ending, or
+/// when it is routed by authority:
 /// an idle relay pays a pointer, and `trim` drops it when empty.
 #[derive(Default)]
 struct Cold {
@@ -167,6 +168,11 @@ struct Cold {
     ended: Vec<StreamEnd>,
     /// Access-log records of live sampled streams, by client stream.
     logs: Vec<(StreamId, Box<StreamLog>)>,
+    /// The connection's cluster and the route table, when routing by authority: every
+    /// request is checked against it. Here, so that a relay without routes pays nothing.
+    routing: Option<Routing>,
+    /// Requests answered 421 since the host last took the count (`take_misdirected`).
+    misdirected: u32,
 }
 
 /// A client connection and an upstream connection, and every stream paired between them
@@ -264,6 +270,19 @@ impl Relay {
         self.client_tls = true;
     }
 
+    /// The connection's route, chosen by the host before it connected upstream: from now on
+    /// a request whose authority routes elsewhere is answered 421 (see `route`).
+    pub fn set_routing(&mut self, routing: Routing) {
+        self.cold().routing = Some(routing);
+    }
+
+    /// Requests answered 421 (routed elsewhere) since the last call.
+    pub fn take_misdirected(&mut self) -> u32 {
+        self.cold
+            .as_mut()
+            .map_or(0, |c| std::mem::take(&mut c.misdirected))
+    }
+
     /// Records per-code notes on both connections (for metrics).
     pub fn record_notes(&mut self) {
         self.notes = true;
@@ -321,7 +340,8 @@ impl Relay {
         {
             self.pairs = Vec::new();
             let ended = self.cold.as_ref().is_some_and(|c| !c.ended.is_empty());
-            if self.ending().is_none() && !ended {
+            let routed = self.cold.as_ref().is_some_and(|c| c.routing.is_some());
+            if self.ending().is_none() && !ended && !routed {
                 self.cold = None;
             } else if let Some(c) = self.cold.as_mut() {
                 c.waiting = VecDeque::new();
@@ -678,6 +698,24 @@ impl Relay {
         }
     }
 
+    /// A request for an authority the connection's cluster does not serve: 421 on its
+    /// stream (RFC 9110 §15.5.20), which a client that coalesced connections retries on
+    /// another; the rest of its body is dropped, its credit given back.
+    fn misdirected(&mut self, front: StreamId) {
+        log::debug!(
+            "h2mux[{}]: client stream {front}: authority routed elsewhere: 421",
+            self.tag
+        );
+        let c = self.cold();
+        c.misdirected = c.misdirected.saturating_add(1);
+        let _ = self.front.send_headers(front, Message::response(421), true);
+        self.front.reset_after_end(front, ErrorCode::NoError);
+        // No upstream stream: the pair ends when the client side does.
+        let mut p = Pair::new(front, StreamId::ZERO, self.now);
+        p.head_sent(Some(421), false, self.now);
+        self.pairs.push(p);
+    }
+
     /// The earliest deadline of either connection: when `tick` next has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         [
@@ -799,6 +837,12 @@ impl Relay {
                     if stream_log::sampled(self.tag, stream.value(), al.sample) {
                         let l = StreamLog::new(&message, al.max_path, self.front.is_h1());
                         self.cold().logs.push((stream, Box::new(l)));
+                    }
+                }
+                if let Some(r) = self.cold.as_ref().and_then(|c| c.routing.as_ref()) {
+                    if !r.admits(message.authority()) {
+                        self.misdirected(stream);
+                        return;
                     }
                 }
                 self.open_upstream(stream, message, end_stream)
@@ -1444,8 +1488,10 @@ fn by_back(pairs: &mut [Pair], id: StreamId) -> Option<&mut Pair> {
 }
 
 mod peer;
+pub mod route;
 mod stream_log;
 pub use peer::Peer;
+use route::Routing;
 pub use stream_log::{ResetBy, StreamLog};
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ impl Conn {
         &self.relay
     }
 
+    /// The connection's route (`relay::route`).
+    pub(crate) fn set_routing(&mut self, routing: crate::relay::route::Routing) {
+        self.relay.set_routing(routing);
+    }
+
     /// The client's connection is TLS.
     pub(crate) fn set_client_tls(&mut self) {
         self.relay.set_client_tls();
@@ -603,6 +608,8 @@ impl Conn {
                 m.sample(Metric::TimeToFirstByteMs, t);
             }
         }
+        let misdirected = self.relay.take_misdirected();
+        m.gather(Metric::MisdirectedTotal, i64::from(misdirected));
         let r = &mut self.reported;
         let fs = self.relay.front().stats();
         let bs = self.relay.back().stats();

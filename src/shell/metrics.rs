@@ -74,11 +74,24 @@ pub enum Metric {
     RequestDurationMs,
     /// From a request's arrival to the first response head, in ms (histogram).
     TimeToFirstByteMs,
+    /// Requests answered 421: their authority routes to another cluster than their
+    /// connection's.
+    MisdirectedTotal,
+    /// Connections routed by their TLS SNI.
+    RoutesBySni,
+    /// Connections routed by their first request's authority.
+    RoutesByAuthority,
+    /// Connections sent to the default cluster: no route named their SNI or first
+    /// authority, or their first bytes were no request.
+    RoutesDefault,
+    /// Connections sent to the default cluster because no request head came within
+    /// `route_wait_ms`.
+    RoutesAfterWait,
 }
 
 impl Metric {
     /// Every fixed metric, in the order a host defines them.
-    pub const ALL: [Metric; 26] = [
+    pub const ALL: [Metric; 31] = [
         Metric::ConnectionsTotal,
         Metric::ConnectionsActive,
         Metric::StreamsTotal,
@@ -105,6 +118,11 @@ impl Metric {
         Metric::Responses5xx,
         Metric::RequestDurationMs,
         Metric::TimeToFirstByteMs,
+        Metric::MisdirectedTotal,
+        Metric::RoutesBySni,
+        Metric::RoutesByAuthority,
+        Metric::RoutesDefault,
+        Metric::RoutesAfterWait,
     ];
 
     /// The metric's published name, `h2mux_*`.
@@ -136,6 +154,11 @@ impl Metric {
             Metric::Responses5xx => "h2mux_responses_5xx",
             Metric::RequestDurationMs => "h2mux_request_duration_ms",
             Metric::TimeToFirstByteMs => "h2mux_time_to_first_byte_ms",
+            Metric::MisdirectedTotal => "h2mux_misdirected_total",
+            Metric::RoutesBySni => "h2mux_routes_by_sni_total",
+            Metric::RoutesByAuthority => "h2mux_routes_by_authority_total",
+            Metric::RoutesDefault => "h2mux_routes_default_total",
+            Metric::RoutesAfterWait => "h2mux_routes_after_wait_total",
         }
     }
 

@@ -21,6 +21,7 @@ mod conn;
 mod http1;
 mod metrics;
 mod ops;
+mod route;
 mod state;
 mod tick;
 
@@ -42,6 +43,7 @@ pub use caps::{Capabilities, EnvoyRules, Rules};
 pub use conn::{Conn, FINISH_GRACE_MS};
 pub use metrics::{Metric, MetricKind, MetricOp, NoteMetric};
 pub use ops::Ops;
+pub use route::{envoy_filter_state_args, RouteStep};
 pub use tick::Tick;
 
 use conn::Env;
@@ -62,6 +64,8 @@ pub struct Shell<R: Rules = Capabilities> {
     conns: BTreeMap<ConnId, Box<Conn>>,
     metrics: Metrics,
     ticks: u64,
+    /// Connections held until their route is chosen (`routes`), and when their wait ends.
+    route_waits: BTreeMap<ConnId, Instant>,
     /// The last tick (or the first connection, before any tick): the next tick is due a
     /// period after it.
     tick_base: Instant,
@@ -81,6 +85,7 @@ impl<R: Rules> Shell<R> {
             conns: BTreeMap::new(),
             metrics: Metrics::default(),
             ticks: 0,
+            route_waits: BTreeMap::new(),
             tick_base: Instant(0),
         }
     }
@@ -128,6 +133,9 @@ impl<R: Rules> Shell<R> {
         let mut relay = Relay::new(self.front_cfg.clone(), self.back_cfg.clone(), id, now);
         relay.record_notes();
         self.conns.insert(id, Box::new(Conn::new(relay)));
+        if let Some(r) = &self.cfg.routes {
+            self.route_waits.insert(id, now.after(r.wait_ms));
+        }
         self.metrics
             .emit(MetricOp::Add(Metric::ConnectionsTotal, 1));
         self.metrics
@@ -152,6 +160,7 @@ impl<R: Rules> Shell<R> {
     /// The host is done with a connection (closed by either peer or by us): its buffers go
     /// back to the pool and its last figures out.
     pub fn connection_closed(&mut self, id: ConnId, now: Instant) {
+        self.route_waits.remove(&id);
         if let Some(mut c) = self.conns.remove(&id) {
             c.release(&mut self.pool);
             c.publish(&mut Env {

@@ -2267,6 +2267,32 @@ def bad_plugin_config_refused():
     return "Envoy exited" if code == 1 else "listener not added"
 
 
+# A malformed route is refused naming its key; the native module refuses `routes` itself
+# (it has no say in which upstream tcp_proxy connects to).
+
+@scenario("badconfig", needs=["filter"])
+def bad_routes_refused():
+    said = []
+    cases = [("envoy-badroute", '{"routes": [{"authority": "a.example", "cluster": 7}]}', "routes[0].cluster"),
+             ("envoy-badroute2", '{"routes": [{"authority": "a.example", "cluster": "a"}, '
+                                 '{"authority": "A.example:80", "cluster": "b"}]}', "routes[1].authority")]
+    if NATIVE:
+        cases.append(("envoy-badroute3", '{"routes": [{"authority": "a.example", "cluster": "a"}]}', "routes"))
+    for name, config, key in cases:
+        code = start_envoy(H2MUX, name, name + ".yaml", extra_env={"CONFIG_JSON": config})
+        try:
+            if code == 0:
+                check("h2c::" not in admin("/listeners"), f"{name}: Envoy took {config}")
+            check(code != 2, "Envoy neither exited nor became ready")
+            log = open(os.path.join(CFG["RUN_DIR"], name + ".log"), errors="replace").read()
+            line = next((l for l in log.splitlines() if f"`{key}`" in l), None)
+            check(line is not None, f"{name}: no log line names {key}")
+            said.append(line.split("rejected: ", 1)[-1].strip()[:120])
+        finally:
+            lib("stop", name)
+    return "; ".join(said)
+
+
 # A listener update in the middle of a load (issue 12's graceful drain). The listener comes
 # from a file (file-based LDS); rewriting it with another plugin configuration makes Envoy
 # build a new filter chain and drain the old one (--drain-time-s 2). Envoy gives a network
@@ -2384,7 +2410,8 @@ def listener_update_mid_load():
 
 @scenario("validate")
 def validate_configs():
-    templates = ["plain-tcp", "hcm"] + ([H2MUX] + ([] if NATIVE else ["h2mux-remote"]) if HAVE_WASM else [])
+    templates = ["plain-tcp", "hcm"] + ([H2MUX] + ([] if NATIVE else ["h2mux-remote", "h2mux-route"])
+                                        if HAVE_WASM else [])
     for t in templates:
         _, path = lib("render", t, "validate-" + t + ".yaml")
         p = run([ENVOY, "--mode", "validate", "-c", path, "--disable-hot-restart"])
@@ -2487,6 +2514,7 @@ def phase_remote():
 sys.modules.setdefault("run", sys.modules[__name__])
 import h1_upstream  # noqa: E402
 import attacks  # noqa: E402  (the "attacks" phase: HTTP/2 attacks replayed through Envoy)
+import route  # noqa: E402  (the "route" phase: routing by authority to two upstreams)
 
 PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functions that stop)]
     "nghttpd": [
@@ -2494,6 +2522,7 @@ PASSES = {  # upstream: [(phase, set-up, processes to stop afterwards, or functi
         ("main", phase_main, ["envoy"]),
         ("hcm", phase_hcm, ["envoy-hcm"]),
         ("remote", phase_remote, ["envoy-remote"]),
+        ("route", route.phase, route.STOP),
         ("badconfig", None, []),
     ],
     "demo": [

@@ -62,3 +62,12 @@ test('connections of one group keep their own bytes, and share its metrics', () 
 test('a bad configuration is refused naming its key', () => {
   assert.throws(() => new RelayGroup('{"no_such_key": 1}'), /no_such_key/);
 });
+
+test('routes are refused, naming the key: a JS host has no say in the upstream', () => {
+  const { Relay } = require(path.resolve(__dirname, '../../dist/js'));
+  const routes = '{"routes": [{"authority": "a.example", "cluster": "a"}]}';
+  for (const make of [() => new RelayGroup(routes), () => new Relay(routes, 0)]) {
+    assert.throws(make, (e) => e.name === 'H2ConfigError' && e.key === 'routes' && /not supported by the JS Relay/.test(e.message));
+  }
+  assert.throws(() => new Connection({ role: 'server', routes: [] }), { name: 'H2ConfigError', key: 'routes' });
+});

@@ -40,3 +40,37 @@ fn several_vms_are_independent() {
     a.client_close(c).unwrap();
     assert!(a.trap().is_none() && b.trap().is_none());
 }
+
+#[test]
+fn malformed_routes_are_refused_with_the_key_logged() {
+    for (config, key) in [
+        (
+            r#"{"routes": [{"authority": "a.example", "cluster": 7}]}"#,
+            "routes[0].cluster",
+        ),
+        (
+            r#"{"routes": [{"authority": "a.example", "cluster": "a", "port": 1}]}"#,
+            "routes[0].port",
+        ),
+        (r#"{"routes": [{}]}"#, "routes[0].authority"),
+        (r#"{"routes": []}"#, "routes"),
+        (
+            r#"{"routes": [{"authority": "a", "cluster": "a"}, {"authority": "A:1", "cluster": "b"}]}"#,
+            "routes[1].authority",
+        ),
+        (r#"{"default_cluster": "d"}"#, "default_cluster"),
+        (
+            r#"{"routes": [{"authority": "a", "cluster": "a"}], "route_wait_ms": -1}"#,
+            "route_wait_ms",
+        ),
+    ] {
+        let vm = Vm::new(config).unwrap();
+        assert!(!vm.configured(), "{config} accepted");
+        let needle = format!("`{key}`");
+        assert!(
+            !vm.logs_matching(&needle).is_empty(),
+            "{config}: {:?}",
+            vm.logs()
+        );
+    }
+}

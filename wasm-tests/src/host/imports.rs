@@ -506,9 +506,25 @@ fn define_env_rest(l: &mut Linker<State>) -> wasmtime::Result<()> {
     l.func_wrap(
         "env",
         "proxy_call_foreign_function",
-        |mut c: C<'_>, ptr: i32, len: i32, _a: i32, _al: i32, _r: i32, _rl: i32| {
+        |mut c: C<'_>, ptr: i32, len: i32, a: i32, al: i32, _r: i32, _rl: i32| {
             let name = read(&mut c, ptr, len).unwrap_or_default();
             let name = String::from_utf8_lossy(&name).into_owned();
+            // Envoy's set_envoy_filter_state on the acting connection's stream info.
+            if name == "set_envoy_filter_state" {
+                let args = read(&mut c, a, al).unwrap_or_default();
+                let ctx = c.data().acting();
+                let Some((path, value, _span)) = super::state::parse_filter_state_args(&args)
+                else {
+                    return refuse(&mut c, "set_envoy_filter_state", status::BAD_ARGUMENT, name);
+                };
+                return match c.data_mut().conns.get_mut(&ctx) {
+                    Some(st) => {
+                        st.filter_state.push((path, value));
+                        status::OK
+                    }
+                    None => refuse(&mut c, "set_envoy_filter_state", status::NOT_FOUND, path),
+                };
+            }
             refuse(
                 &mut c,
                 "proxy_call_foreign_function",

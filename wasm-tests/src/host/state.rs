@@ -74,6 +74,60 @@ pub(crate) struct ConnState {
     /// The upstream closed its socket.
     pub upstream_gone: bool,
     pub closed: bool,
+    /// `proxy_on_new_connection` returned Pause and the chain has not gone on since: Envoy
+    /// has not shown the connection to tcp_proxy, which has not connected upstream.
+    pub chain_paused: bool,
+    /// Filter state set through `set_envoy_filter_state`: (path, value), in order.
+    pub filter_state: Vec<(String, String)>,
+    /// The chain went on (tcp_proxy connects): `envoy.tcp_proxy.cluster` at that moment.
+    pub cluster_at_connect: Option<Option<String>>,
+}
+
+impl ConnState {
+    /// What tcp_proxy would read as its cluster now.
+    pub fn cluster(&self) -> Option<String> {
+        self.filter_state
+            .iter()
+            .rev()
+            .find(|(p, _)| p == "envoy.tcp_proxy.cluster")
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Envoy's `SetEnvoyFilterStateArguments` (path = 1, value = 2, span = 3), read by hand:
+/// (path, value, span), or None if it is not that message.
+pub(crate) fn parse_filter_state_args(mut b: &[u8]) -> Option<(String, String, u64)> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&x, rest) = b.split_first()?;
+            *b = rest;
+            n |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+    let (mut path, mut value, mut span) = (None, None, 0);
+    while !b.is_empty() {
+        let tag = varint(&mut b)?;
+        match (tag >> 3, tag & 7) {
+            (1 | 2, 2) => {
+                let len = usize::try_from(varint(&mut b)?).ok()?;
+                let s = String::from_utf8(b.get(..len)?.to_vec()).ok()?;
+                b = b.get(len..)?;
+                if tag >> 3 == 1 {
+                    path = Some(s);
+                } else {
+                    value = Some(s);
+                }
+            }
+            (3, 0) => span = varint(&mut b)?,
+            _ => return None,
+        }
+    }
+    Some((path?, value.unwrap_or_default(), span))
 }
 
 #[derive(Clone, Debug)]

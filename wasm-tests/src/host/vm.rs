@@ -314,7 +314,12 @@ impl Vm {
         let create = self.ex.on_context_create.clone();
         self.call(id, |s, id| create.call(s, (id as i32, root)))?;
         let f = self.ex.on_new_connection.clone();
-        self.call(id, |s, id| f.call(s, id as i32))?;
+        let r = self.call(id, |s, id| f.call(s, id as i32))?;
+        if r != action::CONTINUE {
+            if let Some(st) = self.store.data_mut().conns.get_mut(&id) {
+                st.chain_paused = true;
+            }
+        }
         self.settle()?;
         Ok(ConnId(id))
     }
@@ -458,6 +463,11 @@ impl Vm {
     /// The proxy takes the read buffer toward the upstream (with FIN once read).
     fn forward_upstream(&mut self, id: u32) {
         let st = self.store.data_mut().conns.get_mut(&id).expect("live");
+        if std::mem::take(&mut st.chain_paused) || st.cluster_at_connect.is_none() {
+            // The chain goes on: tcp_proxy sees the connection and connects, to the
+            // cluster the filter state names at this moment.
+            st.cluster_at_connect = Some(st.cluster());
+        }
         let bytes = std::mem::take(&mut st.read_buf);
         st.to_upstream.extend_from_slice(&bytes);
         st.upstream_fin |= st.read_eos;
@@ -592,6 +602,26 @@ impl Vm {
     /// Reading the client socket is disabled (held bytes above the buffer limit).
     pub fn is_read_disabled(&self, c: ConnId) -> bool {
         self.conn(c).is_ok_and(|s| s.read_disabled)
+    }
+
+    /// The filter stopped the chain at `proxy_on_new_connection` and has not let it go on:
+    /// tcp_proxy has not connected upstream.
+    pub fn chain_paused(&self, c: ConnId) -> bool {
+        self.store
+            .data()
+            .conns
+            .get(&c.0)
+            .is_some_and(|s| s.chain_paused)
+    }
+
+    /// The chain went on (tcp_proxy connected): the cluster set as `envoy.tcp_proxy.cluster`
+    /// by then (`Some(None)`: none, tcp_proxy's own). `None` while it has not gone on.
+    pub fn upstream_cluster(&self, c: ConnId) -> Option<Option<String>> {
+        self.store
+            .data()
+            .conns
+            .get(&c.0)
+            .and_then(|s| s.cluster_at_connect.clone())
     }
 
     /// Client bytes read but not let through (the filter paused).
