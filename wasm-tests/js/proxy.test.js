@@ -279,7 +279,7 @@ test('httpwg (HTTP/2 conformance) through h2mux-node: every test passes', async 
   }
 });
 
-test('--tls-cert/--tls-key: HTTP/2 by ALPN h2, HTTP/1.1 by ALPN http/1.1 with :scheme https', async () => {
+test('--tls CERT KEY (or --tls-cert/--tls-key): HTTP/2 by ALPN h2, HTTP/1.1 by ALPN http/1.1 with :scheme https', async () => {
   const fs = require('node:fs');
   const os = require('node:os');
   const https = require('node:https');
@@ -288,8 +288,9 @@ test('--tls-cert/--tls-key: HTTP/2 by ALPN h2, HTTP/1.1 by ALPN http/1.1 with :s
   const cert = path.join(dir, 'cert.pem');
   require('node:child_process').execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes',
     '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  for (const flags of [['--tls', cert, key], ['--tls-cert', cert, '--tls-key', key]]) {
   const u = await upstream();
-  const p = await proxy(u.port, ['--tls-cert', cert, '--tls-key', key]);
+  const p = await proxy(u.port, flags);
   try {
     const s = http2.connect(`https://127.0.0.1:${p.port}`, { rejectUnauthorized: false });
     s.on('error', () => {});
@@ -313,8 +314,9 @@ test('--tls-cert/--tls-key: HTTP/2 by ALPN h2, HTTP/1.1 by ALPN http/1.1 with :s
   } finally {
     p.child.kill('SIGKILL');
     u.server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('a bad configuration: one line, exit code 2', async () => {

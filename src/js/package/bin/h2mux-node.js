@@ -15,7 +15,7 @@ const { RelayGroup } = require('../node/h2mux.js');
 const { Capture, parseSize } = require('./capture.js');
 
 const USAGE = 'usage: h2mux-node --listen HOST:PORT --upstream HOST:PORT [--config JSON] [--metrics HOST:PORT]\n'
-  + '                  [--tls-cert FILE --tls-key FILE] [--capture DIR [--capture-max BYTES] [--capture-total BYTES]]';
+  + '                  [--tls CERT KEY | --tls-cert CERT --tls-key KEY] [--capture DIR [--capture-max BYTES] [--capture-total BYTES]]';
 // Client bytes the relay may hold before the client is read no more (Envoy's default
 // per-connection buffer limit).
 const HELD_LIMIT = 1 << 20;
@@ -48,6 +48,7 @@ function parseArgs(argv) {
       case '--upstream': opts.upstream = hostPort(flag, value()); break;
       case '--config': opts.config = value(); break;
       case '--metrics': opts.metrics = hostPort(flag, value()); break;
+      case '--tls': opts.tlsCert = value(); opts.tlsKey = value(); break;
       case '--tls-cert': opts.tlsCert = value(); break;
       case '--tls-key': opts.tlsKey = value(); break;
       case '--capture': opts.capture = value(); break;
