@@ -33,6 +33,10 @@ const KEPT_RETRIES: usize = 8;
 /// client bytes. Each round moves bytes, so input ends it long before.
 const UNRESTRICTED_ROUNDS: usize = 1 << 16;
 
+/// At most this many rounds of feeding kept upstream bytes again within one upstream event.
+/// A round that takes none ends it, so the kept bytes end it long before.
+const UPSTREAM_ROUNDS: usize = 1 << 16;
+
 /// What one event on a connection may use from the VM-wide shell.
 pub(crate) struct Env<'a, R> {
     pub pool: &'a mut BufferPool,
@@ -162,7 +166,8 @@ impl Conn {
             self.up_pending.extend_from_slice(&data);
             self.retry_upstream_pending(env);
         }
-        if eos {
+        self.feed_upstream_pending(env, &mut ops);
+        if eos && self.up_end == UpstreamEnd::Open {
             self.up_end = UpstreamEnd::Ended;
         }
         if self.up_pending.len() > env.max_kept_bytes {
@@ -171,13 +176,14 @@ impl Conn {
                 env.id,
                 self.up_pending.len()
             );
-            self.relay.upstream_eof(env.pool, env.now);
             self.up_pending = Vec::new();
+            // The relay ends with the close, once.
+            if self.up_end == UpstreamEnd::Open {
+                self.up_end = UpstreamEnd::Ended;
+            }
             self.phase.close_for(CloseReason::UpstreamOverflow);
         }
-        if self.up_end == UpstreamEnd::Ended && self.up_pending.is_empty() {
-            self.relay.upstream_eof(env.pool, env.now);
-        }
+        self.tell_upstream_end(env);
         // Upstream-bound bytes made now go through a held downstream buffer, or wait for the
         // client's next bytes (asked for with a PING when nothing else would bring them).
         if self.holds_downstream() {
@@ -509,6 +515,14 @@ impl Conn {
                 self.write_client(env, ops);
                 moved |= ops.client_bytes().len() != out || self.kept_len() != kept;
             }
+            if to_client && !self.up_pending.is_empty() {
+                // Writing gave the relay room (credit from the client, say): upstream bytes
+                // kept after the upstream's last event would otherwise wait for ever.
+                let pending = self.up_pending.len();
+                self.retry_upstream_pending(env);
+                self.tell_upstream_end(env);
+                moved |= self.up_pending.len() != pending;
+            }
             if to_upstream && self.relay.has_upstream_output() {
                 let out = ops.upstream_bytes().len();
                 self.relay
@@ -537,6 +551,34 @@ impl Conn {
     }
 
     // ----- Upstream bytes --------------------------------------------------------------
+
+    /// Feeds the kept upstream bytes again for as long as writing client-bound output makes
+    /// room for them (the relay takes an upstream body as fast as the client side sends it
+    /// on). No upstream event may follow this one (none after the upstream's end), and
+    /// under Envoy's rules only an upstream event writes to the client. Bytes the client's
+    /// flow control holds back stop it; they wait. Each round writes what the relay took,
+    /// so one event writes at most the kept bytes (bounded by `max_kept_bytes`) and its own.
+    fn feed_upstream_pending(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
+        for _ in 0..UPSTREAM_ROUNDS {
+            let before = self.up_pending.len();
+            if before == 0 {
+                return;
+            }
+            self.write_client(env, ops);
+            self.retry_upstream_pending(env);
+            if self.up_pending.len() == before {
+                return;
+            }
+        }
+    }
+
+    /// The relay hears of the upstream's end once, after the upstream bytes before it.
+    fn tell_upstream_end(&mut self, env: &mut Env<impl Rules>) {
+        if self.up_end == UpstreamEnd::Ended && self.up_pending.is_empty() {
+            self.up_end = UpstreamEnd::Told;
+            self.relay.upstream_eof(env.pool, env.now);
+        }
+    }
 
     fn retry_upstream_pending(&mut self, env: &mut Env<impl Rules>) {
         if self.up_pending.is_empty() {

@@ -28,9 +28,10 @@ pub(crate) enum ClientBytes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UpstreamEnd {
     Open,
-    /// The relay hears of it once the upstream bytes kept before it were taken, at an
-    /// upstream event.
+    /// The relay hears of it once the upstream bytes kept before it were taken.
     Ended,
+    /// The relay heard of it.
+    Told,
 }
 
 /// How far the connection is from its close.

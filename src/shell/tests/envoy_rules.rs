@@ -328,3 +328,101 @@ fn the_model_refuses_a_shell_that_ignores_envoy_rules() {
         "{refused:?}"
     );
 }
+
+/// A client with curl's windows (32 MiB): flow control never holds the response back.
+fn wide_client(net: &Net) -> Client {
+    let cfg = Config {
+        initial_window_size: 32 << 20,
+        connection_window: 32 << 20,
+        ..Config::default()
+    };
+    Client::H2(Box::new(Connection::new(
+        Side::Backend,
+        Arc::new(cfg),
+        0,
+        net.host.now,
+    )))
+}
+
+/// A download of several MiB from an HTTP/1.x upstream in reads of `reads` bytes (the
+/// last read has the rest), more than the relay takes at once, the last read with the
+/// upstream's close (`close_with_last`) or the close alone after it. No upstream event
+/// follows the close, and only an upstream event may write to the client: that event must
+/// deliver the rest of the body the shell kept, and the stream's end.
+pub(super) fn download_then_upstream_close(
+    caps: Capabilities,
+    config: &str,
+    head: &str,
+    reads: &[usize],
+    close_with_last: bool,
+) {
+    let mut n = Net::new(config, caps);
+    let client = wide_client(&n);
+    let l = n.connect(client, Upstream::Silent);
+    let id = n.id(l);
+    let get = n.request(l, "GET", "/10mb", b"");
+    n.run();
+    assert!(n.links[l].silent_in.starts_with(b"GET /10mb HTTP/1.1\r\n"));
+    let body = pattern((6 << 20) + 1234, 5);
+    let mut answer = head.replace("{len}", &body.len().to_string()).into_bytes();
+    answer.extend_from_slice(&body);
+    let mut rest = &answer[..];
+    for &len in reads {
+        let (read, after) = rest.split_at(len.min(rest.len()));
+        n.host.upstream_send(id, read);
+        n.run();
+        rest = after;
+    }
+    if close_with_last {
+        n.host.upstream_send_and_close(id, rest);
+    } else {
+        n.host.upstream_send(id, rest);
+        n.run();
+        n.host.upstream_close(id);
+    }
+    n.run();
+    let r = n.response(l, get);
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.body.len(), body.len(), "body bytes delivered");
+    assert!(r.body == body, "the body differs");
+    assert!(r.ended, "no END_STREAM");
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+pub(super) const LENGTH: &str = "HTTP/1.0 200 OK\r\nContent-Length: {len}\r\n\r\n";
+pub(super) const CLOSE_DELIMITED: &str =
+    "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+pub(super) const MIB: usize = 1 << 20;
+const H1: &str = r#"{"upstream_protocol": "http/1.1"}"#;
+/// Room to keep 2 MiB reads the relay takes 1 MiB of at a time.
+pub(super) const H1_HELD_8M: &str =
+    r#"{"upstream_protocol": "http/1.1", "max_held_upstream_bytes": 8388608}"#;
+
+/// Reads of 1 MiB with one of 1.5 MiB before the last: the shell keeps what the relay did
+/// not take (within `max_held_upstream_bytes`), and the last read adds to it.
+#[test]
+fn a_large_download_ends_whole_when_the_upstream_closes_with_its_last_bytes() {
+    let reads = [MIB, MIB, MIB, MIB, MIB + MIB / 2];
+    download_then_upstream_close(Capabilities::envoy(), H1, LENGTH, &reads, true);
+}
+
+/// Reads of 2 MiB: more is kept at the close than the relay takes at once, and the close
+/// comes alone, with no bytes.
+#[test]
+fn a_large_download_ends_whole_when_the_upstream_closes_after_its_last_bytes() {
+    let reads = [2 * MIB, 2 * MIB];
+    download_then_upstream_close(Capabilities::envoy(), H1_HELD_8M, LENGTH, &reads, false);
+}
+
+/// HTTP/1.0 without a length: the upstream's close ends the body, once the kept bytes
+/// before it went through.
+#[test]
+fn a_close_delimited_download_ends_whole_at_the_upstream_close() {
+    let (caps, reads) = (Capabilities::envoy(), [2 * MIB, 2 * MIB]);
+    download_then_upstream_close(caps, H1_HELD_8M, CLOSE_DELIMITED, &reads, true);
+    download_then_upstream_close(caps, H1_HELD_8M, CLOSE_DELIMITED, &reads, false);
+}

@@ -227,6 +227,12 @@ impl Host {
     /// The upstream closes its socket: `on_upstream_data` with end of stream, then the
     /// proxy closes the client connection after flushing what was let through.
     pub fn upstream_close(&mut self, id: ConnId) {
+        self.upstream_send_and_close(id, b"");
+    }
+
+    /// The upstream's last bytes and its close read together: one `on_upstream_data` with
+    /// both, as Envoy does when one read finds the data and the FIN.
+    pub fn upstream_send_and_close(&mut self, id: ConnId, bytes: &[u8]) {
         let Some(s) = self.envoy.socks.get_mut(&id) else {
             return;
         };
@@ -234,6 +240,7 @@ impl Host {
             return;
         }
         s.upstream_gone = true;
+        s.write_buf.extend_from_slice(bytes);
         self.upstream_callback(id, true);
         self.close_conn(id);
         self.settle();

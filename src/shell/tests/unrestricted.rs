@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::envoy_rules::{download_then_upstream_close, CLOSE_DELIMITED, H1_HELD_8M, LENGTH, MIB};
 use super::model::{Host, HostEvent};
 use super::net::{digest, pattern, Answer, Client, Net, Upstream};
 use super::{count, goaway_codes, pings, preface};
@@ -227,4 +228,15 @@ fn the_next_tick_is_due_a_period_after_the_last_while_connections_are_open() {
     n.run();
     assert!(n.host.is_closed(id));
     assert_eq!(n.host.shell.next_deadline(), None);
+}
+
+/// Upstream bytes kept past the relay's room go on within the upstream's last event here
+/// too, and its end follows them.
+#[test]
+fn without_limits_a_large_download_ends_whole_at_the_upstream_close() {
+    let (caps, reads) = (Capabilities::unrestricted(), [2 * MIB, 2 * MIB]);
+    for head in [LENGTH, CLOSE_DELIMITED] {
+        download_then_upstream_close(caps, H1_HELD_8M, head, &reads, true);
+        download_then_upstream_close(caps, H1_HELD_8M, head, &reads, false);
+    }
 }
