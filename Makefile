@@ -124,7 +124,7 @@ test-upstream:
 # Every fuzz seed, crashes found earlier included, replayed through its driver in a debug
 # build (invariants loud): a regression of a fixed crash fails here, not only in `make fuzz`.
 fuzz-seeds:
-	cd fuzz && for t in frontend backend hpack relay h1server h1client; do \
+	cd fuzz && for t in frontend backend hpack relay h1server h1client look; do \
 	  $(CARGO) run -q --bin replay -- $$t seeds/$$t/* > /dev/null || exit 1; done
 	@echo "fuzz seeds: all replayed"
 
@@ -183,7 +183,7 @@ bench-tools:
 fuzz:
 	@rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for t in frontend backend hpack relay h1server h1client; do \
+	cd fuzz && for t in frontend backend hpack relay h1server h1client look; do \
 	  mkdir -p corpus/$$t && cp seeds/$$t/* corpus/$$t/ && \
 	  $(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 	cd wasm-tests && H2MUX_FUZZ_BYTES=$${H2MUX_FUZZ_BYTES:-50000000000} $(CARGO) test --release --test host_fuzz -- --nocapture

@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod h1;
 pub mod hpack;
+pub mod look;
 pub mod relay;
 
 /// Reads a fuzz input front to back; past the end every read yields zeros.

@@ -1,6 +1,6 @@
 //! Runs inputs through a fuzz driver outside libFuzzer, in a debug build with a plain
 //! backtrace: `replay TARGET FILE...` (TARGET: frontend, backend, relay, hpack, h1server,
-//! h1client).
+//! h1client, look).
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -14,6 +14,7 @@ fn main() {
             "hpack" => h2mux_fuzz::hpack::run(&data),
             "h1server" => h2mux_fuzz::h1::server(&data),
             "h1client" => h2mux_fuzz::h1::client(&data),
+            "look" => h2mux_fuzz::look::run(&data),
             t => panic!("unknown target {t}"),
         }
     }
