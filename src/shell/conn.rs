@@ -9,7 +9,7 @@
 //! make the shell write upstream now, with a doorbell, and keep the unconsumed client bytes
 //! itself (one delivery at a time); they go first next time.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::caps::{Capabilities, Rules};
 use super::http1;
@@ -558,17 +558,22 @@ impl Conn {
     /// under Envoy's rules only an upstream event writes to the client. Bytes the client's
     /// flow control holds back stop it; they wait. Each round writes what the relay took,
     /// so one event writes at most the kept bytes (bounded by `max_kept_bytes`) and its own.
+    /// The kept bytes are sliced, not copied, from round to round.
     fn feed_upstream_pending(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
+        if self.up_pending.is_empty() {
+            return;
+        }
+        let mut input = Bytes::from(std::mem::take(&mut self.up_pending));
         for _ in 0..UPSTREAM_ROUNDS {
-            let before = self.up_pending.len();
-            if before == 0 {
-                return;
-            }
             self.write_client(env, ops);
-            self.retry_upstream_pending(env);
-            if self.up_pending.len() == before {
-                return;
+            let n = self.relay.from_upstream(env.pool, &input, env.now);
+            input.advance(n.min(input.len()));
+            if n == 0 || input.is_empty() {
+                break;
             }
+        }
+        if !input.is_empty() {
+            self.up_pending = Vec::from(input);
         }
     }
 
@@ -584,10 +589,12 @@ impl Conn {
         if self.up_pending.is_empty() {
             return;
         }
-        let input = Bytes::from(std::mem::take(&mut self.up_pending));
+        let mut input = Bytes::from(std::mem::take(&mut self.up_pending));
         let n = self.relay.from_upstream(env.pool, &input, env.now);
-        if n < input.len() {
-            self.up_pending = input.slice(n..).to_vec();
+        // The rest moves to the front of the same allocation.
+        input.advance(n.min(input.len()));
+        if !input.is_empty() {
+            self.up_pending = Vec::from(input);
         }
     }
 
