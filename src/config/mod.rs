@@ -39,6 +39,10 @@ pub struct PluginConfig {
     pub backend: Config,
     /// Routing by authority (`routes`, `default_cluster`, `route_wait_ms`): off when absent.
     pub routes: Option<Arc<Routes>>,
+    /// When a listener update hands this configuration's listeners to a newer one, its
+    /// connections get the graceful GOAWAY at once (Envoy would close them at the end of
+    /// its drain time without a word).
+    pub drain_on_update: bool,
 }
 
 impl Default for PluginConfig {
@@ -59,7 +63,18 @@ impl Default for PluginConfig {
             },
             backend: Config::default(),
             routes: None,
+            drain_on_update: true,
         }
+    }
+}
+
+fn boolean(key: &str, v: &Value) -> Result<bool, ConfigError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(err(
+            key,
+            format!("must be true or false, not {}", v.type_name()),
+        )),
     }
 }
 
@@ -152,15 +167,8 @@ impl PluginConfig {
                         _ => return Err(err(key, "must be \"h2\" or \"http/1.1\"")),
                     }
                 }
-                "accept_http1" => {
-                    let Value::Bool(b) = v else {
-                        return Err(err(
-                            key,
-                            format!("must be true or false, not {}", v.type_name()),
-                        ));
-                    };
-                    pc.frontend.http1 = *b;
-                }
+                "accept_http1" => pc.frontend.http1 = boolean(key, v)?,
+                "drain_on_update" => pc.drain_on_update = boolean(key, v)?,
                 "access_log" => pc.frontend.access_log = access_log(key, v)?,
                 "routes" => routes = Some(v),
                 "default_cluster" => default_cluster = Some(v),
@@ -410,6 +418,7 @@ mod tests {
         let cases = [
             (r#"{"no_such_key": 1}"#, "no_such_key"),
             (r#"{"buffer_size": "big"}"#, "buffer_size"),
+            (r#"{"drain_on_update": 1}"#, "drain_on_update"),
             (r#"{"buffer_size": 1.5}"#, "buffer_size"),
             (r#"{"max_frame_size": 100}"#, "max_frame_size"),
             (r#"{"frontend": {"bogus": 1}}"#, "frontend.bogus"),

@@ -74,6 +74,12 @@ impl Connection {
         if !self.output().is_empty() || self.hwrite.is_some() || self.goaway_pending() {
             return false;
         }
+        self.is_done_but_output()
+    }
+
+    /// True once nothing more will happen but writing what is queued: a host that may not
+    /// be able to write it (a peer that cannot be reached) gives it a grace period.
+    pub fn is_done_but_output(&self) -> bool {
         let drained = self.streams.is_empty();
         match self.lifecycle {
             Lifecycle::Failed(_) => true,

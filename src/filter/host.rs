@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MetricType, Status};
 
-use crate::shell::envoy_filter_state_args;
+use crate::shell::{envoy_filter_state_args, ListenerKey, SharedStore};
 use crate::time::Instant;
 
 pub fn now() -> Instant {
@@ -47,6 +47,48 @@ pub fn requested_server_name() -> Option<Vec<u8>> {
     match hostcalls::get_property(vec!["connection", "requested_server_name"]) {
         Ok(Some(v)) if !v.is_empty() => Some(v),
         _ => None,
+    }
+}
+
+/// The listener the current connection came through: its local port (Envoy's
+/// `destination.port`, an int64) and its filter chain's name (`xds.filter_chain_name`,
+/// empty when unnamed). None when the host does not say.
+pub fn listener_key() -> Option<ListenerKey> {
+    let port = match hostcalls::get_property(vec!["destination", "port"]) {
+        Ok(Some(v)) => <[u8; 8]>::try_from(v.as_slice())
+            .ok()
+            .map(u64::from_le_bytes)?,
+        _ => return None,
+    };
+    let chain = match hostcalls::get_property(vec!["xds", "filter_chain_name"]) {
+        Ok(Some(v)) => v,
+        _ => Vec::new(),
+    };
+    Some(ListenerKey::new(u32::try_from(port).ok()?, &chain))
+}
+
+/// Envoy's shared data, which every VM of the plugin's `vm_id` sees: numbers as 8 bytes
+/// little-endian.
+pub struct SharedData;
+
+impl SharedStore for SharedData {
+    fn load(&mut self, key: &str) -> Option<(u64, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(v), cas)) => {
+                let n = <[u8; 8]>::try_from(v.as_slice()).ok()?;
+                Some((u64::from_le_bytes(n), cas.unwrap_or(0)))
+            }
+            Ok((None, cas)) => Some((0, cas.unwrap_or(0))),
+            Err(s) => {
+                log::debug!("h2mux: reading shared data {key} failed: {s:?}");
+                None
+            }
+        }
+    }
+
+    fn swap(&mut self, key: &str, value: u64, version: u32) -> bool {
+        let cas = (version != 0).then_some(version);
+        hostcalls::set_shared_data(key, Some(&value.to_le_bytes()), cas).is_ok()
     }
 }
 

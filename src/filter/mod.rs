@@ -19,17 +19,24 @@ use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::config::PluginConfig;
-use crate::shell::{ConnId, EnvoyRules, Ops, RouteStep, Shell};
+use crate::shell::{ConnId, EnvoyRules, Ops, RouteStep, Shell, Takeovers};
+use crate::time::Instant;
 
 use metrics::MetricIds;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { vm: None }) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root {
+        id,
+        vm: None,
+        next_takeover_check: Instant::from_millis(0),
+    }) });
 }}
 
-/// What one VM shares: the shell and the host's metric ids.
+/// What one root context's connections share: the shell and the host's metric ids.
 struct Vm {
+    /// The root context's id.
+    root: u32,
     /// Envoy's rules as a type: what only other hosts need is left out of the module.
     shell: Shell<EnvoyRules>,
     metrics: MetricIds,
@@ -114,10 +121,61 @@ fn write_held(id: ConnId, len: usize, ops: &Ops) {
 }
 
 struct Root {
+    /// The root context's id, its name in `TAKEOVERS`.
+    id: u32,
     vm: Option<Rc<RefCell<Vm>>>,
+    /// When the tick next asks whether a newer configuration took this one over.
+    next_takeover_check: Instant,
 }
 
-impl Context for Root {}
+/// How often a root with connections asks whether it was taken over (a read of Envoy's
+/// shared data per listener it served).
+const TAKEOVER_CHECK_MS: u64 = 100;
+
+thread_local! {
+    /// The VM's roots (one per h2mux configuration alive in it), to see listener updates.
+    static TAKEOVERS: RefCell<Takeovers> = RefCell::new(Takeovers::default());
+}
+
+impl Context for Root {
+    // Envoy calls this once the plugin's filter chains are gone: after its drain time, when
+    // it has closed their connections itself (or at its shutdown). Nothing is left to tell.
+    fn on_done(&mut self) -> bool {
+        TAKEOVERS.with(|t| t.borrow_mut().gone(self.id));
+        true
+    }
+}
+
+impl Root {
+    /// A newer configuration took this one's listeners over: every connection hears the
+    /// graceful GOAWAY now, and streams under way finish within `shutdown_timeout_ms`.
+    fn shut_down_taken_over(vm: &mut Vm, now: Instant) {
+        let ids = vm.shell.conn_ids();
+        log::info!(
+            "h2mux: a newer configuration took this one's listeners over: {} connections told to go away",
+            ids.len()
+        );
+        for id in ids {
+            if host::set_effective_context(id).is_err() {
+                continue;
+            }
+            let mut len = 0;
+            let ops = vm
+                .shell
+                .shutdown_taken_over(id, now, || read_held(&mut len));
+            debug_ops(id, "taken over, held", len, false, &ops);
+            write_held(id, len, &ops);
+            if ops.close {
+                if ops.holds() {
+                    let _ = host::resume_downstream();
+                }
+                if let Err(s) = host::close_downstream() {
+                    log::warn!("h2mux[{id}]: close failed: {:?}", s);
+                }
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -156,16 +214,31 @@ impl RootContext for Root {
             None => {
                 let shell = Shell::new(cfg, EnvoyRules);
                 let metrics = MetricIds::define();
-                self.vm = Some(Rc::new(RefCell::new(Vm { shell, metrics })));
+                let root = self.id;
+                self.vm = Some(Rc::new(RefCell::new(Vm {
+                    root,
+                    shell,
+                    metrics,
+                })));
+                TAKEOVERS.with(|t| t.borrow_mut().born(root, &mut host::SharedData));
             }
         }
         true
     }
 
     fn on_tick(&mut self) {
-        let Some(vm) = &self.vm else { return };
+        let Some(vm) = self.vm.clone() else { return };
         let now = host::now();
         let mut vm = vm.borrow_mut();
+        if vm.shell.config().drain_on_update
+            && vm.shell.connections() > 0
+            && now >= self.next_takeover_check
+        {
+            self.next_takeover_check = now.after(TAKEOVER_CHECK_MS);
+            if TAKEOVERS.with(|t| t.borrow_mut().taken_over(self.id, &mut host::SharedData)) {
+                Root::shut_down_taken_over(&mut vm, now);
+            }
+        }
         // Held connections whose wait for a request head is over go to the default cluster,
         // with what they sent so far.
         for id in vm.shell.routes_due(now) {
@@ -257,7 +330,14 @@ impl StreamContext for Filter {
     // With routes, tcp_proxy must not connect before the cluster is chosen: the chain
     // stops here until a request head (or the wait's end) lets it go on.
     fn on_new_connection(&mut self) -> Action {
-        if self.vm.borrow().shell.route_pending(self.id) {
+        let vm = self.vm.borrow();
+        if let Some(key) = host::listener_key() {
+            TAKEOVERS.with(|t| {
+                t.borrow_mut()
+                    .connection(vm.root, key, &mut host::SharedData)
+            });
+        }
+        if vm.shell.route_pending(self.id) {
             Action::Pause
         } else {
             Action::Continue

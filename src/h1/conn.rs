@@ -1022,9 +1022,11 @@ impl H1Conn {
 
     /// Nothing more will happen: the connection closed or failed and its output is out.
     pub fn is_done(&self) -> bool {
-        if !self.out.is_empty() {
-            return false;
-        }
+        self.out.is_empty() && self.is_done_but_output()
+    }
+
+    /// True once nothing more will happen but writing what is queued.
+    pub fn is_done_but_output(&self) -> bool {
         let quiet = self.streams.iter().all(|s| s.finished());
         match self.side {
             Side::Frontend => (self.closing || self.peer_eof || self.error.is_some()) && quiet,

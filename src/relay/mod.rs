@@ -622,8 +622,16 @@ impl Relay {
         // A client that owes us a SETTINGS ACK will send it anyway, so control replies can
         // wait for it; requests cannot wait on a client that writes and only then reads.
         let reply_due = self.front.settings_unacked() > 0 && !self.back.has_stream_output();
-        if !wanted
-            || reply_due
+        if !wanted || reply_due {
+            return None;
+        }
+        self.ring_client()
+    }
+
+    /// A PING for the client whatever waits (its ACK is a downstream event), unless one is
+    /// out already, the client is not HTTP/2, or a PING cannot go now.
+    pub fn ring_client(&mut self) -> Option<[u8; 17]> {
+        if self.front.is_h1()
             || self.client_doorbell
             || !self.front.preface_sent()
             || self.front.header_block_open()
@@ -746,6 +754,12 @@ impl Relay {
     /// The client connection is finished: its last bytes are out and nothing more will come.
     pub fn is_done(&self) -> bool {
         self.front.is_done()
+    }
+
+    /// The client's side is done but for output still to write (which a host that cannot
+    /// reach the client now may never get to write).
+    pub fn is_done_but_output(&self) -> bool {
+        self.front.is_done_but_output()
     }
 
     /// Gives every pool buffer back and leaves the wait queue (the connection is gone).

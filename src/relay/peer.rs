@@ -222,6 +222,10 @@ impl Peer {
         both!(self, c => c.is_done())
     }
 
+    pub(crate) fn is_done_but_output(&self) -> bool {
+        both!(self, c => c.is_done_but_output())
+    }
+
     pub(crate) fn release(&mut self, pool: &mut BufferPool) {
         if let Peer::H2(c) = self {
             c.release(pool);

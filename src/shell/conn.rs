@@ -67,10 +67,17 @@ pub struct Conn {
     /// Figures already published as metrics.
     reported: Reported,
     ending: EndingReport,
+    /// Rounds of asking the client for a reply this idle connection could be parked at
+    /// (see `park_if_idle`), since a stream was last open; a PING is owed while odd.
+    park_asks: u8,
     /// Idle scans that gave back this connection's queue memory.
     #[cfg(test)]
     pub(crate) trims: u32,
 }
+
+/// Rounds of asking for a reply to park at, per idle period: each is one empty SETTINGS to
+/// the upstream and one PING to the client.
+const MAX_PARK_ASKS: u8 = 2;
 
 impl Conn {
     pub(crate) fn new(relay: Relay) -> Conn {
@@ -83,6 +90,7 @@ impl Conn {
             activity: Activity::Busy,
             reported: Reported::default(),
             ending: EndingReport::Pending,
+            park_asks: 0,
             #[cfg(test)]
             trims: 0,
         }
@@ -141,10 +149,53 @@ impl Conn {
         self.activity = Activity::Busy;
         self.take_client_bytes(env, input, eos, &mut ops);
         self.write_unrestricted(env, &mut ops);
+        if !eos {
+            self.park_if_idle(env, &mut ops);
+        }
         // This event's own answer says whether the downstream goes on.
         ops.resume = false;
         self.finish_event(env, &mut ops);
         ops
+    }
+
+    /// A connection with no stream open and nothing to write answers its client's bytes
+    /// with a pause and nothing held (parked): the host then keeps the downstream buffer
+    /// reachable, so that a later wake-up without any peer speaking (a shutdown, the idle
+    /// timeout) can write upstream, ring the upstream for the frames the client is owed,
+    /// and go on. Otherwise an idle connection could be reached by no one. When the client's
+    /// last bytes did carry something upstream, the connection asks for another chance: an
+    /// empty SETTINGS to the upstream, whose ACK lets a PING go to the client, whose ACK is
+    /// a downstream event with nothing to carry (a bounded number of rounds).
+    fn park_if_idle(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
+        let caps = env.caps();
+        if self.relay.stream_count() > 0 {
+            self.park_asks = 0;
+            return;
+        }
+        let idle = caps.holds_paused_downstream
+            && caps.upstream_writes_only_in_downstream_events
+            && ops.hold.is_none()
+            && self.client == ClientBytes::Flowing
+            && self.phase == Phase::Open
+            && !self.relay.has_upstream_output();
+        if !idle {
+            return;
+        }
+        if ops.to_upstream.as_ref().is_none_or(Vec::is_empty) {
+            ops.to_upstream = None;
+            ops.hold = Some(Bytes::new());
+            self.client = ClientBytes::Held { at_end: false };
+            self.park_asks = self.park_asks.saturating_add(self.park_asks % 2);
+            return;
+        }
+        let back_h2 = !self.relay.back().is_h1();
+        if back_h2 && self.park_asks < 2 * MAX_PARK_ASKS && self.park_asks % 2 == 0 {
+            // An upstream event will come: the ACK of this SETTINGS, or of one already out.
+            if let Some(bell) = self.relay.ring_upstream(env.now) {
+                ops.upstream_bytes().extend_from_slice(&bell);
+            }
+            self.park_asks += 1;
+        }
     }
 
     /// Upstream bytes. `read_held` gives the client bytes the host holds, when asked.
@@ -197,7 +248,17 @@ impl Conn {
             let held = ops.hold.take().unwrap_or_default();
             self.resume_held(env, held, &mut ops);
         } else if env.caps().upstream_writes_only_in_downstream_events {
-            if let Some(bell) = self.relay.client_doorbell() {
+            let bell = match self.relay.client_doorbell() {
+                None if self.park_asks % 2 == 1 && self.relay.stream_count() == 0 => {
+                    // Asking for a downstream event to park at (`park_if_idle`).
+                    self.relay.ring_client()
+                }
+                bell => bell,
+            };
+            if let Some(bell) = bell {
+                if self.park_asks % 2 == 1 {
+                    self.park_asks += 1;
+                }
                 ops.client_bytes().extend_from_slice(&bell);
             }
         }
@@ -431,8 +492,16 @@ impl Conn {
         let ClientBytes::Held { at_end } = self.client else {
             return;
         };
+        let parked = held.is_empty() && !at_end;
         self.take_client_bytes(env, held, at_end, ops);
-        if !ops.holds() {
+        if ops.holds() {
+            return;
+        }
+        if parked && ops.to_upstream.as_ref().is_none_or(Vec::is_empty) {
+            // Nothing to carry: the connection stays parked, its buffer untouched.
+            ops.to_upstream = None;
+            self.client = ClientBytes::Held { at_end: false };
+        } else {
             ops.resume = true;
         }
     }
@@ -626,7 +695,8 @@ impl Conn {
             self.phase.close_for(CloseReason::Done);
         }
         let finished = self.relay.front().error().is_some()
-            || (self.relay.ending().is_some() && self.relay.stream_count() == 0);
+            || (self.relay.ending().is_some() && self.relay.stream_count() == 0)
+            || self.relay.is_done_but_output();
         if finished && self.phase == Phase::Open {
             self.phase = Phase::Finishing {
                 close_by: env.now.after(FINISH_GRACE_MS),

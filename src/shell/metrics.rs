@@ -87,11 +87,14 @@ pub enum Metric {
     /// Connections sent to the default cluster because no request head came within
     /// `route_wait_ms`.
     RoutesAfterWait,
+    /// Connections told to go away (graceful GOAWAY) because a listener update gave their
+    /// listener to a newer h2mux configuration.
+    TakeoverShutdownsTotal,
 }
 
 impl Metric {
     /// Every fixed metric, in the order a host defines them.
-    pub const ALL: [Metric; 31] = [
+    pub const ALL: [Metric; 32] = [
         Metric::ConnectionsTotal,
         Metric::ConnectionsActive,
         Metric::StreamsTotal,
@@ -123,6 +126,7 @@ impl Metric {
         Metric::RoutesByAuthority,
         Metric::RoutesDefault,
         Metric::RoutesAfterWait,
+        Metric::TakeoverShutdownsTotal,
     ];
 
     /// The metric's published name, `h2mux_*`.
@@ -159,6 +163,7 @@ impl Metric {
             Metric::RoutesByAuthority => "h2mux_routes_by_authority_total",
             Metric::RoutesDefault => "h2mux_routes_default_total",
             Metric::RoutesAfterWait => "h2mux_routes_after_wait_total",
+            Metric::TakeoverShutdownsTotal => "h2mux_takeover_shutdowns_total",
         }
     }
 

@@ -23,6 +23,7 @@ mod metrics;
 mod ops;
 mod route;
 mod state;
+mod takeover;
 mod tick;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use conn::{Conn, FINISH_GRACE_MS};
 pub use metrics::{Metric, MetricKind, MetricOp, NoteMetric};
 pub use ops::Ops;
 pub use route::{envoy_filter_state_args, RouteStep};
+pub use takeover::{ListenerKey, Registry as Takeovers, SharedStore};
 pub use tick::Tick;
 
 use conn::Env;
@@ -211,6 +213,26 @@ impl<R: Rules> Shell<R> {
             Some((c, mut env)) => c.on_shutdown(&mut env, read_held),
             None => Ops::default(),
         }
+    }
+
+    /// A newer configuration took this one's listeners over (see `Takeovers`): `shutdown`,
+    /// counted as such.
+    pub fn shutdown_taken_over(
+        &mut self,
+        id: ConnId,
+        now: Instant,
+        read_held: impl FnOnce() -> Bytes,
+    ) -> Ops {
+        if self.conns.contains_key(&id) {
+            self.metrics
+                .emit(MetricOp::Add(Metric::TakeoverShutdownsTotal, 1));
+        }
+        self.shutdown(id, now, read_held)
+    }
+
+    /// The ids of the connections open, for a host that visits them all.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
     }
 
     /// The host's tick (every `tick_ms`): returns the visits to make.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::model::{Host, HostEvent};
-use super::net::{pattern, Answer, Client, Net, Upstream};
+use super::net::{frames, pattern, Answer, Client, Net, Upstream};
 use super::{count, goaway_codes, pings, preface};
 use crate::conn::Connection;
 use crate::error::ErrorCode;
@@ -105,6 +105,103 @@ fn a_ping_flood_ends_in_enhance_your_calm_without_wedging() {
         "{:?}",
         n.host.envoy.refusals
     );
+}
+
+/// A shutdown no peer's bytes would carry (a listener update reaching an idle connection):
+/// the connection was parked (paused, nothing held) at client bytes that had nothing to
+/// carry upstream, so the wake-up can ring the upstream, whose answer carries the first
+/// GOAWAY and its PING; the PING's ACK then brings the final GOAWAY, and the connection
+/// closes.
+#[test]
+fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
+    let mut n = envoy("{}");
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(l, &preface());
+    n.run();
+    n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
+    n.run_for(100);
+    // Those bytes carried the upstream's SETTINGS ACK upstream, so the connection could not
+    // park at them: it asked the client for a reply (a PING, through the upstream's answer
+    // to an empty SETTINGS), and parks at the PING's ACK.
+    assert!(!n.host.envoy.events.contains(&HostEvent::Paused(id)));
+    let ping = frames(&n.links[l].raw_in)
+        .into_iter()
+        .find(|f| f.0 == 6 && f.1 & flags::ACK == 0)
+        .map(|f| f.3)
+        .expect("a PING to park at");
+    let mut ack = vec![0, 0, 8, 6, flags::ACK, 0, 0, 0, 0];
+    ack.extend_from_slice(&ping);
+    n.send_raw(l, &ack);
+    n.run_for(100);
+    assert!(
+        n.host.envoy.events.contains(&HostEvent::Paused(id)),
+        "an idle connection is parked: {:?}",
+        n.host.envoy.events
+    );
+    n.links[l].raw_in.clear();
+    n.host.shutdown(id);
+    n.run_for(20);
+    let first = frames(&n.links[l].raw_in);
+    let goaway = first.iter().find(|f| f.0 == 7); // GOAWAY
+    assert_eq!(
+        goaway.map(|f| f.3[..4].to_vec()),
+        Some(vec![0x7f, 0xff, 0xff, 0xff]),
+        "first GOAWAY: {first:?}"
+    );
+    let ping = first
+        .iter()
+        .find(|f| f.0 == 6 && f.1 & flags::ACK == 0)
+        .map(|f| f.3.clone())
+        .expect("a PING with the first GOAWAY");
+    n.links[l].raw_in.clear();
+    let mut ack = vec![0, 0, 8, 6, flags::ACK, 0, 0, 0, 0];
+    ack.extend_from_slice(&ping);
+    n.send_raw(l, &ack);
+    n.run_until(2_000, |n| n.host.is_closed(id));
+    let last = frames(&n.links[l].raw_in);
+    let goaway = last.iter().find(|f| f.0 == 7); // GOAWAY
+    assert_eq!(
+        goaway.map(|f| f.3[..8].to_vec()),
+        Some(vec![0; 8]),
+        "final GOAWAY: last stream 0, NO_ERROR: {last:?}"
+    );
+    assert!(n.host.is_closed(id));
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
+/// The limit of Envoy's rules: an idle connection whose last client bytes carried bytes
+/// upstream (here the upstream's SETTINGS ACK), and whose client does not answer the PING
+/// it is then sent, is not parked, and no one can reach it. Its shutdown waits for the
+/// client's next bytes, and without them it ends at `shutdown_timeout_ms`, closed without
+/// the GOAWAY it could not be given.
+#[test]
+fn a_shutdown_of_an_unreachable_idle_connection_ends_at_the_shutdown_timeout() {
+    let mut n = envoy(r#"{"shutdown_timeout_ms": 500}"#);
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(l, &preface());
+    n.run();
+    n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
+    n.run_for(100);
+    assert!(!n.host.envoy.events.contains(&HostEvent::Paused(id)));
+    n.links[l].raw_in.clear();
+    let start = n.host.now;
+    n.host.shutdown(id);
+    n.run_until(5_000, |n| n.host.is_closed(id));
+    assert!(n.host.is_closed(id));
+    let took = n.host.now.as_millis() - start.as_millis();
+    assert!(
+        (500..500 + FINISH_GRACE_MS + 100).contains(&took),
+        "closed after {took} ms"
+    );
+    assert!(goaway_codes(&n.links[l].raw_in).is_empty());
 }
 
 /// An HTTP/1.1 client is served through an HTTP/2 upstream: its response can only leave in

@@ -264,6 +264,23 @@ impl Host {
             .unwrap_or_default()
     }
 
+    /// A wake-up from the root outside any callback of the connection (the filter's takeover
+    /// shutdown): `set_effective_context`, then the shell's graceful shutdown.
+    pub fn shutdown(&mut self, id: ConnId) {
+        let now = self.now;
+        let Host { shell, envoy, .. } = self;
+        if envoy.socks.get(&id).is_none_or(|s| s.closed) {
+            return;
+        }
+        let ctx = Ctx::Tick(Some(id));
+        let mut len = None;
+        let ops = shell.shutdown(id, now, || envoy.read_held(ctx, id, &mut len));
+        envoy.carry_out(ctx, id, len, 0, ops);
+        self.run_deferred();
+        self.publish();
+        self.settle();
+    }
+
     /// Moves the clock to the next tick and fires it.
     pub fn tick(&mut self) {
         self.now = self.now.max(self.next_tick);
