@@ -189,7 +189,7 @@ impl Conn {
             return;
         }
         let back_h2 = !self.relay.back().is_h1();
-        if back_h2 && self.park_asks < 2 * MAX_PARK_ASKS && self.park_asks % 2 == 0 {
+        if back_h2 && self.park_asks < 2 * MAX_PARK_ASKS && self.park_asks.is_multiple_of(2) {
             // An upstream event will come: the ACK of this SETTINGS, or of one already out.
             if let Some(bell) = self.relay.ring_upstream(env.now) {
                 ops.upstream_bytes().extend_from_slice(&bell);
