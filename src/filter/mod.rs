@@ -62,6 +62,21 @@ fn read_held(len: &mut usize) -> Bytes {
 /// The downstream buffer (`len` bytes as Envoy gave them) after an event: the client
 /// bytes to hold, or the upstream-bound bytes. Returns true when it holds.
 fn write_downstream(id: ConnId, len: usize, ops: &Ops) -> bool {
+    if ops.park {
+        // Parked: the bytes go now through a continue inside the callback, and the Pause
+        // that follows keeps the buffer writable for a later wake-up (measured in Envoy
+        // 1.40: ARCHITECTURE.md, "Envoy's write rules").
+        let up = ops.to_upstream.as_deref().unwrap_or_default();
+        if let Err(s) = host::replace(BufferType::DownstreamData, len, up) {
+            log::warn!("h2mux[{id}]: writing upstream-bound bytes failed: {:?}", s);
+        }
+        if !up.is_empty() {
+            if let Err(s) = host::resume_downstream() {
+                log::warn!("h2mux[{id}]: letting parked bytes go failed: {:?}", s);
+            }
+        }
+        return true;
+    }
     if let Some(rest) = &ops.hold {
         // Envoy keeps the rest, and stops reading the socket at its buffer limit.
         if let Err(s) = host::replace(BufferType::DownstreamData, len, rest) {
@@ -97,11 +112,12 @@ fn go_to(id: ConnId, step: Option<RouteStep>) -> bool {
 /// the host was told to do, to follow a connection's bytes through Envoy.
 fn debug_ops(id: ConnId, what: &str, len: usize, eos: bool, ops: &Ops) {
     log::debug!(
-        "h2mux[{id}]: {what} {len} B{}: hold {:?}, to upstream {:?}, to client {:?}{}{}",
+        "h2mux[{id}]: {what} {len} B{}: hold {:?}, to upstream {:?}, to client {:?}{}{}{}",
         if eos { " +eos" } else { "" },
         ops.hold.as_ref().map(Bytes::len),
         ops.to_upstream.as_ref().map(Vec::len),
         ops.to_client.as_ref().map(Vec::len),
+        if ops.park { ", park" } else { "" },
         if ops.resume { ", resume" } else { "" },
         if ops.close { ", close" } else { "" }
     );

@@ -194,6 +194,8 @@ impl Group {
             hold,
             to_client,
             resume,
+            // Only under Envoy's proxy-wasm rules (`Capabilities::envoy()`).
+            park: _,
             close,
         } = ops;
         if let Some(link) = self.links.get_mut(&id) {

@@ -257,6 +257,8 @@ impl Worker {
             hold,
             to_client,
             resume: _,
+            // Only under Envoy's proxy-wasm rules (`Capabilities::envoy()`).
+            park: _,
             close,
         } = ops;
         if handed || hold.is_some() {

@@ -622,16 +622,8 @@ impl Relay {
         // A client that owes us a SETTINGS ACK will send it anyway, so control replies can
         // wait for it; requests cannot wait on a client that writes and only then reads.
         let reply_due = self.front.settings_unacked() > 0 && !self.back.has_stream_output();
-        if !wanted || reply_due {
-            return None;
-        }
-        self.ring_client()
-    }
-
-    /// A PING for the client whatever waits (its ACK is a downstream event), unless one is
-    /// out already, the client is not HTTP/2, or a PING cannot go now.
-    pub fn ring_client(&mut self) -> Option<[u8; 17]> {
-        if self.front.is_h1()
+        if !wanted
+            || reply_due
             || self.client_doorbell
             || !self.front.preface_sent()
             || self.front.header_block_open()

@@ -67,17 +67,10 @@ pub struct Conn {
     /// Figures already published as metrics.
     reported: Reported,
     ending: EndingReport,
-    /// Rounds of asking the client for a reply this idle connection could be parked at
-    /// (see `park_if_idle`), since a stream was last open; a PING is owed while odd.
-    park_asks: u8,
     /// Idle scans that gave back this connection's queue memory.
     #[cfg(test)]
     pub(crate) trims: u32,
 }
-
-/// Rounds of asking for a reply to park at, per idle period: each is one empty SETTINGS to
-/// the upstream and one PING to the client.
-const MAX_PARK_ASKS: u8 = 2;
 
 impl Conn {
     pub(crate) fn new(relay: Relay) -> Conn {
@@ -90,7 +83,6 @@ impl Conn {
             activity: Activity::Busy,
             reported: Reported::default(),
             ending: EndingReport::Pending,
-            park_asks: 0,
             #[cfg(test)]
             trims: 0,
         }
@@ -158,43 +150,25 @@ impl Conn {
         ops
     }
 
-    /// A connection with no stream open and nothing to write answers its client's bytes
-    /// with a pause and nothing held (parked): the host then keeps the downstream buffer
-    /// reachable, so that a later wake-up without any peer speaking (a shutdown, the idle
-    /// timeout) can write upstream, ring the upstream for the frames the client is owed,
-    /// and go on. Otherwise an idle connection could be reached by no one. When the client's
-    /// last bytes did carry something upstream, the connection asks for another chance: an
-    /// empty SETTINGS to the upstream, whose ACK lets a PING go to the client, whose ACK is
-    /// a downstream event with nothing to carry (a bounded number of rounds).
+    /// A connection with no stream open is parked after its client's bytes: what they
+    /// carry upstream goes now, and the downstream stays paused with nothing held, so the
+    /// host keeps its buffer writable. A later wake-up without any peer speaking (a shutdown,
+    /// the idle timeout) can then write upstream, ring the upstream for the frames the
+    /// client is owed, and go on; otherwise an idle connection could be reached by no one.
+    /// (Envoy: `continue_stream(Downstream)` inside the callback, then Pause; measured in
+    /// ARCHITECTURE.md, "Envoy's write rules".)
     fn park_if_idle(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
         let caps = env.caps();
-        if self.relay.stream_count() > 0 {
-            self.park_asks = 0;
-            return;
-        }
-        let idle = caps.holds_paused_downstream
+        if caps.holds_paused_downstream
             && caps.upstream_writes_only_in_downstream_events
             && ops.hold.is_none()
             && self.client == ClientBytes::Flowing
             && self.phase == Phase::Open
-            && !self.relay.has_upstream_output();
-        if !idle {
-            return;
-        }
-        if ops.to_upstream.as_ref().is_none_or(Vec::is_empty) {
-            ops.to_upstream = None;
-            ops.hold = Some(Bytes::new());
+            && self.relay.stream_count() == 0
+            && !self.relay.has_upstream_output()
+        {
+            ops.park = true;
             self.client = ClientBytes::Held { at_end: false };
-            self.park_asks = self.park_asks.saturating_add(self.park_asks % 2);
-            return;
-        }
-        let back_h2 = !self.relay.back().is_h1();
-        if back_h2 && self.park_asks < 2 * MAX_PARK_ASKS && self.park_asks.is_multiple_of(2) {
-            // An upstream event will come: the ACK of this SETTINGS, or of one already out.
-            if let Some(bell) = self.relay.ring_upstream(env.now) {
-                ops.upstream_bytes().extend_from_slice(&bell);
-            }
-            self.park_asks += 1;
         }
     }
 
@@ -248,17 +222,7 @@ impl Conn {
             let held = ops.hold.take().unwrap_or_default();
             self.resume_held(env, held, &mut ops);
         } else if env.caps().upstream_writes_only_in_downstream_events {
-            let bell = match self.relay.client_doorbell() {
-                None if self.park_asks % 2 == 1 && self.relay.stream_count() == 0 => {
-                    // Asking for a downstream event to park at (`park_if_idle`).
-                    self.relay.ring_client()
-                }
-                bell => bell,
-            };
-            if let Some(bell) = bell {
-                if self.park_asks % 2 == 1 {
-                    self.park_asks += 1;
-                }
+            if let Some(bell) = self.relay.client_doorbell() {
                 ops.client_bytes().extend_from_slice(&bell);
             }
         }

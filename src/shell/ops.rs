@@ -23,6 +23,12 @@ pub struct Ops {
     /// downstream goes on (Envoy: `continue_stream(Downstream)`, the buffer carrying
     /// `to_upstream`).
     pub resume: bool,
+    /// The downstream stays reachable after this event (a parked connection): the host lets
+    /// `to_upstream` go now and keeps the downstream paused with nothing held, so that a
+    /// later event or wake-up can still write upstream and resume. Envoy: the downstream
+    /// buffer gets `to_upstream`, `continue_stream(Downstream)` is called inside the
+    /// callback, and the callback returns Pause.
+    pub park: bool,
     /// Close the client connection (and with it the upstream) after these bytes. A host
     /// that must resume a paused downstream before closing it (Envoy) does so first.
     pub close: bool,
@@ -40,8 +46,9 @@ impl Ops {
         self.to_client.get_or_insert_with(Vec::new)
     }
 
-    /// True when the host keeps client bytes paused after this event.
+    /// True when the host keeps the downstream paused after this event (client bytes held,
+    /// or parked).
     pub fn holds(&self) -> bool {
-        self.hold.is_some()
+        self.hold.is_some() || self.park
     }
 }

@@ -73,19 +73,24 @@ fn quota_exhaustion_every_upload_arrives() {
 
 /// Connections resumed from the tick come back in the order they paused: replays the
 /// events through a FIFO of paused connections (a resume from the connection's own
-/// callback leaves the queue without taking a turn).
+/// callback leaves the queue without taking a turn). Only a connection's first wait
+/// counts: once resumed it holds buffers, and the reserve (`reserve_buffers`) lets a
+/// holder go before connections that hold none, by design (no deadlock). A parked
+/// connection holds nothing and never joins the queue.
 fn fifo_where_observable(events: &[HostEvent], root: u32) {
     let mut queue: std::collections::VecDeque<u32> = Default::default();
+    let mut resumed_once = std::collections::HashSet::new();
     let (mut in_order, mut out_of_order) = (0, 0);
     for e in events {
         match *e {
             HostEvent::Paused(c) => {
-                if !queue.contains(&c) {
+                if !queue.contains(&c) && !resumed_once.contains(&c) {
                     queue.push_back(c);
                 }
             }
             HostEvent::Resumed { conn, from } => {
-                if from == root {
+                if from == root && queue.contains(&conn) {
+                    resumed_once.insert(conn);
                     if queue.front() == Some(&conn) {
                         in_order += 1;
                     } else {
@@ -95,7 +100,7 @@ fn fifo_where_observable(events: &[HostEvent], root: u32) {
                 queue.retain(|c| *c != conn);
             }
             HostEvent::Closed(c) => queue.retain(|x| *x != c),
-            HostEvent::ReadDisabled(_) => {}
+            HostEvent::ReadDisabled(_) | HostEvent::Parked(_) => {}
         }
     }
     eprintln!("tick resumes in FIFO order: {in_order}, out of order: {out_of_order}");

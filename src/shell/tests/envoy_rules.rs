@@ -108,10 +108,10 @@ fn a_ping_flood_ends_in_enhance_your_calm_without_wedging() {
 }
 
 /// A shutdown no peer's bytes would carry (a listener update reaching an idle connection):
-/// the connection was parked (paused, nothing held) at client bytes that had nothing to
-/// carry upstream, so the wake-up can ring the upstream, whose answer carries the first
-/// GOAWAY and its PING; the PING's ACK then brings the final GOAWAY, and the connection
-/// closes.
+/// the connection was parked at its client's last bytes (they went upstream from inside the
+/// callback, which then paused with nothing held), so the wake-up can ring the upstream,
+/// whose answer carries the first GOAWAY and its PING; the PING's ACK then brings the final
+/// GOAWAY, and the connection closes.
 #[test]
 fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
     let mut n = envoy("{}");
@@ -122,21 +122,8 @@ fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
     n.run();
     n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
     n.run_for(100);
-    // Those bytes carried the upstream's SETTINGS ACK upstream, so the connection could not
-    // park at them: it asked the client for a reply (a PING, through the upstream's answer
-    // to an empty SETTINGS), and parks at the PING's ACK.
-    assert!(!n.host.envoy.events.contains(&HostEvent::Paused(id)));
-    let ping = frames(&n.links[l].raw_in)
-        .into_iter()
-        .find(|f| f.0 == 6 && f.1 & flags::ACK == 0)
-        .map(|f| f.3)
-        .expect("a PING to park at");
-    let mut ack = vec![0, 0, 8, 6, flags::ACK, 0, 0, 0, 0];
-    ack.extend_from_slice(&ping);
-    n.send_raw(l, &ack);
-    n.run_for(100);
     assert!(
-        n.host.envoy.events.contains(&HostEvent::Paused(id)),
+        n.host.envoy.events.contains(&HostEvent::Parked(id)),
         "an idle connection is parked: {:?}",
         n.host.envoy.events
     );
@@ -175,11 +162,10 @@ fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
     );
 }
 
-/// The limit of Envoy's rules: an idle connection whose last client bytes carried bytes
-/// upstream (here the upstream's SETTINGS ACK), and whose client does not answer the PING
-/// it is then sent, is not parked, and no one can reach it. Its shutdown waits for the
-/// client's next bytes, and without them it ends at `shutdown_timeout_ms`, closed without
-/// the GOAWAY it could not be given.
+/// The limit of Envoy's rules: a connection whose client's last bytes opened a stream (a
+/// request) is not parked, and once the upstream's answer ended that stream, no one can
+/// reach it. Its shutdown waits for the client's next bytes, and without them it ends at
+/// `shutdown_timeout_ms`, closed without the GOAWAY it could not be given.
 #[test]
 fn a_shutdown_of_an_unreachable_idle_connection_ends_at_the_shutdown_timeout() {
     let mut n = envoy(r#"{"shutdown_timeout_ms": 500}"#);
@@ -190,12 +176,28 @@ fn a_shutdown_of_an_unreachable_idle_connection_ends_at_the_shutdown_timeout() {
     n.run();
     n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
     n.run_for(100);
-    assert!(!n.host.envoy.events.contains(&HostEvent::Paused(id)));
+    // GET / on stream 1 (static table: :method GET, :scheme http, :path /; :authority "a"),
+    // END_STREAM | END_HEADERS; then nothing more from the client.
+    let block = [0x82, 0x86, 0x84, 0x41, 0x01, b'a'];
+    let mut get = vec![0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1];
+    get.extend_from_slice(&block);
+    n.send_raw(l, &get);
+    n.run_for(100);
+    let answered = frames(&n.links[l].raw_in);
+    assert!(
+        answered.iter().any(|f| f.0 == 1 && f.2 == 1),
+        "no response: {answered:?}"
+    );
+    let parks = |n: &Net| {
+        let e = &n.host.envoy.events;
+        e.iter().filter(|e| **e == HostEvent::Parked(id)).count()
+    };
+    let parked = parks(&n);
     n.links[l].raw_in.clear();
     let start = n.host.now;
     n.host.shutdown(id);
     n.run_until(5_000, |n| n.host.is_closed(id));
-    assert!(n.host.is_closed(id));
+    assert_eq!(parks(&n), parked, "no client bytes came, so no park");
     let took = n.host.now.as_millis() - start.as_millis();
     assert!(
         (500..500 + FINISH_GRACE_MS + 100).contains(&took),

@@ -36,8 +36,11 @@ const READ_SLICE: usize = 16 * 1024;
 /// What the host did with its connections, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostEvent {
-    /// `on_downstream_data` returned Pause.
+    /// `on_downstream_data` returned Pause, holding client bytes.
     Paused(ConnId),
+    /// `on_downstream_data` let its bytes go from inside and returned Pause with nothing
+    /// held (parked): the buffer stays writable.
+    Parked(ConnId),
     /// The held downstream went on, from the tick or from an upstream callback.
     Resumed {
         conn: ConnId,
@@ -387,6 +390,7 @@ impl Host {
         let (len, eos) = (s.read_buf.len(), s.read_eos);
         let input = Bytes::from(self.envoy.get_downstream(ctx, id));
         let ops = self.shell.downstream(id, input, eos, self.now);
+        let park = ops.park;
         let pause = self.envoy.carry_out(ctx, id, Some(len), 0, ops);
         self.run_deferred();
         self.publish();
@@ -398,7 +402,12 @@ impl Host {
         }
         if pause {
             s.held = true;
-            self.envoy.events.push(HostEvent::Paused(id));
+            let e = if park {
+                HostEvent::Parked(id)
+            } else {
+                HostEvent::Paused(id)
+            };
+            self.envoy.events.push(e);
         } else {
             s.held = false;
             self.envoy.forward_upstream(id);
@@ -589,6 +598,22 @@ impl Envoy {
     ) -> bool {
         let caps = self.caps;
         let holds = ops.holds();
+        if ops.park {
+            // Parked: only in a downstream callback, where the filter writes the bytes,
+            // continues inside the callback and returns Pause (the buffer stays writable).
+            if ctx != Ctx::Downstream(id) || ops.hold.is_some() || ops.resume || ops.close {
+                self.refuse(format!(
+                    "{ctx:?}: park for {id} outside a plain downstream answer"
+                ));
+            }
+            let up = ops.to_upstream.as_deref().unwrap_or_default();
+            match held_len {
+                Some(len) => self.set_downstream(ctx, id, len, up),
+                None => self.refuse(format!("{ctx:?}: downstream write for {id} unread")),
+            }
+            self.forward_upstream(id);
+            return true;
+        }
         // The downstream buffer: in Envoy the only way upstream, so it carries either the
         // held client bytes or the upstream-bound bytes.
         if caps.upstream_writes_only_in_downstream_events {

@@ -29,6 +29,9 @@ pub struct Refusal {
 pub enum HostEvent {
     /// `on_downstream_data` returned Pause.
     Paused(u32),
+    /// `on_downstream_data` let its bytes go (`continue_stream` inside the callback) and
+    /// returned Pause: parked, the buffer stays writable (Envoy 1.40, measured).
+    Parked(u32),
     /// `continue_stream(Downstream)` for `conn`, called while `from`'s callback ran
     /// (the root's tick, or the connection's own `on_upstream_data`).
     Resumed {

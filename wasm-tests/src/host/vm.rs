@@ -443,7 +443,16 @@ impl Vm {
             st.down_ptr = true;
             let len = st.read_buf.len() as i32;
             let f = self.ex.on_downstream_data.clone();
+            let seen = self.store.data().events.len();
             let r = self.call(id, |s, id| f.call(s, (id as i32, len, eos as i32)))?;
+            let own_continue = self
+                .store
+                .data()
+                .events
+                .get(seen..)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| *e == HostEvent::Resumed { conn: id, from: id });
             self.run_deferred()?;
             let st = self.store.data_mut().conns.get_mut(&id).expect("live");
             if st.closed {
@@ -452,6 +461,8 @@ impl Vm {
             if r == action::CONTINUE {
                 st.down_ptr = false;
                 self.forward_upstream(id);
+            } else if own_continue {
+                self.store.data_mut().events.push(HostEvent::Parked(id));
             } else {
                 self.store.data_mut().events.push(HostEvent::Paused(id));
             }
