@@ -451,8 +451,7 @@ impl Vm {
                 .events
                 .get(seen..)
                 .unwrap_or_default()
-                .iter()
-                .any(|e| *e == HostEvent::Resumed { conn: id, from: id });
+                .contains(&HostEvent::Resumed { conn: id, from: id });
             self.run_deferred()?;
             let st = self.store.data_mut().conns.get_mut(&id).expect("live");
             if st.closed {
