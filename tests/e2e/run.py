@@ -2428,8 +2428,13 @@ def listener_update_mid_load():
     total, succeeded, failed = int(m[1]), int(m[4]), int(m[5])
     received, answered, told = (a - b for a, b in zip(counters(), before))
     received, answered = received - 1, answered - 1  # the curl in the middle
-    check(received == succeeded and answered == succeeded,
-          f"h2mux received {received} requests of h2load's and answered {answered} with a 2xx; "
+    # h2load leaves out of its count the requests in flight when its duration ends (at most
+    # one per stream of a connection still running); connections told to go away stopped
+    # before.
+    slack = 0 if told >= 4 else 4 * 4
+    check(0 <= received - succeeded <= slack and 0 <= received - answered <= slack,
+          f"h2mux received {received} requests of h2load's and answered {answered} with a 2xx "
+          f"({slack} may be in flight at the end); "
           f"h2load: {succeeded} of {total} succeeded, {failed} failed ({told} old connections "
           f"told to go away):\n{out[-1500:]}")
     # A GOAWAY reaches each connection once: at most its requests in flight were queued.
@@ -2438,7 +2443,8 @@ def listener_update_mid_load():
     # New connections after the update are served too (by the new filter chain).
     code, _, _, _ = curl(["--http2-prior-knowledge", "-o", os.devnull, u])
     check(code == 200, f"status {code} after the update")
-    return (f"{succeeded} requests, every one h2mux received answered, across a listener update; "
+    return (f"{succeeded} requests, every one h2mux received answered (but {received - answered} in "
+            f"flight at h2load's end), across a listener update; "
             f"{told} old connections told to go away; {failed} queued in h2load after its "
             f"GOAWAY, never sent")
 
