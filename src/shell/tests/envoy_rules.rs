@@ -11,7 +11,7 @@ use crate::error::ErrorCode;
 use crate::frame::{flags, FrameType};
 use crate::limits::Config;
 use crate::shell::state::{CloseReason, Phase};
-use crate::shell::{Capabilities, FINISH_GRACE_MS};
+use crate::shell::{Capabilities, ConnId, FINISH_GRACE_MS};
 use crate::side::Side;
 
 fn envoy(config: &str) -> Net {
@@ -21,6 +21,20 @@ fn envoy(config: &str) -> Net {
 fn h2_upstream(net: &Net) -> Upstream {
     let s = Connection::new(Side::Frontend, Arc::new(Config::default()), 0, net.host.now);
     Upstream::H2(Box::new(s), Answer::Echo)
+}
+
+/// A raw HTTP/2 client through Envoy's rules to an HTTP/2 upstream, its preface sent and
+/// h2mux's SETTINGS acknowledged.
+fn handshaken_raw(config: &str) -> (Net, usize, ConnId) {
+    let mut n = envoy(config);
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    n.send_raw(l, &preface());
+    n.run();
+    n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
+    n.run_for(100);
+    (n, l, id)
 }
 
 #[test]
@@ -114,14 +128,7 @@ fn a_ping_flood_ends_in_enhance_your_calm_without_wedging() {
 /// GOAWAY, and the connection closes.
 #[test]
 fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
-    let mut n = envoy("{}");
-    let up = h2_upstream(&n);
-    let l = n.connect(Client::Raw, up);
-    let id = n.id(l);
-    n.send_raw(l, &preface());
-    n.run();
-    n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
-    n.run_for(100);
+    let (mut n, l, id) = handshaken_raw("{}");
     assert!(
         n.host.envoy.events.contains(&HostEvent::Parked(id)),
         "an idle connection is parked: {:?}",
@@ -168,14 +175,7 @@ fn a_shutdown_reaches_an_idle_connection_with_the_two_step_goaway() {
 /// `shutdown_timeout_ms`, closed without the GOAWAY it could not be given.
 #[test]
 fn a_shutdown_of_an_unreachable_idle_connection_ends_at_the_shutdown_timeout() {
-    let mut n = envoy(r#"{"shutdown_timeout_ms": 500}"#);
-    let up = h2_upstream(&n);
-    let l = n.connect(Client::Raw, up);
-    let id = n.id(l);
-    n.send_raw(l, &preface());
-    n.run();
-    n.send_raw(l, &[0, 0, 0, 4, 1, 0, 0, 0, 0]); // SETTINGS ACK
-    n.run_for(100);
+    let (mut n, l, id) = handshaken_raw(r#"{"shutdown_timeout_ms": 500}"#);
     // GET / on stream 1 (static table: :method GET, :scheme http, :path /; :authority "a"),
     // END_STREAM | END_HEADERS; then nothing more from the client.
     let block = [0x82, 0x86, 0x84, 0x41, 0x01, b'a'];
