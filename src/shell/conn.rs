@@ -105,7 +105,7 @@ impl Conn {
 
     /// The host keeps client bytes for this connection, paused.
     pub fn holds_downstream(&self) -> bool {
-        matches!(self.client, ClientBytes::Held { .. })
+        matches!(self.client, ClientBytes::Held { .. } | ClientBytes::Parked)
     }
 
     /// The host was told to close this connection.
@@ -155,6 +155,9 @@ impl Conn {
     /// host keeps its buffer writable. A later wake-up without any peer speaking (a shutdown,
     /// the idle timeout) can then write upstream, ring the upstream for the frames the
     /// client is owed, and go on; otherwise an idle connection could be reached by no one.
+    /// An HTTP/1.1 client is parked at its request too: it says nothing until it has the
+    /// response, so the replies the upstream is owed meanwhile (the ACK of its SETTINGS)
+    /// could otherwise wait for the next request, for ever on an idle connection.
     /// (Envoy: `continue_stream(Downstream)` inside the callback, then Pause; measured in
     /// ARCHITECTURE.md, "Envoy's write rules".)
     fn park_if_idle(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
@@ -164,11 +167,11 @@ impl Conn {
             && ops.hold.is_none()
             && self.client == ClientBytes::Flowing
             && self.phase == Phase::Open
-            && self.relay.stream_count() == 0
+            && (self.relay.stream_count() == 0 || self.relay.front().is_h1())
             && !self.relay.has_upstream_output()
         {
             ops.park = true;
-            self.client = ClientBytes::Held { at_end: false };
+            self.client = ClientBytes::Parked;
         }
     }
 
@@ -212,7 +215,7 @@ impl Conn {
         // Upstream-bound bytes made now go through a held downstream buffer, or wait for the
         // client's next bytes (asked for with a PING when nothing else would bring them).
         if self.holds_downstream() {
-            self.resume_held(env, read_held(), &mut ops);
+            self.resume_held(env, read_held(), true, &mut ops);
         }
         self.write_client(env, &mut ops);
         // Writing to the client released upstream credit: if upstream-bound bytes now wait
@@ -220,7 +223,7 @@ impl Conn {
         if self.holds_downstream() {
             // The host holds what the first resume left (its `hold`), nothing else.
             let held = ops.hold.take().unwrap_or_default();
-            self.resume_held(env, held, &mut ops);
+            self.resume_held(env, held, true, &mut ops);
         } else if env.caps().upstream_writes_only_in_downstream_events {
             if let Some(bell) = self.relay.client_doorbell() {
                 ops.client_bytes().extend_from_slice(&bell);
@@ -241,7 +244,7 @@ impl Conn {
         self.relay.on_buffer_available(env.pool, env.now);
         self.retry_upstream_pending(env);
         if self.holds_downstream() {
-            self.resume_held(env, read_held(), &mut ops);
+            self.resume_held(env, read_held(), false, &mut ops);
         }
         self.write_unrestricted(env, &mut ops);
         self.finish_event(env, &mut ops);
@@ -257,7 +260,7 @@ impl Conn {
         let mut ops = Ops::default();
         self.relay.tick(env.pool, env.now);
         if self.holds_downstream() {
-            self.resume_held(env, read_held(), &mut ops);
+            self.resume_held(env, read_held(), false, &mut ops);
         }
         self.write_unrestricted(env, &mut ops);
         if let Phase::Finishing { close_by } = self.phase {
@@ -288,7 +291,7 @@ impl Conn {
         let mut ops = Ops::default();
         self.relay.shutdown(env.pool, env.now);
         if self.holds_downstream() {
-            self.resume_held(env, read_held(), &mut ops);
+            self.resume_held(env, read_held(), false, &mut ops);
         }
         self.write_unrestricted(env, &mut ops);
         self.finish_event(env, &mut ops);
@@ -452,19 +455,41 @@ impl Conn {
 
     /// Processes the bytes the host holds again and lets the downstream go on when they
     /// were all taken.
-    fn resume_held(&mut self, env: &mut Env<impl Rules>, held: Bytes, ops: &mut Ops) {
+    /// `in_upstream_event`: client-bound bytes leave in this very event, so no doorbell is
+    /// wanted for them.
+    fn resume_held(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        held: Bytes,
+        in_upstream_event: bool,
+        ops: &mut Ops,
+    ) {
+        if self.client == ClientBytes::Parked {
+            self.write_parked(env, in_upstream_event, ops);
+            return;
+        }
         let ClientBytes::Held { at_end } = self.client else {
             return;
         };
-        let parked = held.is_empty() && !at_end;
         self.take_client_bytes(env, held, at_end, ops);
-        if ops.holds() {
-            return;
+        if !ops.holds() {
+            ops.resume = true;
         }
-        if parked && ops.to_upstream.as_ref().is_none_or(Vec::is_empty) {
-            // Nothing to carry: the connection stays parked, its buffer untouched.
+    }
+
+    /// A parked connection: nothing is held, so only what waits for the upstream goes (with
+    /// a doorbell when client-bound bytes wait and no upstream event is under way), and it
+    /// stays parked, the host's buffer writable after the resume as before.
+    fn write_parked(&mut self, env: &mut Env<impl Rules>, in_upstream_event: bool, ops: &mut Ops) {
+        let up = ops.upstream_bytes();
+        self.relay.upstream_output(env.pool, up, env.now);
+        if !in_upstream_event && env.caps().client_writes_only_in_upstream_events {
+            if let Some(bell) = self.relay.upstream_doorbell(env.now) {
+                up.extend_from_slice(&bell);
+            }
+        }
+        if up.is_empty() {
             ops.to_upstream = None;
-            self.client = ClientBytes::Held { at_end: false };
         } else {
             ops.resume = true;
         }
@@ -564,7 +589,7 @@ impl Conn {
             }
             if moved {
                 if let Some(held) = ops.hold.take() {
-                    self.resume_held(env, held, ops);
+                    self.resume_held(env, held, false, ops);
                 }
             }
             if !moved {

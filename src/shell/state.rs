@@ -17,6 +17,11 @@ pub(crate) enum ClientBytes {
         /// The client's end of stream came with them.
         at_end: bool,
     },
+    /// Nothing is held, but the host keeps the downstream paused (Envoy: the bytes went on
+    /// from inside the callback, which then returned Pause): its buffer stays writable
+    /// until the next downstream event, even after a resume, so upstream-bound bytes can be
+    /// written from any event or wake-up (`Conn::park_if_idle`).
+    Parked,
     /// The shell keeps them (never empty), in order, ahead of anything the host hands over
     /// next. With Envoy: at most one delivery, set aside to ring the upstream instead of
     /// pausing while client-bound bytes wait. With a host that cannot hold: every byte

@@ -453,10 +453,9 @@ impl Host {
                 match a {
                     Deferred::Continue(id) => {
                         if self.envoy.socks.get(&id).is_some_and(|s| !s.closed) {
+                            // Measured in Envoy 1.40: the buffer stays writable after a
+                            // resume, until a downstream callback returns Continue.
                             self.envoy.forward_upstream(id);
-                            if let Some(s) = self.envoy.socks.get_mut(&id) {
-                                s.held = false;
-                            }
                             self.envoy.watermarks(id);
                             self.envoy.read_queue.push_back(id);
                         }
