@@ -87,6 +87,9 @@ impl SharedStore for SharedData {
     }
 
     fn swap(&mut self, key: &str, value: u64, version: u32) -> bool {
+        // Version 0: the key is absent, and Envoy writes it without a check; two VMs
+        // creating it at once may both win, and their births then tie, which takes no one
+        // over.
         let cas = (version != 0).then_some(version);
         hostcalls::set_shared_data(key, Some(&value.to_le_bytes()), cas).is_ok()
     }

@@ -136,6 +136,30 @@ fn write_held(id: ConnId, len: usize, ops: &Ops) {
     }
 }
 
+/// What the shell asked for a connection reached from the root (its context made
+/// effective): the held buffer rewritten and resumed, then the close, with the summary set
+/// first for tcp_proxy's access log.
+fn carry_out_from_root(
+    id: ConnId,
+    len: usize,
+    ops: &Ops,
+    summary: impl FnOnce() -> Option<String>,
+) {
+    write_held(id, len, ops);
+    if ops.close {
+        if let Some(s) = summary() {
+            host::set_summary(&s);
+        }
+        // A connection paused at end of stream would stay open: resume it first.
+        if ops.holds() {
+            let _ = host::resume_downstream();
+        }
+        if let Err(s) = host::close_downstream() {
+            log::warn!("h2mux[{id}]: close failed: {:?}", s);
+        }
+    }
+}
+
 struct Root {
     /// The root context's id, its name in `TAKEOVERS`.
     id: u32,
@@ -180,15 +204,7 @@ impl Root {
                 .shell
                 .shutdown_taken_over(id, now, || read_held(&mut len));
             debug_ops(id, "taken over, held", len, false, &ops);
-            write_held(id, len, &ops);
-            if ops.close {
-                if ops.holds() {
-                    let _ = host::resume_downstream();
-                }
-                if let Err(s) = host::close_downstream() {
-                    log::warn!("h2mux[{id}]: close failed: {:?}", s);
-                }
-            }
+            carry_out_from_root(id, len, &ops, || vm.shell.summary(id));
         }
     }
 }
@@ -287,19 +303,7 @@ impl RootContext for Root {
             let mut len = 0;
             let ops = tick.visit(|| read_held(&mut len));
             debug_ops(id, "tick, held", len, false, &ops);
-            write_held(id, len, &ops);
-            if ops.close {
-                if let Some(s) = tick.summary(id) {
-                    host::set_summary(&s);
-                }
-                // A connection paused at end of stream would stay open: resume it first.
-                if ops.holds() {
-                    let _ = host::resume_downstream();
-                }
-                if let Err(s) = host::close_downstream() {
-                    log::warn!("h2mux[{id}]: close failed: {:?}", s);
-                }
-            }
+            carry_out_from_root(id, len, &ops, || tick.summary(id));
         }
         drop(tick);
         vm.publish();

@@ -373,15 +373,21 @@ impl Conn {
             }
             return;
         }
-        // Writing releases credit and creates replies: decide on the doorbell after it.
+        self.write_upstream(env, ops, true);
+        ops.hold = None;
+    }
+
+    /// Upstream-bound output into `ops`, then, when `ring` and client-bound bytes wait for
+    /// an upstream event, a doorbell: after the output, since writing releases credit and
+    /// creates replies.
+    fn write_upstream(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops, ring: bool) {
         let up = ops.upstream_bytes();
         self.relay.upstream_output(env.pool, up, env.now);
-        if caps.client_writes_only_in_upstream_events {
+        if ring && env.caps().client_writes_only_in_upstream_events {
             if let Some(bell) = self.relay.upstream_doorbell(env.now) {
                 up.extend_from_slice(&bell);
             }
         }
-        ops.hold = None;
     }
 
     /// Output must not wait behind held client bytes. Client-bound bytes need an upstream
@@ -481,14 +487,8 @@ impl Conn {
     /// a doorbell when client-bound bytes wait and no upstream event is under way), and it
     /// stays parked, the host's buffer writable after the resume as before.
     fn write_parked(&mut self, env: &mut Env<impl Rules>, in_upstream_event: bool, ops: &mut Ops) {
-        let up = ops.upstream_bytes();
-        self.relay.upstream_output(env.pool, up, env.now);
-        if !in_upstream_event && env.caps().client_writes_only_in_upstream_events {
-            if let Some(bell) = self.relay.upstream_doorbell(env.now) {
-                up.extend_from_slice(&bell);
-            }
-        }
-        if up.is_empty() {
+        self.write_upstream(env, ops, !in_upstream_event);
+        if ops.to_upstream.as_ref().is_some_and(Vec::is_empty) {
             ops.to_upstream = None;
         } else {
             ops.resume = true;

@@ -84,6 +84,9 @@ struct Seen {
     /// The shared epoch at this root's latest new connection on the listener.
     last: u64,
     taken: bool,
+    /// This root's birth is in the store as the listener's newest or older (stored values
+    /// only grow): raising it again would change nothing, so a connection skips it.
+    published: bool,
 }
 
 struct Entry {
@@ -140,20 +143,33 @@ impl Registry {
         };
         // A connection reaching this root: it serves this listener, whatever was guessed.
         e.told = false;
-        if let Some(s) = e.seen.iter_mut().find(|s| s.key == key) {
+        let published = if let Some(s) = e.seen.iter_mut().find(|s| s.key == key) {
             s.last = epoch;
             s.taken = false;
-        } else if e.seen.len() < MAX_LISTENERS {
-            e.seen.push(Seen {
-                key,
-                last: epoch,
-                taken: false,
-            });
+            s.published
         } else {
-            e.overflow = true;
+            if e.seen.len() < MAX_LISTENERS {
+                e.seen.push(Seen {
+                    key,
+                    last: epoch,
+                    taken: false,
+                    published: false,
+                });
+            } else {
+                e.overflow = true;
+            }
+            false
+        };
+        if published {
+            return;
         }
         let born = e.born;
-        let _ = raise(store, &key.store_key(), |newest| newest.max(born));
+        let stored = raise(store, &key.store_key(), |newest| newest.max(born));
+        if stored.is_some_and(|v| v >= born) {
+            if let Some(s) = e.seen.iter_mut().find(|s| s.key == key) {
+                s.published = true;
+            }
+        }
     }
 
     /// Whether `root` was taken over on every listener it served, told once.
@@ -185,10 +201,13 @@ mod tests {
         values: HashMap<String, (u64, u32)>,
         /// Swaps to refuse, as if another VM had written first.
         races: usize,
+        /// Reads made.
+        loads: usize,
     }
 
     impl SharedStore for Store {
         fn load(&mut self, key: &str) -> Option<(u64, u32)> {
+            self.loads += 1;
             Some(self.values.get(key).copied().unwrap_or((0, 0)))
         }
         fn swap(&mut self, key: &str, value: u64, version: u32) -> bool {
@@ -318,6 +337,22 @@ mod tests {
         s.races = 0;
         r.connection(3, key(80), &mut s);
         assert!(!r.taken_over(3, &mut s));
+    }
+
+    #[test]
+    fn a_root_publishes_each_listener_once() {
+        let (mut s, mut r) = (Store::default(), Registry::default());
+        r.born(1, &mut s);
+        r.connection(1, key(80), &mut s);
+        let loads = s.loads;
+        for _ in 0..3 {
+            r.connection(1, key(80), &mut s);
+        }
+        assert_eq!(s.loads - loads, 3, "one read per connection: the epoch");
+        // A newer root's birth still goes in.
+        r.born(2, &mut s);
+        r.connection(2, key(80), &mut s);
+        assert_eq!(s.values[&key(80).store_key()].0, 2);
     }
 
     #[test]
