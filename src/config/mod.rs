@@ -31,6 +31,11 @@ pub struct PluginConfig {
     pub tick_ms: u64,
     /// Upstream bytes the filter may hold while the relay cannot take them.
     pub max_held_upstream_bytes: usize,
+    /// Client bytes the filter may keep for an HTTP/1.1 client whose body goes on faster
+    /// than the upstream's window (Envoy: resuming the paused downstream forwards all of its
+    /// buffer, so what the relay cannot take yet must be kept); past it the connection is
+    /// closed.
+    pub max_parked_client_bytes: usize,
     /// "error", "warn", "info", "debug" or "trace".
     pub log_level: String,
     /// Limits of the connection to the client: top-level keys, then the `frontend` object.
@@ -54,6 +59,7 @@ impl Default for PluginConfig {
             max_waiters: 65_536,
             tick_ms: 10,
             max_held_upstream_bytes: 1 << 20,
+            max_parked_client_bytes: 4 << 20,
             log_level: "info".into(),
             // HTTP/1.1 clients are served by default; the upstream speaks HTTP/2 unless
             // `upstream_protocol` says otherwise.
@@ -150,6 +156,9 @@ impl PluginConfig {
                 "tick_ms" => pc.tick_ms = uint(key, v, 1, 60_000)?,
                 "max_held_upstream_bytes" => {
                     pc.max_held_upstream_bytes = uint(key, v, 0, 1 << 32)? as usize
+                }
+                "max_parked_client_bytes" => {
+                    pc.max_parked_client_bytes = uint(key, v, 0, 1 << 32)? as usize
                 }
                 "log_level" => {
                     let Value::String(s) = v else {

@@ -81,6 +81,7 @@ export type RelayConfig = string | (Limits & {
   max_waiters?: number;
   tick_ms?: number;
   max_held_upstream_bytes?: number;
+  max_parked_client_bytes?: number;
   upstream_protocol?: "h2" | "http/1.1";
   accept_http1?: boolean;
   log_level?: "error" | "warn" | "info" | "debug" | "trace";

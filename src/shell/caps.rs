@@ -33,6 +33,14 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// A downstream paused with nothing held can be written toward the upstream from any
+    /// event, and stays so after a resume (Envoy: the buffer stays reachable until a
+    /// downstream callback returns Continue; ARCHITECTURE.md, "Envoy's write rules"): the
+    /// shell parks connections there.
+    pub const fn parks(self) -> bool {
+        self.holds_paused_downstream && self.upstream_writes_only_in_downstream_events
+    }
+
     /// Envoy 1.40 running the proxy-wasm network filter (see ARCHITECTURE.md).
     pub const fn envoy() -> Capabilities {
         Capabilities {

@@ -44,6 +44,8 @@ pub(crate) struct Env<'a, R> {
     pub rules: R,
     /// Bytes the shell may keep for a connection while the relay cannot take them.
     pub max_kept_bytes: usize,
+    /// Client bytes the shell may keep for a parked HTTP/1.1 client (`set_aside_parked`).
+    pub max_parked_bytes: usize,
     pub id: ConnId,
     pub now: Instant,
 }
@@ -105,7 +107,10 @@ impl Conn {
 
     /// The host keeps client bytes for this connection, paused.
     pub fn holds_downstream(&self) -> bool {
-        matches!(self.client, ClientBytes::Held { .. } | ClientBytes::Parked)
+        matches!(
+            self.client,
+            ClientBytes::Held { .. } | ClientBytes::Parked | ClientBytes::Kept { parked: true, .. }
+        )
     }
 
     /// The host was told to close this connection.
@@ -160,18 +165,28 @@ impl Conn {
     /// could otherwise wait for the next request, for ever on an idle connection.
     /// (Envoy: `continue_stream(Downstream)` inside the callback, then Pause; measured in
     /// ARCHITECTURE.md, "Envoy's write rules".)
+    /// Client bytes the shell set aside (a request body past the upstream's window) park
+    /// it the same way: their upstream-bound bytes then go as credit comes back, whether or
+    /// not the client writes again.
     fn park_if_idle(&mut self, env: &mut Env<impl Rules>, ops: &mut Ops) {
-        let caps = env.caps();
-        if caps.holds_paused_downstream
-            && caps.upstream_writes_only_in_downstream_events
+        if env.caps().parks()
             && ops.hold.is_none()
-            && self.client == ClientBytes::Flowing
+            && matches!(self.client, ClientBytes::Flowing | ClientBytes::Kept { .. })
             && self.phase == Phase::Open
             && (self.relay.stream_count() == 0 || self.relay.front().is_h1())
             && !self.relay.has_upstream_output()
         {
             ops.park = true;
-            self.client = ClientBytes::Parked;
+            self.park();
+        }
+    }
+
+    /// The host keeps the downstream paused with nothing held from now on.
+    fn park(&mut self) {
+        match &mut self.client {
+            ClientBytes::Flowing => self.client = ClientBytes::Parked,
+            ClientBytes::Kept { parked, .. } => *parked = true,
+            ClientBytes::Held { .. } | ClientBytes::Parked => {}
         }
     }
 
@@ -214,9 +229,7 @@ impl Conn {
         self.tell_upstream_end(env);
         // Upstream-bound bytes made now go through a held downstream buffer, or wait for the
         // client's next bytes (asked for with a PING when nothing else would bring them).
-        if self.holds_downstream() {
-            self.resume_held(env, read_held(), true, &mut ops);
-        }
+        self.resume_host(env, read_held, true, &mut ops);
         self.write_client(env, &mut ops);
         // Writing to the client released upstream credit: if upstream-bound bytes now wait
         // and no held buffer can carry them, the client's PING ACK will.
@@ -243,9 +256,7 @@ impl Conn {
         let mut ops = Ops::default();
         self.relay.on_buffer_available(env.pool, env.now);
         self.retry_upstream_pending(env);
-        if self.holds_downstream() {
-            self.resume_held(env, read_held(), false, &mut ops);
-        }
+        self.resume_host(env, read_held, false, &mut ops);
         self.write_unrestricted(env, &mut ops);
         self.finish_event(env, &mut ops);
         ops
@@ -259,9 +270,7 @@ impl Conn {
     ) -> Ops {
         let mut ops = Ops::default();
         self.relay.tick(env.pool, env.now);
-        if self.holds_downstream() {
-            self.resume_held(env, read_held(), false, &mut ops);
-        }
+        self.resume_host(env, read_held, false, &mut ops);
         self.write_unrestricted(env, &mut ops);
         if let Phase::Finishing { close_by } = self.phase {
             if close_by <= env.now {
@@ -290,9 +299,7 @@ impl Conn {
     ) -> Ops {
         let mut ops = Ops::default();
         self.relay.shutdown(env.pool, env.now);
-        if self.holds_downstream() {
-            self.resume_held(env, read_held(), false, &mut ops);
-        }
+        self.resume_host(env, read_held, false, &mut ops);
         self.write_unrestricted(env, &mut ops);
         self.finish_event(env, &mut ops);
         ops
@@ -339,7 +346,9 @@ impl Conn {
         let caps = env.caps();
         // Kept bytes go first (the host never holds any while the shell keeps some).
         let (input, eos, was_kept) = match std::mem::take(&mut self.client) {
-            ClientBytes::Kept { mut bytes, at_end } => {
+            ClientBytes::Kept {
+                mut bytes, at_end, ..
+            } => {
                 bytes.extend_from_slice(&input);
                 (Bytes::from(bytes), eos || at_end, true)
             }
@@ -353,6 +362,9 @@ impl Conn {
         self.retry_upstream_pending(env);
         if n < size || self.relay.is_waiting_for_buffer() {
             let rest = input.slice(n.min(size)..);
+            if self.set_aside_parked(env, &rest, eos, ops) {
+                return;
+            }
             if caps.client_writes_only_in_upstream_events
                 && !eos
                 && rest.len() <= env.max_kept_bytes
@@ -434,7 +446,56 @@ impl Conn {
             ClientBytes::Kept {
                 bytes: rest.to_vec(),
                 at_end: false,
+                parked: false,
             }
+        };
+        true
+    }
+
+    /// An HTTP/1.1 client's bytes the relay cannot take yet (a body past the upstream's
+    /// window) while upstream-bound bytes wait, under rules that park (Envoy). Nothing can
+    /// ask such a client for its next bytes, and resuming Envoy's buffer forwards all of it:
+    /// held there, the waiting bytes could go only with the client's next bytes, which may
+    /// never come (it wrote its whole body). So the shell keeps the rest, the upstream-bound
+    /// bytes go now, and the connection parks (the caller's event decides how): the kept
+    /// bytes are fed again at every event as credit comes back. The next client bytes join
+    /// them in Envoy's buffer, whose limit then stops its reading, so each round keeps at
+    /// most what Envoy read; an upstream whose window lets less through per round trip than
+    /// Envoy reads makes them grow, and past `max_parked_bytes` the connection is closed.
+    /// Returns false when this does not apply.
+    fn set_aside_parked(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        rest: &Bytes,
+        eos: bool,
+        ops: &mut Ops,
+    ) -> bool {
+        if !env.caps().parks()
+            || !self.relay.front().is_h1()
+            || self.phase != Phase::Open
+            || !self.relay.back().output_pending()
+        {
+            return false;
+        }
+        // Written in either case: what the host had goes nowhere else (a close drops it).
+        self.relay
+            .upstream_output(env.pool, ops.upstream_bytes(), env.now);
+        ops.hold = None;
+        if rest.len() > env.max_parked_bytes {
+            log::warn!(
+                "h2mux[{}]: the client's body outruns the upstream's window by {} bytes \
+                 (max_parked_client_bytes {}): closing",
+                env.id,
+                rest.len(),
+                env.max_parked_bytes
+            );
+            self.phase.close_for(CloseReason::ClientOverflow);
+            return true;
+        }
+        self.client = ClientBytes::Kept {
+            bytes: rest.to_vec(),
+            at_end: eos,
+            parked: false,
         };
         true
     }
@@ -456,7 +517,30 @@ impl Conn {
         self.client = ClientBytes::Kept {
             bytes: rest.to_vec(),
             at_end: eos,
+            parked: false,
         };
+    }
+
+    /// What the host holds goes on: a parked connection writes what waits for the upstream
+    /// (its host buffer is empty by construction, so it is not read: an upstream event of
+    /// a parked connection costs no host call), held bytes are read and processed again.
+    fn resume_host(
+        &mut self,
+        env: &mut Env<impl Rules>,
+        read_held: impl FnOnce() -> Bytes,
+        in_upstream_event: bool,
+        ops: &mut Ops,
+    ) {
+        match self.client {
+            ClientBytes::Parked => self.write_parked(env, in_upstream_event, ops),
+            ClientBytes::Kept { parked: true, .. } => {
+                // Room may have come (a pool buffer, credit): the kept bytes go on first.
+                self.retry_kept(env);
+                self.write_parked(env, in_upstream_event, ops);
+            }
+            ClientBytes::Held { .. } => self.resume_held(env, read_held(), in_upstream_event, ops),
+            ClientBytes::Flowing | ClientBytes::Kept { parked: false, .. } => {}
+        }
     }
 
     /// Processes the bytes the host holds again and lets the downstream go on when they
@@ -470,7 +554,10 @@ impl Conn {
         in_upstream_event: bool,
         ops: &mut Ops,
     ) {
-        if self.client == ClientBytes::Parked {
+        if matches!(
+            self.client,
+            ClientBytes::Parked | ClientBytes::Kept { parked: true, .. }
+        ) {
             self.write_parked(env, in_upstream_event, ops);
             return;
         }
@@ -480,6 +567,11 @@ impl Conn {
         self.take_client_bytes(env, held, at_end, ops);
         if !ops.holds() {
             ops.resume = true;
+            // Outside a downstream callback a resume leaves the host's buffer paused and
+            // writable: the connection is parked, with what the shell kept, if anything.
+            if env.caps().parks() {
+                self.park();
+            }
         }
     }
 
@@ -498,7 +590,12 @@ impl Conn {
     /// Feeds kept client bytes again once client-bound output made room; what is still
     /// not taken stays.
     fn retry_kept(&mut self, env: &mut Env<impl Rules>) {
-        let ClientBytes::Kept { bytes, at_end } = std::mem::take(&mut self.client) else {
+        let ClientBytes::Kept {
+            bytes,
+            at_end,
+            parked,
+        } = std::mem::take(&mut self.client)
+        else {
             return;
         };
         let kept = Bytes::from(bytes);
@@ -507,9 +604,15 @@ impl Conn {
             self.client = ClientBytes::Kept {
                 bytes: kept.slice(n..).to_vec(),
                 at_end,
+                parked,
             };
-        } else if at_end {
-            self.relay.client_eof(env.pool, env.now);
+        } else {
+            if parked {
+                self.client = ClientBytes::Parked;
+            }
+            if at_end {
+                self.relay.client_eof(env.pool, env.now);
+            }
         }
     }
 

@@ -170,6 +170,7 @@ impl<R: Rules> Shell<R> {
                 metrics: &mut self.metrics,
                 rules: self.rules,
                 max_kept_bytes: self.cfg.max_held_upstream_bytes,
+                max_parked_bytes: self.cfg.max_parked_client_bytes,
                 id,
                 now,
             });
@@ -291,6 +292,7 @@ impl<R: Rules> Shell<R> {
             metrics,
             rules: *rules,
             max_kept_bytes: cfg.max_held_upstream_bytes,
+            max_parked_bytes: cfg.max_parked_client_bytes,
             id,
             now,
         };

@@ -26,7 +26,14 @@ pub(crate) enum ClientBytes {
     /// next. With Envoy: at most one delivery, set aside to ring the upstream instead of
     /// pausing while client-bound bytes wait. With a host that cannot hold: every byte
     /// not taken, up to a bound.
-    Kept { bytes: Vec<u8>, at_end: bool },
+    Kept {
+        bytes: Vec<u8>,
+        at_end: bool,
+        /// The host keeps the downstream paused with nothing in its buffer, as `Parked`:
+        /// what the kept bytes make for the upstream goes from any event, so a client that
+        /// wrote its whole body and went silent still gets it through as credit comes back.
+        parked: bool,
+    },
 }
 
 /// Whether the upstream sent its end of stream.

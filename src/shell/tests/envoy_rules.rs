@@ -258,6 +258,46 @@ fn a_large_http1_upload_flows_through_the_windows() {
     upload_through_the_windows(false);
 }
 
+/// The same upload written at once, the client then silent: the body beyond the upstream's
+/// window goes on as credit comes back, through the paused downstream buffer, which stays
+/// writable after the shell let its bytes go (it was stuck at one window before).
+#[test]
+fn a_large_http1_upload_written_at_once_flows_through_the_windows() {
+    upload_through_the_windows(true);
+}
+
+/// A body that outruns the upstream's window by more than `max_parked_client_bytes` ends
+/// the connection (the kept bytes are bounded); no HTTP/1.1 byte reaches the HTTP/2 upstream.
+#[test]
+fn a_body_outrunning_the_window_past_the_parked_bound_closes() {
+    let mut n =
+        envoy(r#"{"frontend": {"connection_window": 65535}, "max_parked_client_bytes": 200000}"#);
+    let up = h2_upstream(&n);
+    let l = n.connect(Client::Raw, up);
+    let id = n.id(l);
+    let mut req =
+        b"POST /up HTTP/1.1\r\nHost: example.com\r\nContent-Length: 1000000\r\n\r\n".to_vec();
+    req.extend_from_slice(&pattern(1_000_000, 9));
+    n.send_raw(l, &req);
+    n.run_until(5_000, |n| {
+        n.host.envoy.events.contains(&HostEvent::Closed(id))
+    });
+    assert!(!n.links[l].raw_in.starts_with(b"HTTP/1.1 200"));
+    let Upstream::H2(up, _) = &n.links[l].upstream else {
+        unreachable!()
+    };
+    assert_eq!(
+        up.error(),
+        None,
+        "the upstream saw bytes that are not HTTP/2"
+    );
+    assert!(
+        n.host.envoy.refusals.is_empty(),
+        "{:?}",
+        n.host.envoy.refusals
+    );
+}
+
 fn upload_through_the_windows(all_at_once: bool) {
     // The HTTP/1.1 side reads at most a connection window of body bytes ahead of the
     // upstream; the echo upstream queues a whole answer at once, so under 1 MiB.

@@ -556,6 +556,21 @@ impl Envoy {
         }
     }
 
+    /// The adapter's write of the downstream buffer: over the `held_len` bytes it read, or,
+    /// not read (a parked connection, whose buffer the shell knows empty), in front of
+    /// nothing: bytes there would be client bytes the shell never saw.
+    fn write_downstream(&mut self, ctx: Ctx, id: ConnId, held_len: Option<usize>, data: &[u8]) {
+        match held_len {
+            Some(len) => self.set_downstream(ctx, id, len, data),
+            None if self.get_downstream(ctx, id).is_empty() => {
+                self.set_downstream(ctx, id, 0, data)
+            }
+            None => self.refuse(format!(
+                "{ctx:?}: downstream write for {id} over client bytes unread"
+            )),
+        }
+    }
+
     /// `set_buffer(UpstreamData, 0, drain, data)`: only inside `on_upstream_data`.
     fn set_upstream(&mut self, ctx: Ctx, id: ConnId, drain: usize, data: &[u8]) {
         if ctx != Ctx::Upstream(id) {
@@ -606,10 +621,7 @@ impl Envoy {
                 ));
             }
             let up = ops.to_upstream.as_deref().unwrap_or_default();
-            match held_len {
-                Some(len) => self.set_downstream(ctx, id, len, up),
-                None => self.refuse(format!("{ctx:?}: downstream write for {id} unread")),
-            }
+            self.write_downstream(ctx, id, held_len, up);
             self.forward_upstream(id);
             return true;
         }
@@ -623,10 +635,7 @@ impl Envoy {
             }
             let content = ops.hold.as_deref().or(ops.to_upstream.as_deref());
             if let Some(content) = content {
-                match held_len {
-                    Some(len) => self.set_downstream(ctx, id, len, content),
-                    None => self.refuse(format!("{ctx:?}: downstream write for {id} unread")),
-                }
+                self.write_downstream(ctx, id, held_len, content);
             }
         } else {
             if let Some(len) = held_len {
